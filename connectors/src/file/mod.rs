@@ -1,0 +1,3 @@
+//! Files: a bounded line-oriented source (CSV or JSON lines) and a sink.
+pub mod sink;
+pub mod source;

@@ -1,0 +1,57 @@
+//! File sink: writes CSV (with a header) or JSON lines.
+//!
+//! Options: `path` (required), `header` (CSV, default true).
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::format::Format;
+use crate::{Error, Options, Result, Sink, SinkContext};
+
+/// Writes one file.
+pub struct FileSink {
+    out: BufWriter<File>,
+    path: String,
+    format: Format,
+    header: bool,
+    wrote_header: bool,
+    buf: Vec<u8>,
+}
+
+/// Builds the file sink.
+pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
+    let mut o = Options::new("file", ctx.options);
+    let path = o.required("path")?;
+    let format = Format::parse(ctx.format.as_deref(), Format::Csv)?;
+    let header = o.bool("header", true)?;
+    o.finish()?;
+    if let Some(dir) = std::path::Path::new(&path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+    }
+    let file = File::create(&path).map_err(|e| Error::io(format!("creating {path}"), e))?;
+    Ok(Box::new(FileSink {
+        out: BufWriter::with_capacity(1 << 20, file),
+        path,
+        format,
+        header,
+        wrote_header: false,
+        buf: Vec::new(),
+    }))
+}
+
+impl Sink for FileSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.buf.clear();
+        let header = self.header && !self.wrote_header;
+        self.format.encode(batch, header, &mut self.buf)?;
+        self.wrote_header = true;
+        self.out.write_all(&self.buf).map_err(|e| Error::io(format!("writing {}", self.path), e))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(format!("writing {}", self.path), e))
+    }
+}

@@ -1,0 +1,172 @@
+//! weir connectors: sources and sinks, and the formats that turn bytes into batches.
+//!
+//! Entry point: [`registry()`], a closed list of connectors by name. A source yields decoded
+//! [`RecordBatch`]es plus the records it could not decode ([`BadRecord`], for the dead-letter
+//! output); a sink takes batches. Transport (file, generator, stdout) is kept apart from format
+//! (`format/csv.rs`, `format/json.rs`). No SQL and no timely here.
+//!
+//! How to add a connector:
+//! 1. Add a folder `src/<name>/` with the source and/or sink, parsing its options with
+//!    [`options::Options`] (unknown options are an error naming the option).
+//! 2. Add it to the literal list in [`registry()`]; the `no_duplicate_names` test checks names.
+//! 3. Document every option in the README's connector table.
+
+pub mod deadletter;
+pub mod error;
+pub mod file;
+pub mod format;
+pub mod generator;
+pub mod options;
+pub mod stdout;
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+
+pub use error::{Error, Result};
+pub use options::Options;
+
+/// A record a source could not decode.
+#[derive(Debug, Clone)]
+pub struct BadRecord {
+    /// Where it was: `file:line`, `topic/partition@offset`, …
+    pub position: String,
+    /// Why it failed.
+    pub error: String,
+    /// The raw bytes.
+    pub payload: Vec<u8>,
+}
+
+/// What one poll of a source gives.
+pub enum Poll {
+    /// Decoded rows (maybe none) and undecodable records.
+    Data { batch: Option<RecordBatch>, bad: Vec<BadRecord> },
+    /// Nothing now; poll again later.
+    Idle,
+    /// A bounded source is exhausted.
+    Done,
+}
+
+/// A source instance on one worker.
+pub trait Source: Send {
+    /// Reads up to about `max_rows` rows.
+    fn poll(&mut self, max_rows: usize) -> Result<Poll>;
+}
+
+/// A sink instance.
+pub trait Sink: Send {
+    /// Writes one batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Flushes and closes at end of stream.
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// What a source is built from.
+pub struct SourceContext {
+    /// The source's SQL name.
+    pub name: String,
+    /// Declared columns.
+    pub schema: SchemaRef,
+    /// Connector options (the generic ones — connector, format, event_time, … — removed).
+    pub options: BTreeMap<String, String>,
+    /// The `format` option.
+    pub format: Option<String>,
+    /// This worker's index.
+    pub worker: usize,
+    /// Number of workers.
+    pub workers: usize,
+}
+
+/// What a sink is built from.
+pub struct SinkContext {
+    /// The sink's SQL name.
+    pub name: String,
+    /// Schema of the rows written.
+    pub schema: SchemaRef,
+    /// Connector options.
+    pub options: BTreeMap<String, String>,
+    /// The `format` option.
+    pub format: Option<String>,
+}
+
+/// Builds a source.
+pub type SourceFactory = fn(SourceContext) -> Result<Box<dyn Source>>;
+/// Builds a sink.
+pub type SinkFactory = fn(SinkContext) -> Result<Box<dyn Sink>>;
+
+/// The connectors weir knows, by name.
+pub struct Registry {
+    /// Source connectors.
+    pub sources: Vec<(&'static str, SourceFactory)>,
+    /// Sink connectors.
+    pub sinks: Vec<(&'static str, SinkFactory)>,
+}
+
+impl Registry {
+    /// Builds a source by connector name.
+    pub fn source(&self, connector: &str, ctx: SourceContext) -> Result<Box<dyn Source>> {
+        match self.sources.iter().find(|(n, _)| *n == connector) {
+            Some((_, f)) => f(ctx),
+            None => Err(Error::UnknownConnector {
+                name: connector.to_string(),
+                known: self.sources.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// Builds a sink by connector name.
+    pub fn sink(&self, connector: &str, ctx: SinkContext) -> Result<Box<dyn Sink>> {
+        match self.sinks.iter().find(|(n, _)| *n == connector) {
+            Some((_, f)) => f(ctx),
+            None => Err(Error::UnknownConnector {
+                name: connector.to_string(),
+                known: self.sinks.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// Whether a source connector of this name exists.
+    pub fn has_source(&self, connector: &str) -> bool {
+        self.sources.iter().any(|(n, _)| *n == connector)
+    }
+
+    /// Whether a sink connector of this name exists.
+    pub fn has_sink(&self, connector: &str) -> bool {
+        self.sinks.iter().any(|(n, _)| *n == connector)
+    }
+}
+
+/// The closed list of connectors.
+pub fn registry() -> Registry {
+    Registry {
+        sources: vec![
+            ("file", file::source::build as SourceFactory),
+            ("generator", generator::build as SourceFactory),
+        ],
+        sinks: vec![
+            ("file", file::sink::build as SinkFactory),
+            ("stdout", stdout::build as SinkFactory),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_duplicate_names() {
+        let r = registry();
+        let mut s: Vec<_> = r.sources.iter().map(|(n, _)| *n).collect();
+        let before = s.len();
+        s.sort();
+        s.dedup();
+        assert_eq!(before, s.len());
+        let mut k: Vec<_> = r.sinks.iter().map(|(n, _)| *n).collect();
+        let before = k.len();
+        k.sort();
+        k.dedup();
+        assert_eq!(before, k.len());
+    }
+}

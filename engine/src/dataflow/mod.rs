@@ -1,0 +1,60 @@
+//! The plan as a timely dataflow. One adapter per role: `source` (reads, tracks the watermark,
+//! routes late rows, runs the stateless operators before the exchange and partitions by key),
+//! `aggregate` (the stateful operator after the exchange, driven by the input frontier), and
+//! `sink` (writes on worker 0). Timely timestamps are event-time milliseconds; frontiers are
+//! the watermarks.
+pub mod aggregate;
+pub mod batch;
+pub mod sink;
+pub mod source;
+
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use weir_connectors::deadletter::DeadLetterFile;
+use weir_connectors::Sink;
+use weir_queries::plan::{PipelinePlan, SourceDef};
+
+use crate::metrics::Metrics;
+
+/// Where a pipeline's output goes.
+#[derive(Clone)]
+pub enum Output {
+    /// A connector sink.
+    Sink(Arc<Mutex<Box<dyn Sink>>>),
+    /// Collected for the caller.
+    Collect(Arc<Mutex<Vec<RecordBatch>>>),
+}
+
+/// What all workers of one pipeline share.
+#[derive(Clone)]
+pub struct Shared {
+    /// The plan.
+    pub plan: PipelinePlan,
+    /// Its source.
+    pub source: SourceDef,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Output.
+    pub output: Output,
+    /// Late-row sink, if the pipeline asked for one.
+    pub late: Option<Arc<Mutex<Box<dyn Sink>>>>,
+    /// Dead-letter file, if the source has one.
+    pub dead: Option<Arc<Mutex<DeadLetterFile>>>,
+    /// Highest watermark of any worker's source instance (for idle sources).
+    pub max_watermark: Arc<AtomicI64>,
+    /// First failure of any operator.
+    pub failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Shared {
+    /// Records a failure (the first one wins) so workers stop.
+    pub fn fail(&self, message: impl std::fmt::Display) {
+        if let Ok(mut f) = self.failure.lock() {
+            if f.is_none() {
+                *f = Some(format!("pipeline '{}': {message}", self.plan.name));
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The source adapter: polls a connector, tracks the watermark (max event time − delay, per
+//! source instance), holds a capability at it, separates late rows (dropped and counted, or
+//! written to the late sink), writes undecodable records to the dead-letter file, runs the
+//! stateless operators before the exchange, and splits rows by key for the exchange.
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::record_batch::RecordBatch;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{Scope, Stream};
+use weir_connectors::{Poll, Source};
+use weir_operators::exchange::Partitioner;
+use weir_operators::time::to_millis;
+use weir_operators::{run_chain, BatchOperator};
+
+use super::batch::BatchMsg;
+use super::Shared;
+use crate::metrics::Metrics;
+
+/// Rows per poll.
+const POLL_ROWS: usize = 8192;
+/// Polls per activation, so other operators get to run.
+const POLLS_PER_STEP: usize = 8;
+
+/// Everything one worker's source instance needs.
+pub struct SourceParts {
+    /// The connector instance.
+    pub source: Box<dyn Source>,
+    /// Stateless operators before the exchange.
+    pub chain: Vec<Box<dyn BatchOperator>>,
+    /// Key partitioner for the exchange (`None`: no exchange by key).
+    pub partitioner: Option<Partitioner>,
+    /// Number of workers.
+    pub peers: usize,
+}
+
+/// Builds the source operator; its output is `(target worker, batch)`.
+pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
+    let time_index = shared
+        .source
+        .event_time
+        .as_ref()
+        .and_then(|et| shared.source.schema.index_of(et).ok());
+    let delay = shared.source.watermark_delay_ms;
+    let idle_timeout = shared.source.idle_timeout_ms;
+    source::<_, CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _>(scope, "Source", move |cap, info| {
+        let activator = scope.activator_for(info.address);
+        let mut cap = Some(cap);
+        let mut max_ts = i64::MIN;
+        let mut wm = 0i64;
+        let mut last_data = Instant::now();
+        let mut out = Vec::new();
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            let mut done = false;
+            for _ in 0..POLLS_PER_STEP {
+                let polled = match parts.source.poll(POLL_ROWS) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        shared.fail(format!("source '{}': {e}", shared.source.name));
+                        done = true;
+                        break;
+                    }
+                };
+                match polled {
+                    Poll::Done => {
+                        done = true;
+                        break;
+                    }
+                    Poll::Idle => {
+                        if let Some(t) = idle_timeout {
+                            if last_data.elapsed().as_millis() as i64 >= t {
+                                let global = shared.max_watermark.load(Ordering::Relaxed);
+                                if global > wm {
+                                    wm = global;
+                                }
+                            }
+                        }
+                        break;
+                    }
+                    Poll::Data { batch, bad } => {
+                        last_data = Instant::now();
+                        if !bad.is_empty() {
+                            Metrics::add(&shared.metrics.dead_letter, bad.len());
+                            if let Some(d) = &shared.dead {
+                                if let Ok(mut d) = d.lock() {
+                                    for r in &bad {
+                                        if let Err(e) = d.write(&shared.source.name, r) {
+                                            shared.fail(e);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        let Some(batch) = batch else { continue };
+                        Metrics::add(&shared.metrics.rows_in, batch.num_rows());
+                        let on_time = match time_index {
+                            None => batch,
+                            Some(ti) => match split_late(&batch, ti, delay, &mut max_ts, &mut wm) {
+                                Ok((on_time, late)) => {
+                                    if let Some(late) = late {
+                                        Metrics::add(&shared.metrics.late, late.num_rows());
+                                        if let Some(s) = &shared.late {
+                                            if let Ok(mut s) = s.lock() {
+                                                if let Err(e) = s.write(&late) {
+                                                    shared.fail(e);
+                                                }
+                                            }
+                                        }
+                                    }
+                                    on_time
+                                }
+                                Err(e) => {
+                                    shared.fail(e);
+                                    done = true;
+                                    break;
+                                }
+                            },
+                        };
+                        if on_time.num_rows() == 0 {
+                            continue;
+                        }
+                        out.clear();
+                        if let Err(e) = run_chain(&mut parts.chain, on_time, &mut out) {
+                            shared.fail(e);
+                            done = true;
+                            break;
+                        }
+                        let mut session = output.session(&*c);
+                        for b in out.drain(..) {
+                            match &parts.partitioner {
+                                None => session.give((0u64, BatchMsg(b))),
+                                Some(p) => match p.split(&b, parts.peers) {
+                                    Ok(split) => {
+                                        for (t, sb) in split {
+                                            session.give((t as u64, BatchMsg(sb)));
+                                        }
+                                    }
+                                    Err(e) => shared.fail(e),
+                                },
+                            }
+                        }
+                    }
+                }
+                // Downgrade after every poll: rows emitted later are at or above `wm`.
+                let t = wm.max(0) as u64;
+                if *c.time() < t {
+                    c.downgrade(&t);
+                }
+            }
+            shared.max_watermark.fetch_max(wm, Ordering::Relaxed);
+            let t = wm.max(0) as u64;
+            if *c.time() < t {
+                c.downgrade(&t);
+            }
+            if done || shared.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                cap = None;
+            } else {
+                activator.activate();
+            }
+        }
+    })
+}
+
+/// Splits `batch` into on-time and late rows, advancing the watermark row by row: a row is late
+/// when its event time is below the watermark left by the rows before it.
+fn split_late(
+    batch: &RecordBatch,
+    ti: usize,
+    delay: i64,
+    max_ts: &mut i64,
+    wm: &mut i64,
+) -> Result<(RecordBatch, Option<RecordBatch>), weir_operators::Error> {
+    let name = batch.schema().field(ti).name().clone();
+    let ts = to_millis(&name, batch.column(ti))?;
+    let mut keep = Vec::with_capacity(ts.len());
+    let mut any_late = false;
+    for t in ts {
+        if t < *wm {
+            keep.push(false);
+            any_late = true;
+        } else {
+            keep.push(true);
+            if t > *max_ts {
+                *max_ts = t;
+                *wm = (*wm).max(t.saturating_sub(delay));
+            }
+        }
+    }
+    if !any_late {
+        return Ok((batch.clone(), None));
+    }
+    let mask = BooleanArray::from(keep);
+    let on_time = filter_record_batch(batch, &mask)?;
+    let late = filter_record_batch(batch, &datafusion::arrow::compute::not(&mask)?)?;
+    Ok((on_time, Some(late)))
+}

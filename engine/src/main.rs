@@ -1,0 +1,96 @@
+//! The `weir` command: `weir run FILE.sql`, `weir explain FILE.sql`.
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use weir_engine::{run, RunOptions};
+
+#[derive(Parser)]
+#[command(name = "weir", version, about = "Stream processing for industrial sensor data, in SQL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs every pipeline in FILE and prints a summary.
+    Run {
+        /// The SQL script.
+        file: String,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Seconds between progress lines on stderr (0: none).
+        #[arg(long, default_value_t = 5)]
+        progress: u64,
+        /// Print the summary as JSON on stderr.
+        #[arg(long)]
+        json_summary: bool,
+    },
+    /// Prints the operator graph of every pipeline in FILE.
+    Explain {
+        /// The SQL script.
+        file: String,
+        /// Print the plan as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn read(file: &str) -> Result<String, String> {
+    std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))
+}
+
+fn compile(file: &str) -> Result<weir_queries::plan::ScriptPlan, String> {
+    let sql = read(file)?;
+    weir_queries::compile(&sql).map_err(|e| format!("{file}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Explain { file, json } => compile(&file).map(|plan| {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
+            } else {
+                print!("{}", plan.explain());
+            }
+        }),
+        Command::Run { file, workers, progress, json_summary } => compile(&file).and_then(|plan| {
+            let opts = RunOptions {
+                workers,
+                progress: if progress == 0 { None } else { Some(Duration::from_secs(progress)) },
+            };
+            let report = run(&plan, &opts).map_err(|e| format!("{file}: {e}"))?;
+            let secs = report.elapsed.as_secs_f64().max(1e-9);
+            for p in &report.pipelines {
+                if json_summary {
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({
+                            "pipeline": p.name, "rows_in": p.rows_in, "rows_out": p.rows_out,
+                            "late": p.late, "dead_letter": p.dead_letter,
+                            "elapsed_s": secs, "rows_per_s": p.rows_in as f64 / secs,
+                        })
+                    );
+                } else {
+                    eprintln!(
+                        "pipeline {}: rows in {}, rows out {}, late {}, dead-letter {}, elapsed {:.2}s, {:.0} rows/s",
+                        p.name, p.rows_in, p.rows_out, p.late, p.dead_letter, secs, p.rows_in as f64 / secs
+                    );
+                }
+            }
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

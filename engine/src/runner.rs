@@ -1,0 +1,267 @@
+//! Runs a compiled script: builds sinks, then starts timely workers (`--workers N` threads),
+//! each building every pipeline's dataflow from the (serialized) plan, and steps them until
+//! every source is exhausted or a failure stops them.
+use std::collections::HashMap;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::record_batch::RecordBatch;
+use timely::dataflow::operators::core::Probe;
+use timely::dataflow::ProbeHandle;
+use weir_connectors::deadletter::DeadLetterFile;
+use weir_connectors::{registry, Sink, SinkContext, SourceContext};
+use weir_queries::physical::{build_stage, partitioner};
+use weir_queries::plan::{OperatorSpec, ScriptPlan, SinkRef};
+use weir_queries::session::session;
+
+use crate::dataflow::{aggregate, sink, source, Output, Shared};
+use crate::metrics::Metrics;
+use crate::{Error, Result};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker threads.
+    pub workers: usize,
+    /// Print progress to stderr every this often (None: quiet).
+    pub progress: Option<Duration>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { workers: 1, progress: None }
+    }
+}
+
+/// What one pipeline did.
+#[derive(Debug, Clone)]
+pub struct PipelineReport {
+    /// Pipeline name.
+    pub name: String,
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows written.
+    pub rows_out: u64,
+    /// Late rows.
+    pub late: u64,
+    /// Dead-letter records.
+    pub dead_letter: u64,
+    /// Rows of a collected result (bare `SELECT`).
+    pub results: Vec<RecordBatch>,
+    /// Schema of the output.
+    pub schema: Schema,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Per pipeline.
+    pub pipelines: Vec<PipelineReport>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+fn connector_err(context: String) -> impl FnOnce(weir_connectors::Error) -> Error {
+    move |source| Error::Connector { context, source }
+}
+
+fn open_sink(plan: &ScriptPlan, name: &str, schema: &Schema) -> Result<Box<dyn Sink>> {
+    let def = plan.sink(name).ok_or_else(|| Error::Runtime { pipeline: String::new(), message: format!("unknown sink '{name}'") })?;
+    registry()
+        .sink(
+            &def.connector,
+            SinkContext { name: def.name.clone(), schema: Arc::new(schema.clone()), options: def.options.clone(), format: def.format.clone() },
+        )
+        .map_err(connector_err(format!("sink '{name}'")))
+}
+
+/// Runs every pipeline of `plan` to completion (bounded sources) or until failure.
+pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
+    // The plan crosses to the workers as JSON, exactly as it would to another process.
+    let text = serde_json::to_string(plan).map_err(|e| Error::Runtime { pipeline: String::new(), message: format!("serializing the plan: {e}") })?;
+    let plan: ScriptPlan = serde_json::from_str(&text).map_err(|e| Error::Runtime { pipeline: String::new(), message: format!("reading the plan: {e}") })?;
+    let failure = Arc::new(Mutex::new(None));
+    let mut sinks: HashMap<String, Arc<Mutex<Box<dyn Sink>>>> = HashMap::new();
+    let mut shared = Vec::new();
+    for p in &plan.pipelines {
+        let src = plan
+            .source(&p.source)
+            .cloned()
+            .ok_or_else(|| Error::Runtime { pipeline: p.name.clone(), message: format!("unknown source '{}'", p.source) })?;
+        if !registry().has_source(&src.connector) {
+            return Err(connector_err(format!("source '{}'", src.name))(weir_connectors::Error::UnknownConnector {
+                name: src.connector.clone(),
+                known: registry().sources.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            }));
+        }
+        let output = match &p.sink {
+            SinkRef::Collect => Output::Collect(Arc::new(Mutex::new(Vec::new()))),
+            SinkRef::Named(n) => {
+                if !sinks.contains_key(n) {
+                    sinks.insert(n.clone(), Arc::new(Mutex::new(open_sink(&plan, n, &p.output_schema)?)));
+                }
+                Output::Sink(sinks[n].clone())
+            }
+        };
+        let late = match &p.late_sink {
+            None => None,
+            Some(n) => {
+                if !sinks.contains_key(n) {
+                    sinks.insert(n.clone(), Arc::new(Mutex::new(open_sink(&plan, n, &src.schema)?)));
+                }
+                Some(sinks[n].clone())
+            }
+        };
+        let dead = match &src.dead_letter {
+            None => None,
+            Some(path) => Some(Arc::new(Mutex::new(DeadLetterFile::open(path).map_err(connector_err(format!("source '{}'", src.name)))?))),
+        };
+        shared.push(Shared {
+            plan: p.clone(),
+            source: src,
+            metrics: Arc::new(Metrics::default()),
+            output,
+            late,
+            dead,
+            max_watermark: Arc::new(AtomicI64::new(i64::MIN)),
+            failure: failure.clone(),
+        });
+    }
+    let started = Instant::now();
+    let workers = opts.workers.max(1);
+    let progress = opts.progress.map(|every| spawn_progress(every, shared.clone(), started));
+    let worker_shared = shared.clone();
+    let fail = failure.clone();
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let index = worker.index();
+        let peers = worker.peers();
+        let state = session();
+        let mut probes = Vec::new();
+        for sh in &worker_shared {
+            let built = build_pipeline(sh, &state, index, peers);
+            let (src_parts, agg, post) = match built {
+                Ok(b) => b,
+                Err(e) => {
+                    sh.fail(e);
+                    return;
+                }
+            };
+            let probe = ProbeHandle::new();
+            let sh2 = sh.clone();
+            worker.dataflow::<u64, _, _>(|scope| {
+                let stream = source::build(scope, sh2.clone(), src_parts);
+                let stream = match agg {
+                    Some(op) => aggregate::build(stream, sh2.clone(), op, post),
+                    None => stream,
+                };
+                let stream = stream.probe_with(&probe);
+                sink::build(stream, sh2.clone());
+            });
+            probes.push(probe);
+        }
+        loop {
+            if fail.lock().map(|f| f.is_some()).unwrap_or(true) {
+                break;
+            }
+            if !worker.step_or_park(Some(Duration::from_millis(2))) {
+                break;
+            }
+        }
+    })
+    .map_err(Error::Workers)?;
+    for r in guards.join() {
+        if let Err(e) = r {
+            return Err(Error::Workers(e));
+        }
+    }
+    if let Some((stop, handle)) = progress {
+        let _ = stop.send(());
+        let _ = handle.join();
+    }
+    for (name, s) in &sinks {
+        if let Ok(mut s) = s.lock() {
+            s.finish().map_err(connector_err(format!("sink '{name}'")))?;
+        }
+    }
+    for sh in &shared {
+        if let Some(d) = &sh.dead {
+            if let Ok(mut d) = d.lock() {
+                d.flush().map_err(connector_err(format!("source '{}' dead letters", sh.source.name)))?;
+            }
+        }
+    }
+    if let Some(msg) = failure.lock().ok().and_then(|f| f.clone()) {
+        return Err(Error::Runtime { pipeline: String::new(), message: msg });
+    }
+    let elapsed = started.elapsed();
+    let pipelines = shared
+        .iter()
+        .map(|sh| PipelineReport {
+            name: sh.plan.name.clone(),
+            rows_in: Metrics::get(&sh.metrics.rows_in),
+            rows_out: Metrics::get(&sh.metrics.rows_out),
+            late: Metrics::get(&sh.metrics.late),
+            dead_letter: Metrics::get(&sh.metrics.dead_letter),
+            results: match &sh.output {
+                Output::Collect(v) => v.lock().map(|v| v.clone()).unwrap_or_default(),
+                Output::Sink(_) => Vec::new(),
+            },
+            schema: sh.plan.output_schema.clone(),
+        })
+        .collect();
+    Ok(RunReport { pipelines, elapsed })
+}
+
+type Built = (source::SourceParts, Option<Box<dyn weir_operators::BatchOperator>>, Vec<Box<dyn weir_operators::BatchOperator>>);
+
+fn build_pipeline(sh: &Shared, state: &datafusion::execution::context::SessionState, index: usize, peers: usize) -> Result<Built> {
+    let src = &sh.source;
+    let source = registry()
+        .source(
+            &src.connector,
+            SourceContext {
+                name: src.name.clone(),
+                schema: Arc::new(src.schema.clone()),
+                options: src.options.clone(),
+                format: src.format.clone(),
+                worker: index,
+                workers: peers,
+            },
+        )
+        .map_err(connector_err(format!("source '{}'", src.name)))?;
+    let stages = &sh.plan.stages;
+    let agg_at = stages.iter().position(|s| matches!(s.op, OperatorSpec::WindowAggregate { .. }));
+    let (pre, agg, post) = match agg_at {
+        Some(i) => (&stages[..i], Some(&stages[i]), &stages[i + 1..]),
+        None => (&stages[..], None, &stages[stages.len()..]),
+    };
+    let chain = pre.iter().map(|s| build_stage(state, s)).collect::<std::result::Result<Vec<_>, _>>()?;
+    let post = post.iter().map(|s| build_stage(state, s)).collect::<std::result::Result<Vec<_>, _>>()?;
+    let (partitioner, agg) = match agg {
+        Some(s) => (Some(partitioner(state, s)?), Some(build_stage(state, s)?)),
+        None => (None, None),
+    };
+    Ok((source::SourceParts { source, chain, partitioner, peers }, agg, post))
+}
+
+fn spawn_progress(every: Duration, shared: Vec<Shared>, started: Instant) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let h = std::thread::spawn(move || {
+        while rx.recv_timeout(every).is_err() {
+            for sh in &shared {
+                eprintln!(
+                    "[{:>6.1}s] {}: in {} out {} late {} dead-letter {}",
+                    started.elapsed().as_secs_f64(),
+                    sh.plan.name,
+                    Metrics::get(&sh.metrics.rows_in),
+                    Metrics::get(&sh.metrics.rows_out),
+                    Metrics::get(&sh.metrics.late),
+                    Metrics::get(&sh.metrics.dead_letter)
+                );
+            }
+        }
+    });
+    (tx, h)
+}

@@ -1,0 +1,4 @@
+//! Splitting batches by key for exchange between workers.
+pub mod partition;
+
+pub use partition::Partitioner;

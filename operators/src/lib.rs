@@ -1,0 +1,70 @@
+//! weir operators: pure computation on Arrow `RecordBatch`es.
+//!
+//! Entry point: trait [`BatchOperator`]. Every operator takes batches in, gives batches out, and
+//! is told when the event-time watermark advances (`on_watermark`) so stateful operators can emit
+//! what is complete. No timely and no I/O here: the `engine` crate adapts these operators to
+//! timely, and the `queries` crate builds them from a plan.
+//!
+//! Families:
+//! - `expr/`: filter and projection over DataFusion `PhysicalExpr`s.
+//! - `window/`: window assignment (tumble, hop, session) and windowed aggregation with
+//!   DataFusion accumulators.
+//! - `exchange/`: splitting batches by key hash for exchange between workers.
+//! - `time`: event-time extraction and window column construction.
+//!
+//! How to add an operator:
+//! 1. Put it in its own file in the family folder, implementing [`BatchOperator`].
+//! 2. Keep its state behind [`state::OperatorState`] so checkpoints can snapshot it later.
+//! 3. Unit-test it on small batches against an obviously-correct reference in the same file.
+
+pub mod error;
+pub mod exchange;
+pub mod expr;
+pub mod state;
+pub mod time;
+pub mod window;
+
+pub use error::{Error, Result};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+
+/// Event time in milliseconds since the epoch; also the timely timestamp.
+pub type EventTime = i64;
+
+/// A synchronous operator over record batches. The engine owns capabilities and frontiers; the
+/// operator sees batches and watermarks only.
+pub trait BatchOperator: Send {
+    /// Short name for `explain` and errors.
+    fn name(&self) -> &'static str;
+    /// Schema of every batch this operator emits.
+    fn output_schema(&self) -> SchemaRef;
+    /// Takes one input batch; pushes zero or more output batches.
+    fn on_batch(&mut self, batch: &RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()>;
+    /// The watermark passed `wm`: no later input row has event time below it.
+    fn on_watermark(&mut self, _wm: EventTime, _out: &mut Vec<RecordBatch>) -> Result<()> {
+        Ok(())
+    }
+    /// End of input: emit everything still held.
+    fn on_end(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.on_watermark(EventTime::MAX, out)
+    }
+}
+
+/// Runs a chain of stateless operators over one batch.
+pub fn run_chain(
+    chain: &mut [Box<dyn BatchOperator>],
+    batch: RecordBatch,
+    out: &mut Vec<RecordBatch>,
+) -> Result<()> {
+    let mut current = vec![batch];
+    for op in chain.iter_mut() {
+        let mut next = Vec::new();
+        for b in &current {
+            op.on_batch(b, &mut next)?;
+        }
+        current = next;
+    }
+    out.extend(current.into_iter().filter(|b| b.num_rows() > 0));
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! weir queries: SQL → plan.
+//!
+//! Entry point: [`compile`] (a whole script) or [`Compiler`] (statement by statement), giving
+//! a [`plan::ScriptPlan`]; and [`physical::build_stage`], which turns a plan's operator spec
+//! into an operator. Statements are tokenized with positions (`tokens`), weir's DDL is read in
+//! `script`, queries are planned by DataFusion (`SqlToRel` + its analyzer and optimizer) and
+//! lowered into weir's plan in `planner`. Depends on `operators` only: no timely, no I/O.
+//!
+//! How to add a statement: add its head to `Compiler::statement`, parse it with `Cursor`,
+//! record it in the catalog, and document it in the README's SQL reference.
+
+pub mod duration;
+pub mod error;
+pub mod physical;
+pub mod plan;
+pub mod planner;
+pub mod script;
+pub mod session;
+pub mod tokens;
+
+pub use error::{Error, Result, SqlError};
+pub use script::{compile, Compiler};

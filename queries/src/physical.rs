@@ -1,0 +1,91 @@
+//! From plan to operators: each [`Stage`]'s SQL expressions are parsed against the stage's
+//! input schema and turned into DataFusion physical expressions and aggregate functions, then
+//! into the `operators` crate's operators. Every worker (thread or process) builds its own.
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::DFSchema;
+use datafusion::execution::context::SessionState;
+use datafusion::physical_expr::PhysicalExpr;
+#[allow(deprecated)]
+use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
+use weir_operators::exchange::Partitioner;
+use weir_operators::expr::{Filter, Project};
+use weir_operators::window::aggregate::AggregateParts;
+use weir_operators::window::{AssignWindow, SessionAggregate, WindowAggregate, WindowSpec};
+use weir_operators::BatchOperator;
+
+use crate::plan::{OperatorSpec, Stage};
+use crate::{Error, Result};
+
+fn physical(state: &SessionState, sql: &str, df: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+    let e = state.create_logical_expr(sql, df)?;
+    Ok(state.create_physical_expr(e, df)?)
+}
+
+/// Builds the operator of one stage.
+pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchOperator>> {
+    let schema: SchemaRef = Arc::new(stage.input_schema.clone());
+    let df = DFSchema::try_from(stage.input_schema.clone())?;
+    Ok(match &stage.op {
+        OperatorSpec::AssignWindow { time_column, window } => {
+            let idx = schema
+                .index_of(time_column)
+                .map_err(|_| Error::Plan(format!("event-time column '{time_column}' missing")))?;
+            Box::new(AssignWindow::new(&schema, idx, *window))
+        }
+        OperatorSpec::Filter { predicate } => Box::new(Filter::new(physical(state, predicate, &df)?, schema)),
+        OperatorSpec::Project { exprs } => {
+            let mut v = Vec::with_capacity(exprs.len());
+            for e in exprs {
+                v.push((physical(state, &e.sql, &df)?, e.name.clone()));
+            }
+            Box::new(Project::new(v, &schema)?)
+        }
+        OperatorSpec::WindowAggregate { window, group, aggregates, window_start, window_end } => {
+            let mut group_exprs = Vec::with_capacity(group.len());
+            for g in group {
+                group_exprs.push((physical(state, &g.sql, &df)?, g.name.clone()));
+            }
+            let mut aggs = Vec::with_capacity(aggregates.len());
+            for a in aggregates {
+                let e = state.create_logical_expr(&a.sql, &df)?;
+                #[allow(deprecated)]
+                let (agg, filter, _order) =
+                    create_aggregate_expr_and_maybe_filter(&e, &df, &schema, state.execution_props())?;
+                aggs.push((agg, filter, a.name.clone()));
+            }
+            let parts = AggregateParts {
+                group_exprs,
+                window_start: *window_start,
+                window_end: *window_end,
+                aggregates: aggs,
+                input_schema: schema,
+            };
+            match window {
+                WindowSpec::Session { gap } => Box::new(SessionAggregate::new(parts, *gap)?),
+                _ => Box::new(WindowAggregate::new(parts)?),
+            }
+        }
+    })
+}
+
+/// The partitioner that sends every row of a group to one worker (non-window group keys).
+pub fn partitioner(state: &SessionState, stage: &Stage) -> Result<Partitioner> {
+    let OperatorSpec::WindowAggregate { group, window_start, window_end, .. } = &stage.op else {
+        return Ok(Partitioner::new(Vec::new()));
+    };
+    let df = DFSchema::try_from(stage.input_schema.clone())?;
+    let mut keys = Vec::new();
+    for (i, g) in group.iter().enumerate() {
+        if i != *window_start && i != *window_end {
+            keys.push(physical(state, &g.sql, &df)?);
+        }
+    }
+    Ok(Partitioner::new(keys))
+}
+
+/// Output schema of a chain of operators over `input`.
+pub fn output_schema(ops: &[Box<dyn BatchOperator>], input: &Schema) -> SchemaRef {
+    ops.last().map(|o| o.output_schema()).unwrap_or_else(|| Arc::new(input.clone()))
+}

@@ -1,0 +1,188 @@
+//! weir's plan: a serde-serializable description of every source, sink and pipeline in a
+//! script. Expressions are kept as SQL text (unparsed from DataFusion's optimized logical plan)
+//! together with the schema they were planned against, so a plan can be written to JSON, sent
+//! to another process and turned into the same operators there.
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use datafusion::arrow::datatypes::Schema;
+use serde::{Deserialize, Serialize};
+use weir_operators::window::WindowSpec;
+
+/// A whole script, compiled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScriptPlan {
+    /// Declared sources.
+    pub sources: Vec<SourceDef>,
+    /// Declared sinks.
+    pub sinks: Vec<SinkDef>,
+    /// Pipelines, in script order.
+    pub pipelines: Vec<PipelinePlan>,
+}
+
+/// `CREATE SOURCE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceDef {
+    /// Name.
+    pub name: String,
+    /// Connector (`file`, `generator`, …).
+    pub connector: String,
+    /// `format` option.
+    pub format: Option<String>,
+    /// Declared columns.
+    pub schema: Schema,
+    /// Connector-specific options.
+    pub options: BTreeMap<String, String>,
+    /// Event-time column, if any.
+    pub event_time: Option<String>,
+    /// Allowed lateness before the watermark, ms.
+    pub watermark_delay_ms: i64,
+    /// After this long without data the source stops holding the watermark back, ms.
+    pub idle_timeout_ms: Option<i64>,
+    /// File receiving undecodable records.
+    pub dead_letter: Option<String>,
+}
+
+/// `CREATE SINK`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SinkDef {
+    /// Name.
+    pub name: String,
+    /// Connector (`file`, `stdout`).
+    pub connector: String,
+    /// `format` option.
+    pub format: Option<String>,
+    /// Connector-specific options.
+    pub options: BTreeMap<String, String>,
+}
+
+/// A SQL expression with its output name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NamedExpr {
+    /// SQL text over the stage's input columns.
+    pub sql: String,
+    /// Output column name.
+    pub name: String,
+}
+
+/// One operator of a pipeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum OperatorSpec {
+    /// Adds `window_start`/`window_end` from `time_column`.
+    AssignWindow { time_column: String, window: WindowSpec },
+    /// Keeps rows where `predicate` holds.
+    Filter { predicate: String },
+    /// Computes the output columns.
+    Project { exprs: Vec<NamedExpr> },
+    /// Windowed `GROUP BY`: rows are exchanged by the non-window group keys first.
+    WindowAggregate {
+        window: WindowSpec,
+        group: Vec<NamedExpr>,
+        aggregates: Vec<NamedExpr>,
+        window_start: usize,
+        window_end: usize,
+    },
+}
+
+/// An operator and the schema of its input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stage {
+    /// The operator.
+    pub op: OperatorSpec,
+    /// Columns it reads.
+    pub input_schema: Schema,
+}
+
+/// Where a pipeline's rows go.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum SinkRef {
+    /// A declared sink.
+    Named(String),
+    /// Collected in memory and returned to the caller (a bare `SELECT`).
+    Collect,
+}
+
+/// `CREATE PIPELINE` (or a bare `SELECT`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelinePlan {
+    /// Name.
+    pub name: String,
+    /// The source it reads.
+    pub source: String,
+    /// Where its rows go.
+    pub sink: SinkRef,
+    /// Sink receiving late rows (with the source's columns); `None` drops and counts them.
+    pub late_sink: Option<String>,
+    /// Operators, source to sink.
+    pub stages: Vec<Stage>,
+    /// Schema of the rows the sink receives.
+    pub output_schema: Schema,
+}
+
+impl ScriptPlan {
+    /// Looks up a source.
+    pub fn source(&self, name: &str) -> Option<&SourceDef> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// Looks up a sink.
+    pub fn sink(&self, name: &str) -> Option<&SinkDef> {
+        self.sinks.iter().find(|s| s.name == name)
+    }
+
+    /// The operator graph, as `weir explain` prints it.
+    pub fn explain(&self) -> String {
+        let mut s = String::new();
+        for p in &self.pipelines {
+            let _ = writeln!(s, "pipeline {}", p.name);
+            if let Some(src) = self.source(&p.source) {
+                let _ = writeln!(
+                    s,
+                    "  source {} [connector={}, event_time={}, watermark_delay={}ms]",
+                    src.name,
+                    src.connector,
+                    src.event_time.as_deref().unwrap_or("-"),
+                    src.watermark_delay_ms
+                );
+            }
+            for st in &p.stages {
+                let line = match &st.op {
+                    OperatorSpec::AssignWindow { time_column, window } => {
+                        format!("assign_window {} on {}", window.describe(), time_column)
+                    }
+                    OperatorSpec::Filter { predicate } => format!("filter {predicate}"),
+                    OperatorSpec::Project { exprs } => format!(
+                        "project {}",
+                        exprs.iter().map(|e| format!("{} AS {}", e.sql, e.name)).collect::<Vec<_>>().join(", ")
+                    ),
+                    OperatorSpec::WindowAggregate { window, group, aggregates, .. } => format!(
+                        "exchange by hash({})\n  window_aggregate {} group by [{}] aggregates [{}]",
+                        group
+                            .iter()
+                            .filter(|g| g.name != "window_start" && g.name != "window_end")
+                            .map(|g| g.sql.clone())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        window.describe(),
+                        group.iter().map(|g| g.sql.clone()).collect::<Vec<_>>().join(", "),
+                        aggregates.iter().map(|a| a.sql.clone()).collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                let _ = writeln!(s, "  {line}");
+            }
+            match &p.sink {
+                SinkRef::Named(n) => {
+                    let _ = writeln!(s, "  sink {n}");
+                }
+                SinkRef::Collect => {
+                    let _ = writeln!(s, "  sink <result>");
+                }
+            }
+            if let Some(l) = &p.late_sink {
+                let _ = writeln!(s, "  late rows -> sink {l}");
+            }
+        }
+        s
+    }
+}

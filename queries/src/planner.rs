@@ -1,0 +1,367 @@
+//! The streaming planner: a SQL query → DataFusion's optimized `LogicalPlan` → weir's
+//! pipeline plan (a chain of [`OperatorSpec`]s).
+//!
+//! Windows: `GROUP BY …, tumble(ts, INTERVAL '1' SECOND)` (or `hop(ts, slide, size)`,
+//! `session(ts, gap)`) is rewritten before DataFusion sees it: the call becomes the two columns
+//! `window_start, window_end`, which the source shows as extra columns of the event-time type.
+//! The streaming planner turns the scan into an `assign_window` operator that fills them, and
+//! the `Aggregate` into a windowed aggregate that emits when the watermark passes a window.
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::planner::{PlannerContext, SqlToRel};
+use datafusion::sql::sqlparser::ast::{self, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SetExpr, Spanned};
+use datafusion::sql::unparser::expr_to_sql;
+use weir_operators::window::{WindowSpec, WINDOW_END, WINDOW_START};
+
+use crate::error::SqlError;
+use crate::plan::{NamedExpr, OperatorSpec, PipelinePlan, SinkRef, Stage};
+use crate::script::Compiler;
+use crate::session::{parser_options, Provider};
+
+/// A window found in `GROUP BY`.
+struct FoundWindow {
+    spec: WindowSpec,
+    time_column: String,
+    at: (u64, u64),
+}
+
+/// Turns a DataFusion error into a positioned SQL error, with a hint where one helps.
+pub fn df_error(e: &DataFusionError, line: u64, col: u64, tokens_text: Option<&str>) -> SqlError {
+    let (mut l, mut c) = (line, col);
+    if let Some(span) = e.diagnostic().and_then(|d| d.span) {
+        if span.start.line > 0 {
+            l = span.start.line;
+            c = span.start.column;
+        }
+    }
+    let msg = e.strip_backtrace();
+    let msg = msg
+        .trim_start_matches("Error during planning: ")
+        .trim_start_matches("Schema error: ")
+        .to_string();
+    let mut err = SqlError::at(l, c, msg.clone());
+    if msg.contains("No field named") {
+        err = err.hint("check the column name against the source's declared columns (names are case-insensitive unless quoted)");
+    } else if msg.contains("Invalid function") {
+        err = err.hint("see the README for the functions weir supports");
+    } else if msg.contains("unknown source or view") {
+        err = err.hint("declare it first with CREATE SOURCE or CREATE VIEW");
+    } else if let Some(t) = tokens_text {
+        err = err.hint(format!("while planning: {t}"));
+    }
+    err
+}
+
+fn query_start(query: &ast::Query) -> (u64, u64) {
+    let s = query.span();
+    (s.start.line.max(1), s.start.column.max(1))
+}
+
+/// Plans a query into DataFusion's optimized logical plan; also returns the window, if any.
+pub(crate) fn logical_plan(
+    c: &Compiler,
+    mut query: Box<ast::Query>,
+) -> Result<(LogicalPlan, Option<(WindowSpec, String)>), SqlError> {
+    let (ql, qc) = query_start(&query);
+    let window = rewrite_window(c, &mut query)?;
+    let mut provider = Provider::new(&c.state);
+    for s in &c.sources {
+        let mut fields: Vec<Field> = s.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        if let (Some(w), Some(et)) = (&window, &s.event_time) {
+            let dt = s.schema.field_with_name(et).map(|f| f.data_type().clone()).unwrap_or(DataType::Int64);
+            let _ = w;
+            fields.push(Field::new(WINDOW_START, dt.clone(), false));
+            fields.push(Field::new(WINDOW_END, dt, false));
+        }
+        provider.add_table(&s.name, Arc::new(Schema::new(fields)));
+    }
+    for (name, v) in &c.views {
+        provider.add_source(name, v.clone());
+    }
+    let planner = SqlToRel::new_with_options(&provider, parser_options());
+    let plan = planner
+        .sql_statement_to_plan(ast::Statement::Query(query))
+        .map_err(|e| df_error(&e, ql, qc, None))?;
+    let plan = c.state.optimize(&plan).map_err(|e| df_error(&e, ql, qc, None))?;
+    if let Some(w) = &window {
+        let used = provider.used.borrow();
+        for u in used.iter() {
+            if let Some(s) = c.sources.iter().find(|s| &s.name == u) {
+                if s.event_time.as_deref() != Some(w.time_column.as_str()) {
+                    return Err(SqlError::at(w.at.0, w.at.1, format!(
+                        "the window is on '{}', but source '{}' has event_time = {}",
+                        w.time_column,
+                        s.name,
+                        s.event_time.as_deref().map(|e| format!("'{e}'")).unwrap_or_else(|| "none".into())
+                    ))
+                    .hint("windows are on the source's event_time column: declare it WITH (event_time = '<column>')"));
+                }
+            }
+        }
+    }
+    Ok((plan, window.map(|w| (w.spec, w.time_column))))
+}
+
+/// Plans a query into a pipeline.
+pub(crate) fn plan_query(
+    c: &Compiler,
+    query: Box<ast::Query>,
+    name: String,
+    sink: SinkRef,
+    late_sink: Option<String>,
+) -> Result<PipelinePlan, SqlError> {
+    let (ql, qc) = query_start(&query);
+    let (plan, window) = logical_plan(c, query)?;
+    let mut lowering = Lowering { c, window, source: None, stages: Vec::new(), at: (ql, qc), aggregated: false };
+    let schema = lowering.lower(&plan)?;
+    let source = lowering.source.clone().ok_or_else(|| {
+        SqlError::at(ql, qc, "the query reads no source").hint("pipelines read a source declared with CREATE SOURCE")
+    })?;
+    Ok(PipelinePlan { name, source, sink, late_sink, stages: lowering.stages, output_schema: schema })
+}
+
+/// Finds `tumble`/`hop`/`session` in `GROUP BY`, replaces it by `window_start, window_end`.
+fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWindow>, SqlError> {
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(None) };
+    let GroupByExpr::Expressions(exprs, _) = &mut select.group_by else { return Ok(None) };
+    let mut found: Option<FoundWindow> = None;
+    let mut out = Vec::with_capacity(exprs.len() + 1);
+    for e in exprs.drain(..) {
+        let ast::Expr::Function(f) = &e else {
+            out.push(e);
+            continue;
+        };
+        let fname = f.name.to_string().to_ascii_lowercase();
+        if !matches!(fname.as_str(), "tumble" | "hop" | "session") {
+            out.push(e);
+            continue;
+        }
+        let span = e.span();
+        let at = (span.start.line, span.start.column);
+        if found.is_some() {
+            return Err(SqlError::at(at.0, at.1, "only one window function is allowed in GROUP BY"));
+        }
+        let args: Vec<ast::Expr> = match &f.args {
+            FunctionArguments::List(l) => l
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let want = if fname == "hop" { 3 } else { 2 };
+        if args.len() != want {
+            let form = match fname.as_str() {
+                "tumble" => "tumble(ts, INTERVAL '10' SECOND)",
+                "hop" => "hop(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND)  -- slide, size",
+                _ => "session(ts, INTERVAL '30' SECOND)  -- gap",
+            };
+            return Err(SqlError::at(at.0, at.1, format!("{fname} takes {want} arguments")).hint(format!("write {form}")));
+        }
+        let time_column = match &args[0] {
+            ast::Expr::Identifier(i) => i.value.to_ascii_lowercase(),
+            ast::Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default(),
+            _ => return Err(SqlError::at(at.0, at.1, format!("the first argument of {fname} must be the event-time column"))),
+        };
+        let mut ms = Vec::new();
+        for a in &args[1..] {
+            ms.push(interval_ms(c, a)?);
+        }
+        let spec = match fname.as_str() {
+            "tumble" => WindowSpec::Tumble { size: ms[0] },
+            "hop" => {
+                if ms[1] % ms[0] != 0 {
+                    let s = args[1].span();
+                    return Err(SqlError::at(s.start.line, s.start.column, "hop: the size must be a multiple of the slide"));
+                }
+                WindowSpec::Hop { slide: ms[0], size: ms[1] }
+            }
+            _ => WindowSpec::Session { gap: ms[0] },
+        };
+        found = Some(FoundWindow { spec, time_column, at });
+        out.push(ast::Expr::Identifier(ast::Ident::new(WINDOW_START)));
+        out.push(ast::Expr::Identifier(ast::Ident::new(WINDOW_END)));
+    }
+    *exprs = out;
+    Ok(found)
+}
+
+/// Evaluates a constant interval (or ms integer, or duration string) to milliseconds.
+fn interval_ms(c: &Compiler, a: &ast::Expr) -> Result<i64, SqlError> {
+    let s = a.span();
+    let at = (s.start.line, s.start.column);
+    let provider = Provider::new(&c.state);
+    let planner = SqlToRel::new_with_options(&provider, parser_options());
+    let e = planner
+        .sql_to_expr(a.clone(), &DFSchema::empty(), &mut PlannerContext::new())
+        .map_err(|e| df_error(&e, at.0, at.1, None))?;
+    let ms = match e {
+        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => Some(v.days as i64 * 86_400_000 + v.milliseconds as i64),
+        Expr::Literal(ScalarValue::Int64(Some(v)), _) => Some(v),
+        Expr::Literal(ScalarValue::Utf8(Some(v)), _) => crate::duration::parse_ms(&v),
+        _ => None,
+    };
+    match ms {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(SqlError::at(at.0, at.1, format!("'{a}' is not a positive fixed interval"))
+            .hint("write INTERVAL '10' SECOND (months and years are not fixed lengths)")),
+    }
+}
+
+/// Strips column qualifiers and aliases, then prints the expression as SQL.
+pub(crate) fn to_sql(e: &Expr) -> Result<String, DataFusionError> {
+    let e = e.clone().unalias_nested().data;
+    let e = e
+        .transform_up(|e| match e {
+            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+            other => Ok(Transformed::no(other)),
+        })?
+        .data;
+    Ok(expr_to_sql(&e)?.to_string())
+}
+
+struct Lowering<'a> {
+    c: &'a Compiler,
+    window: Option<(WindowSpec, String)>,
+    source: Option<String>,
+    stages: Vec<Stage>,
+    at: (u64, u64),
+    aggregated: bool,
+}
+
+impl Lowering<'_> {
+    fn unsupported(&self, what: &str, hint: &str) -> SqlError {
+        SqlError::at(self.at.0, self.at.1, format!("{what} is not supported in a streaming pipeline yet")).hint(hint)
+    }
+
+    fn sql(&self, e: &Expr) -> Result<String, SqlError> {
+        to_sql(e).map_err(|err| SqlError::at(self.at.0, self.at.1, format!("cannot express {e} in a plan: {err}")))
+    }
+
+    /// Lowers `plan`; returns its output schema (unqualified).
+    fn lower(&mut self, plan: &LogicalPlan) -> Result<Schema, SqlError> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let name = scan.table_name.table().to_string();
+                if self.source.is_some() {
+                    return Err(self.unsupported("reading two sources in one pipeline (a join)", "joins arrive with tables and interval joins"));
+                }
+                let def = self
+                    .c
+                    .sources
+                    .iter()
+                    .find(|s| s.name == name)
+                    .ok_or_else(|| SqlError::at(self.at.0, self.at.1, format!("unknown source '{name}'")))?;
+                self.source = Some(name);
+                let mut schema = def.schema.clone();
+                if let Some((spec, time_column)) = &self.window {
+                    self.stages.push(Stage {
+                        op: OperatorSpec::AssignWindow { time_column: time_column.clone(), window: *spec },
+                        input_schema: schema.clone(),
+                    });
+                    let dt = schema.field_with_name(time_column).map(|f| f.data_type().clone()).unwrap_or(DataType::Int64);
+                    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+                    fields.push(Field::new(WINDOW_START, dt.clone(), false));
+                    fields.push(Field::new(WINDOW_END, dt, false));
+                    schema = Schema::new(fields);
+                }
+                for f in &scan.filters {
+                    let predicate = self.sql(f)?;
+                    self.stages.push(Stage { op: OperatorSpec::Filter { predicate }, input_schema: schema.clone() });
+                }
+                if let Some(proj) = &scan.projection {
+                    let all: Vec<usize> = (0..schema.fields().len()).collect();
+                    if *proj != all {
+                        let exprs = proj
+                            .iter()
+                            .map(|i| {
+                                let n = schema.field(*i).name().clone();
+                                NamedExpr { sql: format!("\"{}\"", n.replace('"', "\"\"")), name: n }
+                            })
+                            .collect();
+                        self.stages.push(Stage { op: OperatorSpec::Project { exprs }, input_schema: schema.clone() });
+                        schema = Schema::new(proj.iter().map(|i| schema.field(*i).clone()).collect::<Vec<_>>());
+                    }
+                }
+                if scan.fetch.is_some() {
+                    return Err(self.unsupported("LIMIT", "streams have no end; filter or window instead"));
+                }
+                Ok(schema)
+            }
+            LogicalPlan::Filter(f) => {
+                let input = self.lower(&f.input)?;
+                let predicate = self.sql(&f.predicate)?;
+                self.stages.push(Stage { op: OperatorSpec::Filter { predicate }, input_schema: input.clone() });
+                Ok(input)
+            }
+            LogicalPlan::Projection(p) => {
+                let input = self.lower(&p.input)?;
+                let mut exprs = Vec::with_capacity(p.expr.len());
+                for (e, f) in p.expr.iter().zip(p.schema.fields()) {
+                    exprs.push(NamedExpr { sql: self.sql(e)?, name: f.name().clone() });
+                }
+                let identity = exprs.len() == input.fields().len()
+                    && exprs.iter().zip(input.fields()).all(|(e, f)| e.name == *f.name() && e.sql.trim_matches('"') == f.name());
+                if !identity {
+                    self.stages.push(Stage { op: OperatorSpec::Project { exprs }, input_schema: input });
+                }
+                Ok(Schema::new(p.schema.fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>()))
+            }
+            LogicalPlan::SubqueryAlias(s) => self.lower(&s.input),
+            LogicalPlan::Aggregate(a) => {
+                let input = self.lower(&a.input)?;
+                if self.aggregated {
+                    return Err(self.unsupported("an aggregate over an aggregate", "aggregate once per pipeline, or write a second pipeline"));
+                }
+                let Some((spec, _)) = self.window else {
+                    return Err(self.unsupported(
+                        "GROUP BY without a window (an updating view)",
+                        "add a window to GROUP BY: tumble(ts, INTERVAL '1' MINUTE), hop(...), or session(...)",
+                    ));
+                };
+                self.aggregated = true;
+                let fields = a.schema.fields();
+                let mut group = Vec::new();
+                for (i, g) in a.group_expr.iter().enumerate() {
+                    group.push(NamedExpr { sql: self.sql(g)?, name: fields[i].name().clone() });
+                }
+                let n = group.len();
+                let mut aggregates = Vec::new();
+                for (i, e) in a.aggr_expr.iter().enumerate() {
+                    aggregates.push(NamedExpr { sql: self.sql(e)?, name: fields[n + i].name().clone() });
+                }
+                let pos = |col: &str| group.iter().position(|g| g.sql.trim_matches('"') == col);
+                let (Some(window_start), Some(window_end)) = (pos(WINDOW_START), pos(WINDOW_END)) else {
+                    return Err(self.unsupported("a window whose bounds are not grouped on", "keep tumble/hop/session directly in GROUP BY"));
+                };
+                self.stages.push(Stage {
+                    op: OperatorSpec::WindowAggregate { window: spec, group, aggregates, window_start, window_end },
+                    input_schema: input,
+                });
+                Ok(Schema::new(fields.iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>()))
+            }
+            LogicalPlan::Join(_) => Err(self.unsupported("JOIN", "joins arrive with tables and interval joins")),
+            LogicalPlan::Sort(_) => Err(self.unsupported("ORDER BY", "sinks receive rows in event-time order per window; sort downstream")),
+            LogicalPlan::Limit(_) => Err(self.unsupported("LIMIT", "streams have no end; filter or window instead")),
+            LogicalPlan::Union(_) => Err(self.unsupported("UNION", "write one pipeline per source into the same sink")),
+            LogicalPlan::Distinct(_) => Err(self.unsupported("DISTINCT", "group by the columns in a window instead")),
+            LogicalPlan::Window(_) => Err(self.unsupported("OVER (...) window functions", "per-key features arrive with the models issue")),
+            LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
+                Err(SqlError::at(self.at.0, self.at.1, "the query reads no source").hint("add FROM <source>"))
+            }
+            other => Err(self.unsupported(&format!("the plan node {}", other.display()), "see the README for supported SQL")),
+        }
+    }
+}

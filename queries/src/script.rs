@@ -1,0 +1,295 @@
+//! The DDL catalog and statement dispatch: `CREATE SOURCE`, `CREATE SINK`, `CREATE VIEW`,
+//! `CREATE PIPELINE … AS INSERT INTO sink SELECT …` and bare queries.
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, TableSource};
+use datafusion::sql::planner::SqlToRel;
+use datafusion::sql::sqlparser::ast::{CreateTableOptions, SqlOption, Statement};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
+use weir_operators::time::is_event_time_type;
+
+use crate::error::SqlError;
+use crate::plan::{PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef};
+use crate::planner::{df_error, plan_query};
+use crate::session::{parser_options, session, Provider};
+use crate::tokens::{parser_location, split, to_map, Cursor};
+
+/// A view: its optimized logical plan, inlined where it is read.
+pub struct View {
+    plan: LogicalPlan,
+}
+
+impl TableSource for View {
+    fn schema(&self) -> SchemaRef {
+        Arc::new(self.plan.schema().as_arrow().clone())
+    }
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        Some(Cow::Borrowed(&self.plan))
+    }
+}
+
+/// Compiles statements one by one into a [`ScriptPlan`].
+pub struct Compiler {
+    pub(crate) state: SessionState,
+    pub(crate) sources: Vec<SourceDef>,
+    pub(crate) sinks: Vec<SinkDef>,
+    pub(crate) views: Vec<(String, Arc<View>)>,
+    pipelines: Vec<PipelinePlan>,
+    queries: usize,
+}
+
+impl Default for Compiler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Compiles a whole script.
+pub fn compile(sql: &str) -> Result<ScriptPlan, SqlError> {
+    let mut c = Compiler::new();
+    c.add(sql)?;
+    Ok(c.plan())
+}
+
+impl Compiler {
+    /// An empty catalog.
+    pub fn new() -> Self {
+        Compiler { state: session(), sources: Vec::new(), sinks: Vec::new(), views: Vec::new(), pipelines: Vec::new(), queries: 0 }
+    }
+
+    /// The plan of everything added so far.
+    pub fn plan(&self) -> ScriptPlan {
+        ScriptPlan { sources: self.sources.clone(), sinks: self.sinks.clone(), pipelines: self.pipelines.clone() }
+    }
+
+    /// Compiles more statements; returns the pipelines they added.
+    pub fn add(&mut self, sql: &str) -> Result<Vec<PipelinePlan>, SqlError> {
+        let mut added = Vec::new();
+        for stmt in split(sql)? {
+            if let Some(p) = self.statement(stmt)? {
+                self.pipelines.push(p.clone());
+                added.push(p);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Removes the pipelines (keeps sources, sinks and views).
+    pub fn clear_pipelines(&mut self) {
+        self.pipelines.clear();
+    }
+
+    fn name_taken(&self, name: &str) -> bool {
+        self.sources.iter().any(|s| s.name == name)
+            || self.sinks.iter().any(|s| s.name == name)
+            || self.views.iter().any(|(n, _)| n == name)
+            || self.pipelines.iter().any(|p| p.name == name)
+    }
+
+    fn statement(&mut self, toks: Vec<TokenWithSpan>) -> Result<Option<PipelinePlan>, SqlError> {
+        let c = Cursor::new(toks);
+        let w0 = c.word_at(0).unwrap_or_default();
+        let w1 = c.word_at(1).unwrap_or_default();
+        match (w0.as_str(), w1.as_str()) {
+            ("CREATE", "SOURCE") => self.create_source(c).map(|_| None),
+            ("CREATE", "SINK") => self.create_sink(c).map(|_| None),
+            ("CREATE", "VIEW") => self.create_view(c).map(|_| None),
+            ("CREATE", "PIPELINE") => self.create_pipeline(c).map(Some),
+            ("SELECT", _) | ("WITH", _) => {
+                self.queries += 1;
+                let name = format!("query_{}", self.queries);
+                let query = parse_query(c.rest())?;
+                plan_query(self, query, name, SinkRef::Collect, None).map(Some)
+            }
+            ("CREATE", "TABLE") => Err(c.error("CREATE TABLE (tables for lookup joins) is not supported yet")
+                .hint("declare streams with CREATE SOURCE")),
+            _ => Err(c.error(format!("unsupported statement starting with '{}'", c.all().first().map(|t| t.token.to_string()).unwrap_or_default()))
+                .hint("weir accepts CREATE SOURCE, CREATE SINK, CREATE VIEW, CREATE PIPELINE and SELECT")),
+        }
+    }
+
+    fn create_source(&mut self, c: Cursor) -> Result<(), SqlError> {
+        // Parse as CREATE TABLE (same columns syntax); the SOURCE word becomes TABLE in place,
+        // so positions in errors stay right.
+        let mut toks = c.all().to_vec();
+        let (sl, scol) = (toks[1].span.start.line, toks[1].span.start.column);
+        toks[1].token = Token::Word(Word { value: "TABLE".into(), quote_style: None, keyword: datafusion::sql::sqlparser::keywords::Keyword::TABLE });
+        let stmt = Parser::new(&GenericDialect {})
+            .with_tokens_with_locations(toks)
+            .parse_statement()
+            .map_err(parser_error)?;
+        let Statement::CreateTable(mut ct) = stmt else {
+            return Err(SqlError::at(sl, scol, "expected CREATE SOURCE name (columns) WITH (...)"));
+        };
+        let name = ct.name.to_string().to_ascii_lowercase();
+        if self.name_taken(&name) {
+            return Err(SqlError::at(sl, scol, format!("'{name}' is already declared")));
+        }
+        if ct.columns.is_empty() {
+            return Err(SqlError::at(sl, scol, format!("source '{name}' declares no columns"))
+                .hint("list the columns: CREATE SOURCE s (sensor_id TEXT, ts TIMESTAMP, value DOUBLE) WITH (...)"));
+        }
+        let options = match std::mem::take(&mut ct.table_options) {
+            CreateTableOptions::With(o) | CreateTableOptions::Options(o) | CreateTableOptions::Plain(o) => o,
+            _ => Vec::new(),
+        };
+        let mut map = BTreeMap::new();
+        for o in options {
+            match o {
+                SqlOption::KeyValue { key, value } => {
+                    let v = value.to_string();
+                    let v = v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).map(|s| s.replace("''", "'")).unwrap_or(v);
+                    map.insert(key.value.to_ascii_lowercase(), v);
+                }
+                other => return Err(SqlError::at(sl, scol, format!("unsupported option '{other}'")).hint("options are key = 'value'")),
+            }
+        }
+        let provider = Provider::new(&self.state);
+        let plan = SqlToRel::new_with_options(&provider, parser_options())
+            .sql_statement_to_plan(Statement::CreateTable(ct))
+            .map_err(|e| df_error(&e, sl, scol, None))?;
+        let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(cmt)) = plan else {
+            return Err(SqlError::at(sl, scol, "could not read the column list"));
+        };
+        let schema: Schema = cmt.input.schema().as_arrow().clone();
+        let connector = map.remove("connector").ok_or_else(|| {
+            SqlError::at(sl, scol, format!("source '{name}' has no connector"))
+                .hint("add WITH (connector = 'file' | 'generator', ...)")
+        })?;
+        let format = map.remove("format");
+        let event_time = map.remove("event_time").map(|s| s.to_ascii_lowercase());
+        if let Some(et) = &event_time {
+            match schema.field_with_name(et) {
+                Ok(f) if is_event_time_type(f.data_type()) => {}
+                Ok(f) => {
+                    return Err(SqlError::at(sl, scol, format!("event_time column '{et}' has type {}", f.data_type()))
+                        .hint("use a TIMESTAMP column or a BIGINT of epoch milliseconds"))
+                }
+                Err(_) => {
+                    return Err(SqlError::at(sl, scol, format!("event_time column '{et}' is not a column of '{name}'")))
+                }
+            }
+        }
+        let dur = |key: &str, m: &mut BTreeMap<String, String>| -> Result<Option<i64>, SqlError> {
+            match m.remove(key) {
+                None => Ok(None),
+                Some(v) => crate::duration::parse_ms(&v).map(Some).ok_or_else(|| {
+                    SqlError::at(sl, scol, format!("option {key} = '{v}' is not a duration"))
+                        .hint("write durations like '500ms', '2s', '1m'")
+                }),
+            }
+        };
+        let watermark_delay_ms = dur("watermark_delay", &mut map)?.unwrap_or(0);
+        let idle_timeout_ms = dur("idle_timeout", &mut map)?;
+        let dead_letter = map.remove("dead_letter");
+        self.sources.push(SourceDef {
+            name,
+            connector,
+            format,
+            schema,
+            options: map,
+            event_time,
+            watermark_delay_ms,
+            idle_timeout_ms,
+            dead_letter,
+        });
+        Ok(())
+    }
+
+    fn create_sink(&mut self, mut c: Cursor) -> Result<(), SqlError> {
+        c.expect("CREATE")?;
+        c.expect("SINK")?;
+        let loc = c.loc();
+        let name = c.ident("a sink name")?;
+        if self.name_taken(&name) {
+            return Err(SqlError::at(loc.0, loc.1, format!("'{name}' is already declared")));
+        }
+        let opts = c.options()?;
+        if !c.at_end() {
+            return Err(c.error("unexpected text after the sink's options"));
+        }
+        let mut map = to_map(&opts);
+        let connector = map.remove("connector").ok_or_else(|| {
+            SqlError::at(loc.0, loc.1, format!("sink '{name}' has no connector")).hint("add WITH (connector = 'file' | 'stdout', ...)")
+        })?;
+        let format = map.remove("format");
+        self.sinks.push(SinkDef { name, connector, format, options: map });
+        Ok(())
+    }
+
+    fn create_view(&mut self, mut c: Cursor) -> Result<(), SqlError> {
+        c.expect("CREATE")?;
+        c.expect("VIEW")?;
+        let loc = c.loc();
+        let name = c.ident("a view name")?;
+        if self.name_taken(&name) {
+            return Err(SqlError::at(loc.0, loc.1, format!("'{name}' is already declared")));
+        }
+        c.expect("AS")?;
+        let query = parse_query(c.rest())?;
+        let plan = crate::planner::logical_plan(self, query)?.0;
+        self.views.push((name, Arc::new(View { plan })));
+        Ok(())
+    }
+
+    fn create_pipeline(&mut self, mut c: Cursor) -> Result<PipelinePlan, SqlError> {
+        c.expect("CREATE")?;
+        c.expect("PIPELINE")?;
+        let loc = c.loc();
+        let name = c.ident("a pipeline name")?;
+        if self.name_taken(&name) {
+            return Err(SqlError::at(loc.0, loc.1, format!("'{name}' is already declared")));
+        }
+        let opts = c.options()?;
+        let mut late_sink = None;
+        for (k, v, (l, col)) in &opts {
+            match k.as_str() {
+                "late_rows" => {
+                    let v = v.to_ascii_lowercase();
+                    if v != "drop" {
+                        if !self.sinks.iter().any(|s| s.name == v) {
+                            return Err(SqlError::at(*l, *col, format!("late_rows names sink '{v}', which is not declared"))
+                                .hint("declare it first with CREATE SINK, or use late_rows = 'drop'"));
+                        }
+                        late_sink = Some(v);
+                    }
+                }
+                other => {
+                    return Err(SqlError::at(*l, *col, format!("unknown pipeline option '{other}'")).hint("pipelines take late_rows = 'drop' | '<sink name>'"))
+                }
+            }
+        }
+        c.expect("AS")?;
+        c.expect("INSERT")?;
+        c.expect("INTO")?;
+        let sloc = c.loc();
+        let sink = c.ident("a sink name")?;
+        if !self.sinks.iter().any(|s| s.name == sink) {
+            return Err(SqlError::at(sloc.0, sloc.1, format!("unknown sink '{sink}'")).hint("declare it first with CREATE SINK"));
+        }
+        let query = parse_query(c.rest())?;
+        plan_query(self, query, name, SinkRef::Named(sink), late_sink)
+    }
+}
+
+fn parse_query(toks: Vec<TokenWithSpan>) -> Result<Box<datafusion::sql::sqlparser::ast::Query>, SqlError> {
+    let mut p = Parser::new(&GenericDialect {}).with_tokens_with_locations(toks);
+    let q = p.parse_query().map_err(parser_error)?;
+    Ok(q)
+}
+
+fn parser_error(e: datafusion::sql::sqlparser::parser::ParserError) -> SqlError {
+    let msg = e.to_string();
+    let (l, c) = parser_location(&msg).unwrap_or((0, 0));
+    let clean = match msg.find(" at Line: ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.clone(),
+    };
+    SqlError::at(l, c, clean.replace("sql parser error: ", "syntax error: "))
+}

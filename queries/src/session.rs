@@ -1,0 +1,119 @@
+//! The DataFusion side of planning: one `SessionState` with every function weir plans with,
+//! and the `ContextProvider` that shows DataFusion's SQL planner weir's sources and views.
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::TableReference;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::context::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::logical_plan::builder::LogicalTableSource;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, TableSource, WindowUDF};
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::planner::{ContextProvider, ParserOptions};
+
+/// The session every plan and every operator is built with.
+pub fn session() -> SessionState {
+    let config = SessionConfig::new()
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        .set_bool("datafusion.sql_parser.collect_spans", true);
+    SessionStateBuilder::new().with_config(config).with_default_features().build()
+}
+
+/// Parser options matching [`session`].
+pub fn parser_options() -> ParserOptions {
+    let mut o = ParserOptions::new();
+    o.collect_spans = true;
+    o.map_string_types_to_utf8view = false;
+    o.enable_ident_normalization = true;
+    o
+}
+
+/// Tables visible to one planning call.
+pub struct Provider<'a> {
+    state: &'a SessionState,
+    tables: HashMap<String, Arc<dyn TableSource>>,
+    options: ConfigOptions,
+    /// Names of the tables the planner asked for.
+    pub used: RefCell<Vec<String>>,
+}
+
+impl<'a> Provider<'a> {
+    /// An empty provider over `state`'s functions.
+    pub fn new(state: &'a SessionState) -> Self {
+        Provider { state, tables: HashMap::new(), options: state.config_options().as_ref().clone(), used: RefCell::new(Vec::new()) }
+    }
+
+    /// Adds a table (a source, with window columns when the query is windowed).
+    pub fn add_table(&mut self, name: &str, schema: SchemaRef) {
+        self.tables.insert(name.to_string(), Arc::new(LogicalTableSource::new(schema)));
+    }
+
+    /// Adds a table source (a view).
+    pub fn add_source(&mut self, name: &str, source: Arc<dyn TableSource>) {
+        self.tables.insert(name.to_string(), source);
+    }
+}
+
+impl ContextProvider for Provider<'_> {
+    fn get_table_source(&self, name: TableReference) -> DfResult<Arc<dyn TableSource>> {
+        let key = name.table().to_string();
+        match self.tables.get(&key) {
+            Some(t) => {
+                self.used.borrow_mut().push(key);
+                Ok(t.clone())
+            }
+            None => {
+                let mut known: Vec<_> = self.tables.keys().cloned().collect();
+                known.sort();
+                Err(DataFusionError::Plan(format!(
+                    "unknown source or view '{name}' (declared: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )))
+            }
+        }
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.state.scalar_functions().get(name).cloned()
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.state.aggregate_functions().get(name).cloned()
+    }
+
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        self.state.window_functions().get(name).cloned()
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<datafusion::logical_expr::HigherOrderUDF>> {
+        None
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.state.scalar_functions().keys().cloned().collect()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.state.aggregate_functions().keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        self.state.window_functions().keys().cloned().collect()
+    }
+}
