@@ -119,11 +119,12 @@ impl Compiler {
         // so positions in errors stay right.
         let mut toks = c.all().to_vec();
         let (sl, scol) = (toks[1].span.start.line, toks[1].span.start.column);
+        let end = end_of(&toks);
         toks[1].token = Token::Word(Word { value: "TABLE".into(), quote_style: None, keyword: datafusion::sql::sqlparser::keywords::Keyword::TABLE });
         let stmt = Parser::new(&GenericDialect {})
             .with_tokens_with_locations(toks)
             .parse_statement()
-            .map_err(parser_error)?;
+            .map_err(|e| parser_error(e, end))?;
         let Statement::CreateTable(mut ct) = stmt else {
             return Err(SqlError::at(sl, scol, "expected CREATE SOURCE name (columns) WITH (...)"));
         };
@@ -278,15 +279,25 @@ impl Compiler {
     }
 }
 
+fn end_of(toks: &[TokenWithSpan]) -> (u64, u64) {
+    toks.last().map(|t| (t.span.end.line, t.span.end.column)).unwrap_or((1, 1))
+}
+
 fn parse_query(toks: Vec<TokenWithSpan>) -> Result<Box<datafusion::sql::sqlparser::ast::Query>, SqlError> {
+    let end = end_of(&toks);
     let mut p = Parser::new(&GenericDialect {}).with_tokens_with_locations(toks);
-    let q = p.parse_query().map_err(parser_error)?;
+    let q = p.parse_query().map_err(|e| parser_error(e, end))?;
+    if p.peek_token().token != Token::EOF {
+        let t = p.peek_token();
+        return Err(SqlError::at(t.span.start.line, t.span.start.column, format!("unexpected '{}' after the query", t.token))
+            .hint("end each statement with ';'"));
+    }
     Ok(q)
 }
 
-fn parser_error(e: datafusion::sql::sqlparser::parser::ParserError) -> SqlError {
+fn parser_error(e: datafusion::sql::sqlparser::parser::ParserError, end: (u64, u64)) -> SqlError {
     let msg = e.to_string();
-    let (l, c) = parser_location(&msg).unwrap_or((0, 0));
+    let (l, c) = parser_location(&msg).unwrap_or(end);
     let clean = match msg.find(" at Line: ") {
         Some(i) => msg[..i].to_string(),
         None => msg.clone(),

@@ -1,1 +1,144 @@
-//! placeholder
+//! Test support for weir's integration tests: a sqllogictest database that runs SQL through the
+//! public path (compile → plan → timely dataflow → rows), result formatting, and helpers to run
+//! the `weir` binary.
+use std::path::PathBuf;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use sqllogictest::{DBOutput, DefaultColumnType};
+use weir_engine::{run, RunOptions};
+use weir_queries::Compiler;
+
+/// An error from weir, as sqllogictest sees it.
+#[derive(Debug)]
+pub struct TestError(pub String);
+
+impl std::fmt::Display for TestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TestError {}
+
+/// A weir "database" for `.slt` files: DDL is kept in a catalog; every `SELECT` and
+/// `CREATE PIPELINE` runs at once over its (bounded) sources.
+pub struct WeirDb {
+    compiler: Compiler,
+    workers: usize,
+}
+
+impl WeirDb {
+    /// A new catalog, running pipelines on `workers` threads.
+    pub fn new(workers: usize) -> Self {
+        WeirDb { compiler: Compiler::new(), workers }
+    }
+}
+
+/// Formats batches as rows of strings (NULL as `NULL`).
+pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let fmts: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("formatter"))
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(
+                fmts.iter()
+                    .zip(b.columns())
+                    .map(|(f, c)| float_text(c.as_ref(), r).unwrap_or_else(|| f.value(r).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+/// Floats print as Rust does (`38`, `12.6667`), like DataFusion's own `.slt` files.
+fn float_text(c: &dyn datafusion::arrow::array::Array, r: usize) -> Option<String> {
+    use datafusion::arrow::array::{Float32Array, Float64Array};
+    if c.is_null(r) {
+        return None;
+    }
+    if let Some(a) = c.as_any().downcast_ref::<Float64Array>() {
+        return Some(format!("{}", a.value(r)));
+    }
+    c.as_any().downcast_ref::<Float32Array>().map(|a| format!("{}", a.value(r)))
+}
+
+impl sqllogictest::DB for WeirDb {
+    type Error = TestError;
+    type ColumnType = DefaultColumnType;
+
+    fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, TestError> {
+        let added = self.compiler.add(sql).map_err(|e| TestError(e.to_string()))?;
+        if added.is_empty() {
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        let plan = self.compiler.plan();
+        self.compiler.clear_pipelines();
+        let opts = RunOptions { workers: self.workers, progress: None };
+        let report = run(&plan, &opts).map_err(|e| TestError(e.to_string()))?;
+        let is_query = sql.trim_start().to_ascii_uppercase().starts_with("SELECT")
+            || sql.trim_start().to_ascii_uppercase().starts_with("WITH");
+        if is_query {
+            let p = &report.pipelines[0];
+            let types = vec![DefaultColumnType::Any; p.schema.fields().len()];
+            Ok(DBOutput::Rows { types, rows: rows(&p.results) })
+        } else {
+            Ok(DBOutput::StatementComplete(report.pipelines.iter().map(|p| p.rows_out).sum()))
+        }
+    }
+
+    fn engine_name(&self) -> &str {
+        "weir"
+    }
+}
+
+/// Runs one `.slt` file with `workers` threads.
+pub fn run_slt(path: &std::path::Path, workers: usize) -> Result<(), String> {
+    let mut runner = sqllogictest::Runner::new(move || async move { Ok::<_, TestError>(WeirDb::new(workers)) });
+    runner.with_column_validator(|_, _| true);
+    runner.run_file(path).map_err(|e| format!("{} (workers={workers}):\n{}", path.display(), e.display(false)))
+}
+
+/// Runs every `.slt` file under `tests/slt/<dir>` with 1 and 2 workers.
+pub fn run_slt_dir(dir: &str) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt").join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().map(|x| x == "slt").unwrap_or(false))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .slt files in {}", root.display());
+    let mut failures = Vec::new();
+    for f in &files {
+        for workers in [1, 2] {
+            if let Err(e) = run_slt(f, workers) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The `weir` binary next to the test executable (build it with `cargo build -p weir-engine`).
+pub fn weir_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("weir");
+    assert!(bin.exists(), "{} not found: run `cargo build -p weir-engine` first", bin.display());
+    bin
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("weir-test-{}-{}", name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}

@@ -1,1 +1,25 @@
+//! weir's integration tests, in one test binary: SQL semantics (`.slt` files run with 1 and 2
+//! workers), correctness against an independent computation through the `weir` binary, and
+//! the CLI's errors and counters.
+mod cli;
+mod correctness;
 
+#[test]
+fn slt_windows() {
+    weir_tests::run_slt_dir("windows");
+}
+
+#[test]
+fn slt_late() {
+    weir_tests::run_slt_dir("late");
+}
+
+#[test]
+fn slt_formats() {
+    weir_tests::run_slt_dir("formats");
+}
+
+#[test]
+fn slt_errors() {
+    weir_tests::run_slt_dir("errors");
+}
