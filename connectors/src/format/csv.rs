@@ -16,14 +16,7 @@ pub fn decode(
         .with_header(false)
         .with_batch_size(batch_size.max(1))
         .build_decoder();
-    let mut offset = 0;
-    while offset < buf.len() {
-        let n = d.decode(&buf[offset..])?;
-        if n == 0 {
-            break;
-        }
-        offset += n;
-    }
+    super::drive(buf, |b| d.decode(b))?;
     d.flush()
 }
 
@@ -36,7 +29,6 @@ pub fn encode(batch: &RecordBatch, header: bool, out: &mut Vec<u8>) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::format::Format;
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;

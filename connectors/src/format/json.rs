@@ -16,14 +16,7 @@ pub fn decode(
     let mut d = ReaderBuilder::new(schema.clone())
         .with_batch_size(batch_size.max(1))
         .build_decoder()?;
-    let mut offset = 0;
-    while offset < buf.len() {
-        let n = d.decode(&buf[offset..])?;
-        if n == 0 {
-            break;
-        }
-        offset += n;
-    }
+    super::drive(buf, |b| d.decode(b))?;
     d.flush()
 }
 

@@ -9,6 +9,22 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::{BadRecord, Error, Result};
 
+/// Feeds `buf` to an arrow push decoder until it is consumed or the decoder stops taking bytes.
+pub(crate) fn drive(
+    buf: &[u8],
+    mut decode: impl FnMut(&[u8]) -> std::result::Result<usize, datafusion::arrow::error::ArrowError>,
+) -> std::result::Result<(), datafusion::arrow::error::ArrowError> {
+    let mut offset = 0;
+    while offset < buf.len() {
+        let n = decode(&buf[offset..])?;
+        if n == 0 {
+            break;
+        }
+        offset += n;
+    }
+    Ok(())
+}
+
 /// A line-oriented format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

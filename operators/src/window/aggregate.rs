@@ -163,23 +163,25 @@ impl WindowAggregate {
         for acc in w.accs.iter_mut() {
             cols.push(acc.evaluate(EmitTo::All)?);
         }
-        let cols = cols
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| conform(c, f.data_type()))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(self.schema.clone(), cols)?)
+        finish_batch(&self.schema, cols)
     }
 }
 
-/// Casts `c` to `dt` when a group-values implementation returned another physical type
-/// (e.g. a string view for a string column).
-pub(crate) fn conform(c: ArrayRef, dt: &datafusion::arrow::datatypes::DataType) -> Result<ArrayRef> {
-    if c.data_type() == dt {
-        Ok(c)
-    } else {
-        Ok(datafusion::arrow::compute::cast(&c, dt)?)
-    }
+/// Assembles an output batch, casting a column to the schema's type where a group-values
+/// implementation returned another physical type (e.g. a string view for a string column).
+pub(crate) fn finish_batch(schema: &SchemaRef, cols: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let cols = cols
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c)
+            } else {
+                datafusion::arrow::compute::cast(&c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
 /// A groups accumulator for `agg`, adapting a row accumulator where the aggregate has none.

@@ -14,7 +14,7 @@ use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::logical_expr::Accumulator;
 use datafusion::scalar::ScalarValue;
 
-use super::aggregate::{conform, AggregateParts, Evaluated};
+use super::aggregate::{finish_batch, AggregateParts, Evaluated};
 use crate::state::OperatorState;
 use crate::time::{from_millis, to_millis};
 use crate::{BatchOperator, EventTime, Result};
@@ -129,12 +129,7 @@ impl SessionAggregate {
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             cols.push(ScalarValue::iter_to_array(vals)?);
         }
-        let cols = cols
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| conform(c, f.data_type()))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(self.schema.clone(), cols)?)
+        finish_batch(&self.schema, cols)
     }
 }
 
