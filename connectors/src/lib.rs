@@ -16,6 +16,7 @@ pub mod error;
 pub mod file;
 pub mod format;
 pub mod generator;
+pub mod mqtt;
 pub mod options;
 pub mod stdout;
 
@@ -143,9 +144,11 @@ pub fn registry() -> Registry {
         sources: vec![
             ("file", file::source::build as SourceFactory),
             ("generator", generator::build as SourceFactory),
+            ("mqtt", mqtt::source::build as SourceFactory),
         ],
         sinks: vec![
             ("file", file::sink::build as SinkFactory),
+            ("mqtt", mqtt::sink::build as SinkFactory),
             ("stdout", stdout::build as SinkFactory),
         ],
     }

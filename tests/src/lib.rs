@@ -142,3 +142,55 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("scratch dir");
     d
 }
+
+/// A mosquitto broker on a free 127.0.0.1 port, stopped on drop. Fails (never skips) when
+/// mosquitto is not installed.
+pub struct Mosquitto {
+    child: std::process::Child,
+    /// Its port.
+    pub port: u16,
+    conf: PathBuf,
+}
+
+impl Mosquitto {
+    /// Starts a broker on a free port.
+    pub fn start(name: &str) -> Mosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(name, port)
+    }
+
+    /// Starts a broker on `port` (to restart one where clients expect it).
+    pub fn start_on(name: &str, port: u16) -> Mosquitto {
+        let dir = scratch(&format!("mosquitto-{name}-{port}"));
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n")).unwrap();
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| std::path::Path::new(p).exists())
+            .expect("mosquitto is not installed (apt-get install mosquitto); .ci/run installs it");
+        let child = std::process::Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting mosquitto");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(10), "mosquitto did not start on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Mosquitto { child, port, conf }
+    }
+
+    /// Stops the broker now.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.conf;
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

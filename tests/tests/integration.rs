@@ -3,6 +3,7 @@
 //! the CLI's errors and counters.
 mod cli;
 mod correctness;
+mod mqtt;
 
 #[test]
 fn slt_windows() {

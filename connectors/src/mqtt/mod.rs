@@ -1,0 +1,87 @@
+//! MQTT (3.1.1) source and sink over rumqttc.
+//!
+//! Source options: `url` (`mqtt://host:port`, default `mqtt://127.0.0.1:1883`), `topic` (a
+//! filter with `+`/`#`, required), `topic_columns` (names for the `+` levels, left to right),
+//! `qos` (0, 1 or 2; default 1), `client_id` (default `weir-<source>-<pid>`), `clean_session`
+//! (default true; false with a fixed `client_id` keeps a persistent session, so messages
+//! published while weir was down are delivered when it comes back), `username`, `password`,
+//! `keep_alive` ('30s'), `max_messages` (stop after this many; 0 = run forever).
+//!
+//! Sink options: `url`, `topic` (required), `qos` (default 1), `client_id`, `username`,
+//! `password`, `retain` (default false). Rows are published one JSON object per message.
+//!
+//! Lost brokers are retried with exponential backoff (100 ms doubling to 5 s); a clean-session
+//! source subscribes again on every reconnect.
+pub mod sink;
+pub mod source;
+pub mod topic;
+
+use std::time::Duration;
+
+use rumqttc::{MqttOptions, QoS};
+
+use crate::{Error, Options, Result};
+
+/// Connection settings shared by the source and the sink.
+pub(crate) struct Conn {
+    pub options: MqttOptions,
+    pub qos: QoS,
+}
+
+/// Reads `url`, `client_id`, `username`, `password`, `keep_alive`, `qos`, `clean_session`.
+pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
+    let url = o.string("url").unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
+    let (host, port) = parse_url(&url).ok_or_else(|| Error::Option {
+        option: "url".into(),
+        message: format!("expected mqtt://host:port, got '{url}'"),
+    })?;
+    let id = o.string("client_id").unwrap_or(default_id);
+    let mut options = MqttOptions::new(id, host, port);
+    options.set_keep_alive(Duration::from_millis(o.duration_ms("keep_alive", 30_000)?.max(5000) as u64));
+    options.set_clean_session(o.bool("clean_session", true)?);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    match (o.string("username"), o.string("password")) {
+        (Some(u), p) => {
+            options.set_credentials(u, p.unwrap_or_default());
+        }
+        (None, Some(_)) => {
+            return Err(Error::Option { option: "password".into(), message: "given without username".into() })
+        }
+        (None, None) => {}
+    }
+    let qos = match o.u64("qos", 1)? {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        2 => QoS::ExactlyOnce,
+        q => return Err(Error::Option { option: "qos".into(), message: format!("expected 0, 1 or 2, got {q}") }),
+    };
+    Ok(Conn { options, qos })
+}
+
+/// `mqtt://host:port`, `tcp://host:port` or `host:port`.
+pub fn parse_url(url: &str) -> Option<(String, u16)> {
+    let rest = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")).unwrap_or(url);
+    let rest = rest.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None if !rest.is_empty() => Some((rest.to_string(), 1883)),
+        None => None,
+    }
+}
+
+/// Backoff between reconnect attempts: 100 ms doubling to 5 s.
+pub(crate) fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse_url("mqtt://127.0.0.1:1884"), Some(("127.0.0.1".into(), 1884)));
+        assert_eq!(parse_url("broker"), Some(("broker".into(), 1883)));
+        assert_eq!(parse_url("mqtt://h:x"), None);
+    }
+}

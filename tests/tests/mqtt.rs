@@ -1,0 +1,168 @@
+//! MQTT end to end against a real mosquitto: readings published on
+//! `…/plant/<site>/<machine>/telemetry` → windowed SQL pipeline (topic levels as columns) →
+//! results published on a sink topic, read back here and compared exactly with the aggregate
+//! computed directly; malformed payloads land in the dead-letter file with the right count.
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use weir_tests::{scratch, weir_bin, Mosquitto};
+
+fn client(id: &str, port: u16) -> (Client, rumqttc::Connection) {
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    Client::new(o, 10_000)
+}
+
+#[test]
+fn mqtt_windowed_aggregate_end_to_end() {
+    let broker = Mosquitto::start("e2e");
+    let dir = scratch("mqtt-e2e");
+    let prefix = format!("weir{}", std::process::id());
+    // Results subscriber.
+    let (rtx, rrx) = mpsc::channel::<serde_json::Value>();
+    let (sub, mut sub_conn) = client("results-reader", broker.port);
+    sub.subscribe(format!("{prefix}/results"), QoS::AtLeastOnce).unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for ev in sub_conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = ready_tx.send(());
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = rtx.send(serde_json::from_slice(&p.payload).unwrap());
+                }
+                Err(_) => return,
+                _ => {}
+            }
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).expect("results subscription");
+
+    // Readings: 2 sites × 3 machines, one reading every 100 ms for 5 s, ts in epoch ms.
+    let mut msgs = Vec::new();
+    let mut expected: BTreeMap<(String, String, i64), (u64, f64, f64)> = BTreeMap::new();
+    let base = 1_700_000_000_000i64;
+    for i in 0..50i64 {
+        for site in ["north", "south"] {
+            for m in 0..3 {
+                let ts = base + i * 100;
+                let temp = 20.0 + ((i * 7 + m * 3) % 11) as f64 + if site == "south" { 0.5 } else { 0.0 };
+                let machine = format!("m{m}");
+                msgs.push((format!("{prefix}/plant/{site}/{machine}/telemetry"), format!("{{\"ts\":{ts},\"temperature\":{temp},\"extra\":\"x\"}}")));
+                let e = expected.entry((site.to_string(), machine, ts - ts.rem_euclid(1000))).or_insert((0, 0.0, f64::MIN));
+                e.0 += 1;
+                e.1 += temp;
+                e.2 = e.2.max(temp);
+            }
+        }
+    }
+    let bad = [
+        (format!("{prefix}/plant/north/m0/telemetry"), "{\"ts\": 1700000000050, \"temperature\":".to_string()),
+        (format!("{prefix}/plant/north/m0/telemetry"), "{\"ts\": \"yesterday\", \"temperature\": 3}".to_string()),
+    ];
+    let total = msgs.len() + bad.len();
+
+    let dead = dir.join("dead.jsonl");
+    let script = dir.join("p.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE readings (site TEXT, machine_id TEXT, ts BIGINT, temperature DOUBLE)
+               WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{port}', topic = '{prefix}/plant/+/+/telemetry',
+                     topic_columns = 'site,machine_id', qos = '1', format = 'json', max_messages = '{total}',
+                     event_time = 'ts', watermark_delay = '200ms', dead_letter = '{dead}');
+             CREATE SINK results WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{port}', topic = '{prefix}/results', qos = '1');
+             CREATE PIPELINE per_machine AS INSERT INTO results
+             SELECT site, machine_id, window_start, count(*) AS n, sum(temperature) AS total, max(temperature) AS hottest
+             FROM readings GROUP BY site, machine_id, tumble(ts, INTERVAL '1' SECOND);",
+            port = broker.port,
+            dead = dead.display()
+        ),
+    )
+    .unwrap();
+    let mut weir = Command::new(weir_bin())
+        .args(["run", script.to_str().unwrap(), "--workers", "2", "--progress", "0"])
+        .env("WEIR_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = weir.stderr.take().unwrap();
+    let (ltx, lrx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = ltx.send(line);
+        }
+    });
+    let start = Instant::now();
+    let mut log = Vec::new();
+    loop {
+        let line = lrx.recv_timeout(Duration::from_secs(20)).expect("weir subscribed");
+        log.push(line.clone());
+        if line.contains("subscribed to") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{log:?}");
+    }
+    // Publish.
+    let (publisher, mut pub_conn) = client("test-publisher", broker.port);
+    let (acked_tx, acked_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut acks = 0;
+        for ev in pub_conn.iter() {
+            if let Ok(Event::Incoming(Packet::PubAck(_))) = ev {
+                acks += 1;
+                let _ = acked_tx.send(acks);
+            }
+            if ev.is_err() {
+                return;
+            }
+        }
+    });
+    for (i, (topic, payload)) in msgs.iter().enumerate() {
+        publisher.publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone().into_bytes()).unwrap();
+        if i == 40 {
+            for (t, p) in &bad {
+                publisher.publish(t.clone(), QoS::AtLeastOnce, false, p.clone().into_bytes()).unwrap();
+            }
+        }
+    }
+    let mut acks = 0;
+    while acks < total {
+        acks = acked_rx.recv_timeout(Duration::from_secs(20)).expect("publish acks");
+    }
+    let status = loop {
+        if let Some(s) = weir.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "weir did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while let Ok(l) = lrx.recv_timeout(Duration::from_millis(200)) {
+        log.push(l);
+    }
+    assert!(status.success(), "{log:#?}");
+    let summary = log.iter().find(|l| l.starts_with("pipeline per_machine")).cloned().unwrap_or_default();
+    assert!(summary.contains(&format!("rows in {}", msgs.len())), "{summary}");
+    assert!(summary.contains("dead-letter 2"), "{summary}");
+    assert_eq!(std::fs::read_to_string(&dead).unwrap().lines().count(), 2);
+
+    let mut got = BTreeMap::new();
+    while got.len() < expected.len() {
+        let v = rrx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("only {} of {} results", got.len(), expected.len()));
+        let key = (v["site"].as_str().unwrap().to_string(), v["machine_id"].as_str().unwrap().to_string(), v["window_start"].as_i64().unwrap());
+        let prev = got.insert(key.clone(), (v["n"].as_u64().unwrap(), v["total"].as_f64().unwrap(), v["hottest"].as_f64().unwrap()));
+        assert!(prev.is_none(), "duplicate result {key:?}");
+    }
+    assert!(rrx.recv_timeout(Duration::from_millis(300)).is_err(), "extra results");
+    for (k, e) in &expected {
+        let g = got[k];
+        assert_eq!(g.0, e.0, "{k:?}");
+        assert!((g.1 - e.1).abs() < 1e-9, "{k:?}");
+        assert_eq!(g.2, e.2, "{k:?}");
+    }
+}
