@@ -4,6 +4,7 @@
 mod cli;
 mod correctness;
 mod mqtt;
+mod mqtt_faults;
 
 #[test]
 fn slt_windows() {
