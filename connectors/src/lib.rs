@@ -16,6 +16,7 @@ pub mod error;
 pub mod file;
 pub mod format;
 pub mod generator;
+pub mod metrics;
 pub mod mqtt;
 pub mod options;
 pub mod stdout;
@@ -26,6 +27,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
 pub use error::{Error, Result};
+pub use metrics::ConnectorMetrics;
 pub use options::Options;
 
 /// A record a source could not decode.
@@ -77,6 +79,8 @@ pub struct SourceContext {
     pub worker: usize,
     /// Number of workers.
     pub workers: usize,
+    /// Counters shared by all workers of this source.
+    pub metrics: std::sync::Arc<ConnectorMetrics>,
 }
 
 /// What a sink is built from.
@@ -89,6 +93,8 @@ pub struct SinkContext {
     pub options: BTreeMap<String, String>,
     /// The `format` option.
     pub format: Option<String>,
+    /// Counters of this sink.
+    pub metrics: std::sync::Arc<ConnectorMetrics>,
 }
 
 /// Builds a source.

@@ -68,12 +68,14 @@ fn main() -> ExitCode {
             let secs = report.elapsed.as_secs_f64().max(1e-9);
             for p in &report.pipelines {
                 if json_summary {
+                    let counters = |m: &[(&str, u64)]| m.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>();
                     eprintln!(
                         "{}",
                         serde_json::json!({
                             "pipeline": p.name, "rows_in": p.rows_in, "rows_out": p.rows_out,
                             "late": p.late, "dead_letter": p.dead_letter,
                             "elapsed_s": secs, "rows_per_s": p.rows_in as f64 / secs,
+                            "source": counters(&p.source_metrics), "sink": counters(&p.sink_metrics),
                         })
                     );
                 } else {
@@ -81,6 +83,11 @@ fn main() -> ExitCode {
                         "pipeline {}: rows in {}, rows out {}, late {}, dead-letter {}, elapsed {:.2}s, {:.0} rows/s",
                         p.name, p.rows_in, p.rows_out, p.late, p.dead_letter, secs, p.rows_in as f64 / secs
                     );
+                    let show = |m: &[(&str, u64)]| m.iter().filter(|(k, v)| *v > 0 || *k == "messages").map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+                    eprintln!("  source: {}", show(&p.source_metrics));
+                    if !p.sink_metrics.is_empty() {
+                        eprintln!("  sink: {}", show(&p.sink_metrics));
+                    }
                 }
             }
             Ok(())

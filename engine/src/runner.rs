@@ -11,7 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use timely::dataflow::operators::core::Probe;
 use timely::dataflow::ProbeHandle;
 use weir_connectors::deadletter::DeadLetterFile;
-use weir_connectors::{registry, Sink, SinkContext, SourceContext};
+use weir_connectors::{registry, ConnectorMetrics, Sink, SinkContext, SourceContext};
 use weir_queries::physical::{build_stage, partitioner};
 use weir_queries::plan::{OperatorSpec, ScriptPlan, SinkRef};
 use weir_queries::session::session;
@@ -52,6 +52,10 @@ pub struct PipelineReport {
     pub results: Vec<RecordBatch>,
     /// Schema of the output.
     pub schema: Schema,
+    /// The source connector's counters.
+    pub source_metrics: Vec<(&'static str, u64)>,
+    /// The sink connector's counters.
+    pub sink_metrics: Vec<(&'static str, u64)>,
 }
 
 /// What a run did.
@@ -67,14 +71,29 @@ fn connector_err(context: String) -> impl FnOnce(weir_connectors::Error) -> Erro
     move |source| Error::Connector { context, source }
 }
 
-fn open_sink(plan: &ScriptPlan, name: &str, schema: &Schema) -> Result<Box<dyn Sink>> {
+type SinkSlot = (Arc<Mutex<Box<dyn Sink>>>, Arc<ConnectorMetrics>);
+
+fn open_sink(plan: &ScriptPlan, name: &str, schema: &Schema, sinks: &mut HashMap<String, SinkSlot>) -> Result<SinkSlot> {
+    if let Some(s) = sinks.get(name) {
+        return Ok(s.clone());
+    }
+    let metrics = Arc::new(ConnectorMetrics::default());
     let def = plan.sink(name).ok_or_else(|| Error::Runtime { pipeline: String::new(), message: format!("unknown sink '{name}'") })?;
-    registry()
+    let opened = registry()
         .sink(
             &def.connector,
-            SinkContext { name: def.name.clone(), schema: Arc::new(schema.clone()), options: def.options.clone(), format: def.format.clone() },
+            SinkContext {
+                name: def.name.clone(),
+                schema: Arc::new(schema.clone()),
+                options: def.options.clone(),
+                format: def.format.clone(),
+                metrics: metrics.clone(),
+            },
         )
-        .map_err(connector_err(format!("sink '{name}'")))
+        .map_err(connector_err(format!("sink '{name}'")))?;
+    let slot = (Arc::new(Mutex::new(opened)), metrics);
+    sinks.insert(name.to_string(), slot.clone());
+    Ok(slot)
 }
 
 /// Runs every pipeline of `plan` to completion (bounded sources) or until failure.
@@ -83,7 +102,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     let text = serde_json::to_string(plan).map_err(|e| Error::Runtime { pipeline: String::new(), message: format!("serializing the plan: {e}") })?;
     let plan: ScriptPlan = serde_json::from_str(&text).map_err(|e| Error::Runtime { pipeline: String::new(), message: format!("reading the plan: {e}") })?;
     let failure = Arc::new(Mutex::new(None));
-    let mut sinks: HashMap<String, Arc<Mutex<Box<dyn Sink>>>> = HashMap::new();
+    let mut sinks: HashMap<String, SinkSlot> = HashMap::new();
     let mut shared = Vec::new();
     for p in &plan.pipelines {
         let src = plan
@@ -96,23 +115,16 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                 known: registry().sources.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
             }));
         }
-        let output = match &p.sink {
-            SinkRef::Collect => Output::Collect(Arc::new(Mutex::new(Vec::new()))),
+        let (output, sink_metrics) = match &p.sink {
+            SinkRef::Collect => (Output::Collect(Arc::new(Mutex::new(Vec::new()))), None),
             SinkRef::Named(n) => {
-                if !sinks.contains_key(n) {
-                    sinks.insert(n.clone(), Arc::new(Mutex::new(open_sink(&plan, n, &p.output_schema)?)));
-                }
-                Output::Sink(sinks[n].clone())
+                let (s, m) = open_sink(&plan, n, &p.output_schema, &mut sinks)?;
+                (Output::Sink(s), Some(m))
             }
         };
         let late = match &p.late_sink {
             None => None,
-            Some(n) => {
-                if !sinks.contains_key(n) {
-                    sinks.insert(n.clone(), Arc::new(Mutex::new(open_sink(&plan, n, &src.schema)?)));
-                }
-                Some(sinks[n].clone())
-            }
+            Some(n) => Some(open_sink(&plan, n, &src.schema, &mut sinks)?.0),
         };
         let dead = match &src.dead_letter {
             None => None,
@@ -126,6 +138,8 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             late,
             dead,
             max_watermark: Arc::new(AtomicI64::new(i64::MIN)),
+            source_metrics: Arc::new(ConnectorMetrics::default()),
+            sink_metrics,
             failure: failure.clone(),
         });
     }
@@ -180,7 +194,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         let _ = stop.send(());
         let _ = handle.join();
     }
-    for (name, s) in &sinks {
+    for (name, (s, _)) in &sinks {
         if let Ok(mut s) = s.lock() {
             s.finish().map_err(connector_err(format!("sink '{name}'")))?;
         }
@@ -209,6 +223,8 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                 Output::Sink(_) => Vec::new(),
             },
             schema: sh.plan.output_schema.clone(),
+            source_metrics: sh.source_metrics.snapshot(),
+            sink_metrics: sh.sink_metrics.as_ref().map(|m| m.snapshot()).unwrap_or_default(),
         })
         .collect();
     Ok(RunReport { pipelines, elapsed })
@@ -228,6 +244,7 @@ fn build_pipeline(sh: &Shared, state: &datafusion::execution::context::SessionSt
                 format: src.format.clone(),
                 worker: index,
                 workers: peers,
+                metrics: sh.source_metrics.clone(),
             },
         )
         .map_err(connector_err(format!("source '{}'", src.name)))?;

@@ -149,6 +149,8 @@ fn mqtt_windowed_aggregate_end_to_end() {
     let summary = log.iter().find(|l| l.starts_with("pipeline per_machine")).cloned().unwrap_or_default();
     assert!(summary.contains(&format!("rows in {}", msgs.len())), "{summary}");
     assert!(summary.contains("dead-letter 2"), "{summary}");
+    let counters = log.iter().find(|l| l.trim_start().starts_with("source:")).cloned().unwrap_or_default();
+    assert!(counters.contains(&format!("messages {total}")) && counters.contains("decode_errors 2"), "{counters}");
     assert_eq!(std::fs::read_to_string(&dead).unwrap().lines().count(), 2);
 
     let mut got = BTreeMap::new();

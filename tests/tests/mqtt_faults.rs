@@ -153,6 +153,8 @@ fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
     assert_eq!(p2.publish_all(&topic, (200..400).map(|i| (i, i as f64))), 200);
     let log = weir.finish();
     assert!(log.iter().any(|l| l.contains("connection lost")), "{log:#?}");
+    let counters = log.iter().find(|l| l.trim_start().starts_with("source:")).cloned().unwrap_or_default();
+    assert!(counters.contains("messages 400") && counters.contains("reconnects 1"), "{counters}");
     assert_eq!(read_ts(&out), (0..400).collect::<Vec<_>>());
 }
 

@@ -17,6 +17,7 @@ pub struct FileSink {
     header: bool,
     wrote_header: bool,
     buf: Vec<u8>,
+    metrics: std::sync::Arc<crate::ConnectorMetrics>,
 }
 
 /// Builds the file sink.
@@ -39,6 +40,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         header,
         wrote_header: false,
         buf: Vec::new(),
+        metrics: ctx.metrics,
     }))
 }
 
@@ -48,6 +50,8 @@ impl Sink for FileSink {
         let header = self.header && !self.wrote_header;
         self.format.encode(batch, header, &mut self.buf)?;
         self.wrote_header = true;
+        crate::ConnectorMetrics::add(&self.metrics.messages, batch.num_rows() as u64);
+        crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
         self.out.write_all(&self.buf).map_err(|e| Error::io(format!("writing {}", self.path), e))
     }
 

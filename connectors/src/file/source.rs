@@ -19,6 +19,7 @@ pub struct FileSource {
     format: Format,
     line_no: u64,
     buf: Vec<u8>,
+    metrics: std::sync::Arc<crate::ConnectorMetrics>,
 }
 
 /// Builds the file source.
@@ -38,7 +39,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
             line_no = 2;
         }
     }
-    Ok(Box::new(FileSource { reader, path, schema: ctx.schema, format, line_no, buf: Vec::new() }))
+    Ok(Box::new(FileSource { reader, path, schema: ctx.schema, format, line_no, buf: Vec::new(), metrics: ctx.metrics }))
 }
 
 impl Source for FileSource {
@@ -65,6 +66,9 @@ impl Source for FileSource {
         let first = self.line_no;
         self.line_no += lines as u64;
         let (batch, bad) = self.format.decode(&self.schema, &self.buf, lines, &self.path, first)?;
+        crate::ConnectorMetrics::add(&self.metrics.messages, lines as u64);
+        crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
+        crate::ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
         Ok(Poll::Data { batch, bad })
     }
 }

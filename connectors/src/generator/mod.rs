@@ -76,6 +76,7 @@ pub struct Generator {
     jitter: i64,
     start: i64,
     started: Instant,
+    metrics: std::sync::Arc<crate::ConnectorMetrics>,
 }
 
 /// Builds the generator.
@@ -142,6 +143,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         jitter,
         start,
         started: Instant::now(),
+        metrics: ctx.metrics,
     }))
 }
 
@@ -189,6 +191,7 @@ impl Source for Generator {
             }
         }
         self.emitted += n as u64;
+        crate::ConnectorMetrics::add(&self.metrics.messages, n as u64);
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for f in self.schema.fields() {
             let a: ArrayRef = match f.name().as_str() {
@@ -237,7 +240,7 @@ mod tests {
         let mut options = BTreeMap::new();
         options.insert("sensors".into(), "10".into());
         options.insert("rows".into(), "95".into());
-        build(SourceContext { name: "g".into(), schema, options, format: None, worker, workers }).unwrap()
+        build(SourceContext { name: "g".into(), schema, options, format: None, worker, workers, metrics: Default::default() }).unwrap()
     }
 
     fn drain(mut g: Box<dyn Source>) -> Vec<RecordBatch> {

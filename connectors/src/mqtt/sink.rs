@@ -21,6 +21,7 @@ pub struct MqttSink {
     published: u64,
     done: Arc<AtomicU64>,
     buf: Vec<u8>,
+    metrics: Arc<crate::ConnectorMetrics>,
 }
 
 /// Builds the MQTT sink.
@@ -65,7 +66,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
             }
         })
         .map_err(|e| Error::io("starting the MQTT thread", e))?;
-    Ok(Box::new(MqttSink { client, topic, qos, retain, published: 0, done, buf: Vec::new() }))
+    Ok(Box::new(MqttSink { client, topic, qos, retain, published: 0, done, buf: Vec::new(), metrics: ctx.metrics }))
 }
 
 impl Sink for MqttSink {
@@ -77,6 +78,8 @@ impl Sink for MqttSink {
                 .publish(self.topic.clone(), self.qos, self.retain, line.to_vec())
                 .map_err(|e| Error::io("publishing to MQTT", std::io::Error::other(e.to_string())))?;
             self.published += 1;
+            crate::ConnectorMetrics::add(&self.metrics.messages, 1);
+            crate::ConnectorMetrics::add(&self.metrics.bytes, line.len() as u64);
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! MQTT source: a background thread keeps the connection (reconnecting with backoff) and hands
 //! received messages to the worker, which decodes them in batches (JSON payloads, one object
 //! per message) and adds the topic columns. Subscribed by worker 0.
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,22 +15,11 @@ use rumqttc::{Client, Event, Packet, QoS};
 use super::topic::TopicColumns;
 use super::{connection, next_backoff};
 use crate::format::Format;
-use crate::{BadRecord, Options, Poll, Result, Source, SourceContext};
+use crate::{BadRecord, ConnectorMetrics, Options, Poll, Result, Source, SourceContext};
 
 struct Message {
     topic: String,
     payload: Vec<u8>,
-}
-
-/// Counters of one MQTT source.
-#[derive(Default, Debug)]
-pub struct MqttMetrics {
-    /// Messages received.
-    pub messages: AtomicU64,
-    /// Payload bytes received.
-    pub bytes: AtomicU64,
-    /// Successful reconnects after a lost connection.
-    pub reconnects: AtomicU64,
 }
 
 /// The MQTT source on one worker.
@@ -42,8 +31,7 @@ pub struct MqttSource {
     format: Format,
     max_messages: u64,
     received: u64,
-    /// Counters.
-    pub metrics: Arc<MqttMetrics>,
+    metrics: Arc<ConnectorMetrics>,
 }
 
 /// Builds the MQTT source.
@@ -63,7 +51,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let payload_schema = Arc::new(Schema::new(
         ctx.schema.fields().iter().filter(|f| !topics.contains(f.name())).cloned().collect::<Vec<_>>(),
     ));
-    let metrics = Arc::new(MqttMetrics::default());
+    let metrics = ctx.metrics.clone();
     let rx = if ctx.worker == 0 {
         let (tx, rx) = mpsc::sync_channel(65_536);
         let name = ctx.name.clone();
@@ -88,7 +76,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     }))
 }
 
-fn run_connection(name: String, options: rumqttc::MqttOptions, qos: QoS, filter: String, tx: SyncSender<Message>, m: Arc<MqttMetrics>) {
+fn run_connection(name: String, options: rumqttc::MqttOptions, qos: QoS, filter: String, tx: SyncSender<Message>, m: Arc<ConnectorMetrics>) {
     let (client, mut connection) = Client::new(options, 1024);
     let mut backoff = Duration::from_millis(100);
     let mut was_connected = false;
@@ -193,6 +181,7 @@ impl Source for MqttSource {
         }
         self.received += msgs.len() as u64;
         let (batch, bad) = self.decode(msgs)?;
+        ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
         Ok(Poll::Data { batch, bad })
     }
 }

@@ -11,6 +11,7 @@ pub struct StdoutSink {
     format: Format,
     wrote_header: bool,
     buf: Vec<u8>,
+    metrics: std::sync::Arc<crate::ConnectorMetrics>,
 }
 
 /// Builds the stdout sink.
@@ -18,7 +19,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     let o = Options::new("stdout", ctx.options);
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
-    Ok(Box::new(StdoutSink { format, wrote_header: false, buf: Vec::new() }))
+    Ok(Box::new(StdoutSink { format, wrote_header: false, buf: Vec::new(), metrics: ctx.metrics }))
 }
 
 impl Sink for StdoutSink {
@@ -26,6 +27,8 @@ impl Sink for StdoutSink {
         self.buf.clear();
         self.format.encode(batch, !self.wrote_header, &mut self.buf)?;
         self.wrote_header = true;
+        crate::ConnectorMetrics::add(&self.metrics.messages, batch.num_rows() as u64);
+        crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
         std::io::stdout().lock().write_all(&self.buf).map_err(|e| Error::io("writing stdout", e))
     }
 

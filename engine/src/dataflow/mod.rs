@@ -44,6 +44,10 @@ pub struct Shared {
     pub dead: Option<Arc<Mutex<DeadLetterFile>>>,
     /// Highest watermark of any worker's source instance (for idle sources).
     pub max_watermark: Arc<AtomicI64>,
+    /// Counters of the source's connector.
+    pub source_metrics: Arc<weir_connectors::ConnectorMetrics>,
+    /// Counters of the sink's connector (None for collected results).
+    pub sink_metrics: Option<Arc<weir_connectors::ConnectorMetrics>>,
     /// First failure of any operator.
     pub failure: Arc<Mutex<Option<String>>>,
 }
