@@ -16,6 +16,7 @@ pub mod error;
 pub mod file;
 pub mod format;
 pub mod generator;
+pub mod kafka;
 pub mod metrics;
 pub mod mqtt;
 pub mod options;
@@ -43,8 +44,9 @@ pub struct BadRecord {
 
 /// What one poll of a source gives.
 pub enum Poll {
-    /// Decoded rows (maybe none) and undecodable records.
-    Data { batch: Option<RecordBatch>, bad: Vec<BadRecord> },
+    /// Decoded rows (maybe none) and undecodable records; `partition` names the partition all
+    /// rows came from when the source has partitions (each keeps its own watermark).
+    Data { batch: Option<RecordBatch>, bad: Vec<BadRecord>, partition: Option<u32> },
     /// Nothing now; poll again later.
     Idle,
     /// A bounded source is exhausted.
@@ -55,6 +57,13 @@ pub enum Poll {
 pub trait Source: Send {
     /// Reads up to about `max_rows` rows.
     fn poll(&mut self, max_rows: usize) -> Result<Poll>;
+
+    /// For partitioned sources: the partitions this instance reads and whether each has
+    /// reached its end. The engine keeps a watermark per partition; a partition that has not
+    /// delivered data yet holds the watermark back until it ends or is idle for `idle_timeout`.
+    fn partitions(&self) -> Vec<(u32, bool)> {
+        Vec::new()
+    }
 }
 
 /// A sink instance.
@@ -150,10 +159,12 @@ pub fn registry() -> Registry {
         sources: vec![
             ("file", file::source::build as SourceFactory),
             ("generator", generator::build as SourceFactory),
+            ("kafka", kafka::source::build as SourceFactory),
             ("mqtt", mqtt::source::build as SourceFactory),
         ],
         sinks: vec![
             ("file", file::sink::build as SinkFactory),
+            ("kafka", kafka::sink::build as SinkFactory),
             ("mqtt", mqtt::sink::build as SinkFactory),
             ("stdout", stdout::build as SinkFactory),
         ],

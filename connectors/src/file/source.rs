@@ -69,6 +69,6 @@ impl Source for FileSource {
         crate::ConnectorMetrics::add(&self.metrics.messages, lines as u64);
         crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
         crate::ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
-        Ok(Poll::Data { batch, bad })
+        Ok(Poll::Data { batch, bad, partition: None })
     }
 }

@@ -3,6 +3,7 @@
 //! malformed line becomes a [`crate::BadRecord`] instead of failing the chunk.
 pub mod csv;
 pub mod json;
+pub mod sparkplug;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;

@@ -202,18 +202,10 @@ impl Source for Generator {
                 "pressure" => Arc::new(Float64Array::from(std::mem::take(&mut pres))),
                 "seq" => Arc::new(Int64Array::from(std::mem::take(&mut seq))),
                 _ => {
-                    let ms: ArrayRef = Arc::new(Int64Array::from(ts.clone()));
+                    let ms = Int64Array::from(ts.clone());
                     match f.data_type() {
-                        DataType::Timestamp(unit, tz) => {
-                            let scaled: ArrayRef = match unit {
-                                TimeUnit::Second => Arc::new(Int64Array::from(ts.iter().map(|v| v / 1000).collect::<Vec<_>>())),
-                                TimeUnit::Millisecond => ms,
-                                TimeUnit::Microsecond => Arc::new(Int64Array::from(ts.iter().map(|v| v * 1000).collect::<Vec<_>>())),
-                                TimeUnit::Nanosecond => Arc::new(Int64Array::from(ts.iter().map(|v| v * 1_000_000).collect::<Vec<_>>())),
-                            };
-                            cast(&scaled, &DataType::Timestamp(*unit, tz.clone()))?
-                        }
-                        _ => ms,
+                        DataType::Timestamp(unit, tz) => cast(&scale_ms(&ms, *unit), &DataType::Timestamp(*unit, tz.clone()))?,
+                        _ => Arc::new(ms),
                     }
                 }
             };
@@ -221,8 +213,21 @@ impl Source for Generator {
             cols.push(a);
         }
         let batch = RecordBatch::try_new(self.schema.clone(), cols)?;
-        Ok(Poll::Data { batch: Some(batch), bad: Vec::new() })
+        Ok(Poll::Data { batch: Some(batch), bad: Vec::new(), partition: None })
     }
+}
+
+/// Epoch-ms values scaled to `unit` (still Int64; cast to the timestamp type after).
+pub fn scale_ms(ms: &Int64Array, unit: TimeUnit) -> ArrayRef {
+    let f = |m: i64| -> i64 {
+        match unit {
+            TimeUnit::Second => m.div_euclid(1000),
+            TimeUnit::Millisecond => m,
+            TimeUnit::Microsecond => m * 1000,
+            TimeUnit::Nanosecond => m * 1_000_000,
+        }
+    };
+    Arc::new(ms.iter().map(|v| v.map(f)).collect::<Int64Array>())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use rumqttc::{Client, Event, Packet, QoS};
 
 use super::topic::TopicColumns;
+use crate::format::sparkplug::SparkplugDecoder;
 use super::{connection, next_backoff};
 use crate::format::Format;
 use crate::{BadRecord, ConnectorMetrics, Options, Poll, Result, Source, SourceContext};
@@ -29,6 +30,7 @@ pub struct MqttSource {
     payload_schema: SchemaRef,
     topics: TopicColumns,
     format: Format,
+    sparkplug: Option<SparkplugDecoder>,
     max_messages: u64,
     received: u64,
     metrics: Arc<ConnectorMetrics>,
@@ -42,7 +44,17 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let max_messages = o.u64("max_messages", 0)?;
     let conn = connection(&mut o, format!("weir-{}-{}", ctx.name, std::process::id()))?;
     o.finish()?;
-    let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
+    let is_sparkplug = matches!(ctx.format.as_deref().map(|f| f.to_ascii_lowercase()).as_deref(), Some("sparkplug") | Some("sparkplug_b"));
+    let sparkplug = if is_sparkplug {
+        SparkplugDecoder::check_schema(&ctx.schema)?;
+        if topics.names().next().is_some() {
+            return Err(crate::Error::Option { option: "topic_columns".into(), message: "Sparkplug B rows carry group_id, edge_node and device already".into() });
+        }
+        Some(SparkplugDecoder::default())
+    } else {
+        None
+    };
+    let format = if is_sparkplug { Format::Json } else { Format::parse(ctx.format.as_deref(), Format::Json)? };
     for t in topics.names() {
         if ctx.schema.field_with_name(t).is_err() {
             return Err(crate::Error::Column { column: t.into(), message: "named in topic_columns but not declared".into() });
@@ -70,6 +82,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         payload_schema,
         topics,
         format,
+        sparkplug,
         max_messages,
         received: 0,
         metrics,
@@ -115,7 +128,16 @@ fn run_connection(name: String, options: rumqttc::MqttOptions, qos: QoS, filter:
 }
 
 impl MqttSource {
-    fn decode(&self, msgs: Vec<Message>) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
+    fn decode(&mut self, msgs: Vec<Message>) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
+        if let Some(sp) = self.sparkplug.as_mut() {
+            let first = self.received - msgs.len() as u64;
+            let items: Vec<(&str, &[u8], String)> = msgs
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.topic.as_str(), m.payload.as_slice(), format!("{}#{}", m.topic, first + i as u64)))
+                .collect();
+            return sp.decode(&self.schema, &items);
+        }
         let mut chunk = Vec::with_capacity(msgs.iter().map(|m| m.payload.len() + 1).sum());
         let mut lines = 0;
         for m in &msgs {
@@ -182,6 +204,6 @@ impl Source for MqttSource {
         self.received += msgs.len() as u64;
         let (batch, bad) = self.decode(msgs)?;
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
-        Ok(Poll::Data { batch, bad })
+        Ok(Poll::Data { batch, bad, partition: None })
     }
 }

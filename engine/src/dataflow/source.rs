@@ -2,6 +2,7 @@
 //! source instance), holds a capability at it, separates late rows (dropped and counted, or
 //! written to the late sink), writes undecodable records to the dead-letter file, runs the
 //! stateless operators before the exchange, and splits rows by key for the exchange.
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -49,7 +50,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) 
     source::<_, CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _>(scope, "Source", move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(cap);
-        let mut max_ts = i64::MIN;
+        let mut marks = Watermarks::new(delay, idle_timeout);
         let mut wm = 0i64;
         let mut last_data = Instant::now();
         let mut out = Vec::new();
@@ -57,6 +58,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) 
             let Some(c) = cap.as_mut() else { return };
             let mut done = false;
             for _ in 0..POLLS_PER_STEP {
+                marks.assign(parts.source.partitions());
                 let polled = match parts.source.poll(POLL_ROWS) {
                     Ok(p) => p,
                     Err(e) => {
@@ -71,6 +73,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) 
                         break;
                     }
                     Poll::Idle => {
+                        marks.refresh(&mut wm);
                         if let Some(t) = idle_timeout {
                             if last_data.elapsed().as_millis() as i64 >= t {
                                 let global = shared.max_watermark.load(Ordering::Relaxed);
@@ -81,7 +84,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) 
                         }
                         break;
                     }
-                    Poll::Data { batch, bad } => {
+                    Poll::Data { batch, bad, partition } => {
                         last_data = Instant::now();
                         if !bad.is_empty() {
                             Metrics::add(&shared.metrics.dead_letter, bad.len());
@@ -99,7 +102,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) 
                         Metrics::add(&shared.metrics.rows_in, batch.num_rows());
                         let on_time = match time_index {
                             None => batch,
-                            Some(ti) => match split_late(&batch, ti, delay, &mut max_ts, &mut wm) {
+                            Some(ti) => match marks.split_late(&batch, ti, partition, &mut wm) {
                                 Ok((on_time, late)) => {
                                     if let Some(late) = late {
                                         Metrics::add(&shared.metrics.late, late.num_rows());
@@ -165,31 +168,100 @@ pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) 
     })
 }
 
-/// Splits `batch` into on-time and late rows, advancing the watermark row by row: a row is late
-/// when its event time is below the watermark left by the rows before it.
-fn split_late(
-    batch: &RecordBatch,
-    ti: usize,
+/// The watermark of one source instance: the highest event time seen minus the delay, or, for
+/// a partitioned source, the least of the partitions' (leaving out partitions idle for longer
+/// than the idle timeout).
+struct Watermarks {
     delay: i64,
-    max_ts: &mut i64,
-    wm: &mut i64,
-) -> Result<(RecordBatch, Option<RecordBatch>), weir_operators::Error> {
-    let name = batch.schema().field(ti).name().clone();
-    let ts = to_millis(&name, batch.column(ti))?;
-    let mut keep = Vec::with_capacity(ts.len());
-    let mut any_late = false;
-    for t in ts {
-        if t < *wm {
-            keep.push(false);
-            any_late = true;
-        } else {
-            keep.push(true);
-            if t > *max_ts {
-                *max_ts = t;
-                *wm = (*wm).max(t.saturating_sub(delay));
+    idle_timeout: Option<i64>,
+    max_ts: i64,
+    partitions: HashMap<u32, Partition>,
+}
+
+/// One partition's progress.
+struct Partition {
+    max: i64,
+    last: Instant,
+    done: bool,
+}
+
+impl Watermarks {
+    fn new(delay: i64, idle_timeout: Option<i64>) -> Self {
+        Watermarks { delay, idle_timeout, max_ts: i64::MIN, partitions: HashMap::new() }
+    }
+
+    /// Splits `batch` into on-time and late rows. Without partitions the watermark advances row
+    /// by row (a row is late when its event time is below the watermark left by the rows before
+    /// it); with a partition, rows are judged against the watermark at the batch's start and the
+    /// partition's maximum then moves the combined watermark.
+    fn split_late(
+        &mut self,
+        batch: &RecordBatch,
+        ti: usize,
+        partition: Option<u32>,
+        wm: &mut i64,
+    ) -> Result<(RecordBatch, Option<RecordBatch>), weir_operators::Error> {
+        let name = batch.schema().field(ti).name().clone();
+        let ts = to_millis(&name, batch.column(ti))?;
+        let mut keep = Vec::with_capacity(ts.len());
+        let mut any_late = false;
+        let start_wm = *wm;
+        let mut part_max = i64::MIN;
+        for t in ts {
+            let limit = if partition.is_some() { start_wm } else { *wm };
+            if t < limit {
+                keep.push(false);
+                any_late = true;
+            } else {
+                keep.push(true);
+                part_max = part_max.max(t);
+                if partition.is_none() && t > self.max_ts {
+                    self.max_ts = t;
+                    *wm = (*wm).max(t.saturating_sub(self.delay));
+                }
             }
         }
+        if let Some(p) = partition {
+            let e = self.partitions.entry(p).or_insert(Partition { max: i64::MIN, last: Instant::now(), done: false });
+            e.max = e.max.max(part_max);
+            e.last = Instant::now();
+            *wm = (*wm).max(self.combined());
+        }
+        Self::split(batch, keep, any_late)
     }
+
+    /// Records the source's partitions (and which have ended).
+    fn assign(&mut self, list: Vec<(u32, bool)>) {
+        for (p, done) in list {
+            self.partitions.entry(p).or_insert(Partition { max: i64::MIN, last: Instant::now(), done }).done = done;
+        }
+    }
+
+    /// The least maximum among active partitions (not ended, not idle), minus the delay. A
+    /// partition without data yet holds the watermark back; with none active, the highest.
+    fn combined(&self) -> i64 {
+        let idle = |p: &Partition| match self.idle_timeout {
+            Some(t) => p.last.elapsed().as_millis() as i64 >= t,
+            None => false,
+        };
+        let active: Vec<&Partition> = self.partitions.values().filter(|p| !p.done && !idle(p)).collect();
+        let least = if active.iter().any(|p| p.max == i64::MIN) {
+            return i64::MIN;
+        } else {
+            active.iter().map(|p| p.max).min()
+        };
+        let least = least.or_else(|| self.partitions.values().map(|p| p.max).max());
+        least.map(|m| m.saturating_sub(self.delay)).unwrap_or(i64::MIN)
+    }
+
+    /// Re-evaluates the combined watermark (idle partitions drop out over time).
+    fn refresh(&self, wm: &mut i64) {
+        if !self.partitions.is_empty() {
+            *wm = (*wm).max(self.combined());
+        }
+    }
+
+    fn split(batch: &RecordBatch, keep: Vec<bool>, any_late: bool) -> Result<(RecordBatch, Option<RecordBatch>), weir_operators::Error> {
     if !any_late {
         return Ok((batch.clone(), None));
     }
@@ -197,4 +269,5 @@ fn split_late(
     let on_time = filter_record_batch(batch, &mask)?;
     let late = filter_record_batch(batch, &datafusion::arrow::compute::not(&mask)?)?;
     Ok((on_time, Some(late)))
+    }
 }

@@ -1,0 +1,28 @@
+//! Kafka source and sink over rdkafka (librdkafka, which reconnects to lost brokers with
+//! backoff by itself: `reconnect.backoff.ms` 100 → `reconnect.backoff.max.ms` 5000).
+//!
+//! Source options: `brokers` (required), `topic` (required), `start` (`earliest` (default),
+//! `latest`, `committed`, or `timestamp:<epoch ms>`), `group_id` (default `weir-<source>`),
+//! `commit` (commit consumed offsets to the group; default true), `bounded` (read up to the end
+//! offsets seen at start, then finish; default false), `max_messages` (finish after this many;
+//! 0 = no limit). Partitions are assigned explicitly across workers (partition p to worker
+//! p mod N), and every partition has its own watermark.
+//!
+//! Sink options: `brokers`, `topic` (required), `key` (a column whose value becomes the record
+//! key), `idempotent` (enable the idempotent producer; default false), `format` (`json`
+//! default, or `csv`).
+pub mod sink;
+pub mod source;
+
+use rdkafka::config::ClientConfig;
+
+/// Common client settings.
+pub(crate) fn base_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("reconnect.backoff.ms", "100")
+        .set("reconnect.backoff.max.ms", "5000")
+        .set("broker.address.family", "v4")
+        .set("log_level", "3");
+    c
+}

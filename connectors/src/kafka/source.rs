@@ -1,0 +1,212 @@
+//! Kafka source: explicitly assigned partitions, batched decoding (JSON lines or CSV, one record
+//! per message), positions `topic/partition@offset` for dead letters, per-partition batches so
+//! the engine keeps a watermark per partition.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::base_config;
+use crate::format::Format;
+use crate::{ConnectorMetrics, Error, Options, Poll, Result, Source, SourceContext};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Kafka source on one worker.
+pub struct KafkaSource {
+    consumer: Option<BaseConsumer>,
+    topic: String,
+    schema: SchemaRef,
+    format: Format,
+    commit: bool,
+    /// Bounded reads: the assigned partitions and whether each has reached its end.
+    end: Option<HashMap<i32, bool>>,
+    next: HashMap<i32, i64>,
+    max_messages: u64,
+    received: u64,
+    metrics: Arc<ConnectorMetrics>,
+    pending: Vec<(i32, i64, Vec<u8>)>,
+    assigned: Vec<i32>,
+}
+
+fn kafka_err(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> Error + '_ {
+    move |e| Error::io(context.to_string(), std::io::Error::other(e.to_string()))
+}
+
+/// Builds the Kafka source.
+pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
+    let mut o = Options::new("kafka", ctx.options);
+    let brokers = o.required("brokers")?;
+    let topic = o.required("topic")?;
+    let start = o.string("start").unwrap_or_else(|| "earliest".into()).to_ascii_lowercase();
+    let group = o.string("group_id").unwrap_or_else(|| format!("weir-{}", ctx.name));
+    let commit = o.bool("commit", true)?;
+    let bounded = o.bool("bounded", false)?;
+    let max_messages = o.u64("max_messages", 0)?;
+    o.finish()?;
+    let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
+    let consumer: BaseConsumer = base_config(&brokers)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", if bounded { "true" } else { "false" })
+        .set("auto.offset.reset", if start == "latest" { "latest" } else { "earliest" })
+        .create()
+        .map_err(kafka_err("creating the Kafka consumer"))?;
+    let md = consumer
+        .fetch_metadata(Some(&topic), TIMEOUT)
+        .map_err(kafka_err("reading Kafka metadata"))?;
+    let partitions: Vec<i32> = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(Error::Option { option: "topic".into(), message: format!("topic '{topic}' has no partitions on {brokers}") });
+    }
+    let mine: Vec<i32> = partitions.into_iter().filter(|p| (*p as usize) % ctx.workers == ctx.worker).collect();
+    if mine.is_empty() {
+        return Ok(Box::new(KafkaSource {
+            consumer: None, topic, schema: ctx.schema, format, commit, end: None, next: HashMap::new(),
+            max_messages, received: 0, metrics: ctx.metrics, pending: Vec::new(), assigned: Vec::new(),
+        }));
+    }
+    let mut tpl = TopicPartitionList::new();
+    for p in &mine {
+        let offset = match start.as_str() {
+            "earliest" => Offset::Beginning,
+            "latest" => Offset::End,
+            "committed" => Offset::Stored,
+            s if s.starts_with("timestamp:") => {
+                let ts: i64 = s["timestamp:".len()..].trim().parse().map_err(|_| Error::Option {
+                    option: "start".into(),
+                    message: format!("expected timestamp:<epoch ms>, got '{s}'"),
+                })?;
+                let mut q = TopicPartitionList::new();
+                q.add_partition_offset(&topic, *p, Offset::Offset(ts)).map_err(kafka_err("offsets for timestamp"))?;
+                let r = consumer.offsets_for_times(q, TIMEOUT).map_err(kafka_err("offsets for timestamp"))?;
+                r.find_partition(&topic, *p).map(|e| e.offset()).unwrap_or(Offset::End)
+            }
+            other => {
+                return Err(Error::Option {
+                    option: "start".into(),
+                    message: format!("expected earliest, latest, committed or timestamp:<ms>, got '{other}'"),
+                })
+            }
+        };
+        tpl.add_partition_offset(&topic, *p, offset).map_err(kafka_err("assigning partitions"))?;
+    }
+    consumer.assign(&tpl).map_err(kafka_err("assigning partitions"))?;
+    // Bounded reads end at each partition's end-of-partition event (the broker's high
+    // watermark when the consumer caught up), which works on brokers whose ListOffsets is
+    // approximate.
+    let end = if bounded { Some(mine.iter().map(|p| (*p, false)).collect()) } else { None };
+    Ok(Box::new(KafkaSource {
+        consumer: Some(consumer), topic, schema: ctx.schema, format, commit, end, next: HashMap::new(),
+        max_messages, received: 0, metrics: ctx.metrics, pending: Vec::new(), assigned: mine,
+    }))
+}
+
+impl KafkaSource {
+    fn finished(&self) -> bool {
+        if self.max_messages > 0 && self.received >= self.max_messages {
+            return true;
+        }
+        match &self.end {
+            Some(end) => self.pending.is_empty() && end.values().all(|done| *done),
+            None => false,
+        }
+    }
+
+    fn commit(&self) {
+        if !self.commit || self.next.is_empty() {
+            return;
+        }
+        if let Some(c) = &self.consumer {
+            let mut tpl = TopicPartitionList::new();
+            for (p, o) in &self.next {
+                let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
+            }
+            if let Err(e) = c.commit(&tpl, CommitMode::Async) {
+                tracing::warn!("kafka source: committing offsets: {e}");
+            }
+        }
+    }
+}
+
+impl Source for KafkaSource {
+    fn poll(&mut self, max_rows: usize) -> Result<Poll> {
+        if self.consumer.is_none() || self.finished() {
+            self.commit();
+            self.consumer = None;
+            return Ok(Poll::Done);
+        }
+        let Some(consumer) = self.consumer.as_ref() else { return Ok(Poll::Done) };
+        let mut limit = max_rows;
+        if self.max_messages > 0 {
+            limit = limit.min((self.max_messages - self.received) as usize);
+        }
+        let mut wait = Duration::from_millis(50);
+        while self.pending.len() < limit {
+            match consumer.poll(wait) {
+                None => break,
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                    if let Some(end) = self.end.as_mut() {
+                        end.insert(p, true);
+                        if end.values().all(|d| *d) {
+                            break;
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("kafka source on {}: {e}", self.topic);
+                    break;
+                }
+                Some(Ok(m)) => {
+                    wait = Duration::ZERO;
+                    let (p, off) = (m.partition(), m.offset());
+                    tracing::trace!("kafka source on {}: partition {p} offset {off}", self.topic);
+                    self.next.insert(p, off + 1);
+                    let Some(payload) = m.payload() else { continue };
+                    ConnectorMetrics::add(&self.metrics.messages, 1);
+                    ConnectorMetrics::add(&self.metrics.bytes, payload.len() as u64);
+                    self.pending.push((p, off, payload.to_vec()));
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            return Ok(Poll::Idle);
+        }
+        // One partition per batch, so the engine can keep a watermark per partition.
+        let part = self.pending[0].0;
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending).into_iter().partition(|(p, _, _)| *p == part);
+        self.pending = rest;
+        self.received += mine.len() as u64;
+        let mut chunk = Vec::new();
+        for (_, _, payload) in &mine {
+            chunk.extend(payload.iter().map(|b| if *b == b'\n' || *b == b'\r' { b' ' } else { *b }));
+            chunk.push(b'\n');
+        }
+        let (batch, mut bad) = self.format.decode(&self.schema, &chunk, mine.len(), "", 0)?;
+        for b in bad.iter_mut() {
+            let idx: usize = b.position.trim_start_matches(':').parse().unwrap_or(0);
+            if let Some((p, off, payload)) = mine.get(idx) {
+                b.position = format!("{}/{}@{}", self.topic, p, off);
+                b.payload = payload.clone();
+            }
+        }
+        ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
+        if self.received % 10_000 < mine.len() as u64 {
+            self.commit();
+        }
+        Ok(Poll::Data { batch, bad, partition: Some(part as u32) })
+    }
+
+    fn partitions(&self) -> Vec<(u32, bool)> {
+        self.assigned.iter().map(|p| (*p as u32, self.end.as_ref().and_then(|e| e.get(p).copied()).unwrap_or(false))).collect()
+    }
+}
