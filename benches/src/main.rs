@@ -1,6 +1,9 @@
-//! End-to-end benchmarks, run by hand with a release build:
+//! End-to-end benchmarks, run by hand with a release build (`cargo build --release -p
+//! weir-engine -p weir-benches` first: the broker benches run the `weir` binary beside this one):
 //!
-//! `cargo run --release -p weir-benches -- windowed [ROWS] [WORKERS]`
+//! `target/release/weir-bench windowed [ROWS] [WORKERS]`
+//! `target/release/weir-bench mqtt [MESSAGES] [QOS]` (needs mosquitto)
+//! `target/release/weir-bench kafka [ROWS]` (needs Tansu)
 //!
 //! `windowed`: ROWS readings (default 10 million) of 1000 sensors with ms timestamps and up to
 //! 200 ms of jitter, written once to `bench-data/readings-ROWS.csv`, then a 1-second tumbling
@@ -11,6 +14,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use weir_engine::{run_sql, RunOptions};
+
+mod brokers;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -48,9 +53,22 @@ fn generate(path: &PathBuf, rows: u64) -> std::io::Result<()> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("windowed");
-    if which != "windowed" {
-        eprintln!("usage: weir-bench windowed [ROWS] [WORKERS]");
-        std::process::exit(2);
+    match which {
+        "windowed" => {}
+        "mqtt" => {
+            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+            let qos = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+            brokers::mqtt(n, qos);
+            return;
+        }
+        "kafka" => {
+            brokers::kafka(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000));
+            return;
+        }
+        _ => {
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] | mqtt [MESSAGES] [QOS] | kafka [ROWS]");
+            std::process::exit(2);
+        }
     }
     let rows: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
     let workers: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);

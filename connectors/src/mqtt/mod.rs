@@ -5,7 +5,8 @@
 //! `qos` (0, 1 or 2; default 1), `client_id` (default `weir-<source>-<pid>`), `clean_session`
 //! (default true; false with a fixed `client_id` keeps a persistent session, so messages
 //! published while weir was down are delivered when it comes back), `username`, `password`,
-//! `keep_alive` ('30s'), `max_messages` (stop after this many; 0 = run forever).
+//! `keep_alive` ('30s'), `max_messages` (stop after this many; 0 = run forever),
+//! `stop_after_idle` (stop when no message arrived for this long after the first; default off).
 //!
 //! Sink options: `url`, `topic` (required), `qos` (default 1), `client_id`, `username`,
 //! `password`, `retain` (default false). Rows are published one JSON object per message.

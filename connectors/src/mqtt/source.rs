@@ -32,6 +32,8 @@ pub struct MqttSource {
     format: Format,
     sparkplug: Option<SparkplugDecoder>,
     max_messages: u64,
+    stop_after_idle: Option<Duration>,
+    last_message: std::time::Instant,
     received: u64,
     metrics: Arc<ConnectorMetrics>,
 }
@@ -42,6 +44,10 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let filter = o.required("topic")?;
     let topics = TopicColumns::new(&filter, o.string("topic_columns").as_deref())?;
     let max_messages = o.u64("max_messages", 0)?;
+    let stop_after_idle = match o.duration_ms("stop_after_idle", 0)? {
+        0 => None,
+        ms => Some(Duration::from_millis(ms as u64)),
+    };
     let conn = connection(&mut o, format!("weir-{}-{}", ctx.name, std::process::id()))?;
     o.finish()?;
     let is_sparkplug = matches!(ctx.format.as_deref().map(|f| f.to_ascii_lowercase()).as_deref(), Some("sparkplug") | Some("sparkplug_b"));
@@ -84,6 +90,8 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         format,
         sparkplug,
         max_messages,
+        stop_after_idle,
+        last_message: std::time::Instant::now(),
         received: 0,
         metrics,
     }))
@@ -198,9 +206,16 @@ impl Source for MqttSource {
             }
         }
         if msgs.is_empty() {
+            if let Some(idle) = self.stop_after_idle {
+                if self.received > 0 && self.last_message.elapsed() >= idle {
+                    self.rx = None;
+                    return Ok(Poll::Done);
+                }
+            }
             std::thread::sleep(Duration::from_millis(2));
             return Ok(Poll::Idle);
         }
+        self.last_message = std::time::Instant::now();
         self.received += msgs.len() as u64;
         let (batch, bad) = self.decode(msgs)?;
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
