@@ -27,6 +27,10 @@ enum Command {
         /// Print the summary as JSON on stderr.
         #[arg(long)]
         json_summary: bool,
+        /// Start an embedded MQTT broker on this address (e.g. 127.0.0.1:1883) before the
+        /// pipelines, for edge boxes without one.
+        #[arg(long)]
+        mqtt_listen: Option<std::net::SocketAddr>,
     },
     /// Prints the operator graph of every pipeline in FILE.
     Explain {
@@ -59,7 +63,10 @@ fn main() -> ExitCode {
                 print!("{}", plan.explain());
             }
         }),
-        Command::Run { file, workers, progress, json_summary } => compile(&file).and_then(|plan| {
+        Command::Run { file, workers, progress, json_summary, mqtt_listen } => compile(&file).and_then(|plan| {
+            if let Some(addr) = mqtt_listen {
+                weir_connectors::mqtt::broker::start(addr).map_err(|e| format!("--mqtt-listen {addr}: {e}"))?;
+            }
             let opts = RunOptions {
                 workers,
                 progress: if progress == 0 { None } else { Some(Duration::from_secs(progress)) },

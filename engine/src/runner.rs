@@ -16,7 +16,7 @@ use weir_queries::physical::{build_stage, partitioner};
 use weir_queries::plan::{OperatorSpec, ScriptPlan, SinkRef};
 use weir_queries::session::session;
 
-use crate::dataflow::{aggregate, sink, source, Output, Shared};
+use crate::dataflow::{aggregate, sink, source, DeadLetter, Output, Shared};
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
@@ -128,7 +128,12 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         };
         let dead = match &src.dead_letter {
             None => None,
-            Some(path) => Some(Arc::new(Mutex::new(DeadLetterFile::open(path).map_err(connector_err(format!("source '{}'", src.name)))?))),
+            Some(name) if plan.sink(name).is_some() => {
+                Some(DeadLetter::Sink(open_sink(&plan, name, &weir_connectors::deadletter::schema(), &mut sinks)?.0))
+            }
+            Some(path) => Some(DeadLetter::File(Arc::new(Mutex::new(
+                DeadLetterFile::open(path).map_err(connector_err(format!("source '{}'", src.name)))?,
+            )))),
         };
         shared.push(Shared {
             plan: p.clone(),
@@ -200,7 +205,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         }
     }
     for sh in &shared {
-        if let Some(d) = &sh.dead {
+        if let Some(DeadLetter::File(d)) = &sh.dead {
             if let Ok(mut d) = d.lock() {
                 d.flush().map_err(connector_err(format!("source '{}' dead letters", sh.source.name)))?;
             }

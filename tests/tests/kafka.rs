@@ -1,7 +1,7 @@
 //! Kafka end to end against a real Kafka-protocol broker (Tansu): readings produced to a
 //! 3-partition topic (one partition left empty, which must not stall the windows) →
 //! windowed SQL pipeline → keyed results on an output topic, read back and compared exactly
-//! with the aggregate computed here; malformed records land in the dead-letter file.
+//! with the aggregate computed here; malformed records land on a dead-letter topic.
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,6 +21,8 @@ fn kafka_windowed_aggregate_end_to_end() {
     let output = format!("results{}", std::process::id());
     broker.create_topic(&input, 3);
     broker.create_topic(&output, 1);
+    let dlq = format!("dlq{}", std::process::id());
+    broker.create_topic(&dlq, 1);
 
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.brokers)
@@ -50,20 +52,19 @@ fn kafka_windowed_aggregate_end_to_end() {
     }
     producer.flush(Duration::from_secs(30)).unwrap();
 
-    let dead = dir.join("dead.jsonl");
     let script = dir.join("p.sql");
     std::fs::write(
         &script,
         format!(
             "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v DOUBLE)
                WITH (connector = 'kafka', brokers = '{b}', topic = '{input}', start = 'earliest', bounded = 'true',
-                     format = 'json', event_time = 'ts', watermark_delay = '100ms', dead_letter = '{dead}');
+                     format = 'json', event_time = 'ts', watermark_delay = '100ms', dead_letter = 'dlq');
+             CREATE SINK dlq WITH (connector = 'kafka', brokers = '{b}', topic = '{dlq}');
              CREATE SINK results WITH (connector = 'kafka', brokers = '{b}', topic = '{output}', key = 'machine_id', format = 'json');
              CREATE PIPELINE per_machine AS INSERT INTO results
              SELECT machine_id, window_start, count(*) AS n, sum(v) AS total
              FROM readings GROUP BY machine_id, tumble(ts, INTERVAL '1' SECOND);",
             b = broker.brokers,
-            dead = dead.display()
         ),
     )
     .unwrap();
@@ -73,9 +74,6 @@ fn kafka_windowed_aggregate_end_to_end() {
         assert!(run.status.success(), "{stderr}");
         assert!(stderr.contains(&format!("rows in {sent}")) && stderr.contains("dead-letter 2"), "{stderr}");
     }
-    let dead_lines = std::fs::read_to_string(&dead).unwrap();
-    assert_eq!(dead_lines.lines().count(), 4, "two runs, two dead letters each: {dead_lines}");
-    assert!(dead_lines.contains(&format!("{input}/0@")), "{dead_lines}");
 
     // Read the results back: both runs wrote every window once.
     let consumer: BaseConsumer = ClientConfig::new()
@@ -101,6 +99,21 @@ fn kafka_windowed_aggregate_end_to_end() {
         let run = if runs[0].contains_key(&key) { 1 } else { 0 };
         runs[run].insert(key, (v["n"].as_u64().unwrap(), v["total"].as_f64().unwrap()));
         n += 1;
+    }
+    // The dead-letter topic: two runs, two records each, with positions and raw payloads.
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&dlq, 0, Offset::Beginning).unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut dead = Vec::new();
+    while dead.len() < 4 {
+        assert!(start.elapsed() < Duration::from_secs(40), "dead letters: {dead:?}");
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else { continue };
+        dead.push(serde_json::from_slice::<serde_json::Value>(m.payload().unwrap()).unwrap());
+    }
+    for d in &dead {
+        assert_eq!(d["source"], "readings");
+        assert!(d["position"].as_str().unwrap().starts_with(&format!("{input}/0@")), "{d}");
+        assert!(d["payload"].as_str().unwrap().starts_with("{\"machine_id\""), "{d}");
     }
     for got in &runs {
         assert_eq!(got.len(), expected.len());

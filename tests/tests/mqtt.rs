@@ -168,3 +168,79 @@ fn mqtt_windowed_aggregate_end_to_end() {
         assert_eq!(g.2, e.2, "{k:?}");
     }
 }
+
+#[test]
+fn embedded_broker_takes_sensor_messages_directly() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = scratch("mqtt-embedded");
+    let out = dir.join("out.csv");
+    let script = dir.join("p.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE r (machine_id TEXT, ts BIGINT, v DOUBLE)
+               WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{port}', topic = 'edge/+/v', topic_columns = 'machine_id',
+                     max_messages = '30');
+             CREATE SINK out WITH (connector = 'file', path = '{}', header = 'false');
+             CREATE PIPELINE copy AS INSERT INTO out SELECT machine_id, ts, v FROM r;",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut weir = Command::new(weir_bin())
+        .args(["run", script.to_str().unwrap(), "--mqtt-listen", &format!("127.0.0.1:{port}"), "--progress", "0"])
+        .env("WEIR_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = weir.stderr.take().unwrap();
+    let (ltx, lrx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = ltx.send(line);
+        }
+    });
+    let start = Instant::now();
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("subscribed to")) {
+        if let Ok(l) = lrx.recv_timeout(Duration::from_millis(100)) {
+            log.push(l);
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{log:#?}");
+    }
+    let (publisher, mut conn) = client("sensor", port);
+    let (atx, arx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for ev in conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    let _ = atx.send(());
+                }
+                Err(_) => return,
+                _ => {}
+            }
+        }
+    });
+    for i in 0..30 {
+        publisher.publish(format!("edge/m{}/v", i % 3), QoS::AtLeastOnce, false, format!("{{\"ts\":{i},\"v\":{i}.5}}").into_bytes()).unwrap();
+    }
+    for _ in 0..30 {
+        arx.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    let status = loop {
+        if let Some(s) = weir.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "weir did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while let Ok(l) = lrx.recv_timeout(Duration::from_millis(200)) {
+        log.push(l);
+    }
+    assert!(status.success(), "{log:#?}");
+    let mut rows: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
+    rows.sort();
+    let mut want: Vec<String> = (0..30).map(|i| format!("m{},{i},{i}.5", i % 3)).collect();
+    want.sort();
+    assert_eq!(rows, want);
+}

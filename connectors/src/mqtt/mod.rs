@@ -13,6 +13,7 @@
 //!
 //! Lost brokers are retried with exponential backoff (100 ms doubling to 5 s); a clean-session
 //! source subscribes again on every reconnect.
+pub mod broker;
 pub mod sink;
 pub mod source;
 pub mod topic;

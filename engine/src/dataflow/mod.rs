@@ -27,6 +27,15 @@ pub enum Output {
     Collect(Arc<Mutex<Vec<RecordBatch>>>),
 }
 
+/// Where undecodable records go.
+#[derive(Clone)]
+pub enum DeadLetter {
+    /// A JSON-lines file.
+    File(Arc<Mutex<DeadLetterFile>>),
+    /// A declared sink, as rows `source, position, error, payload`.
+    Sink(Arc<Mutex<Box<dyn Sink>>>),
+}
+
 /// What all workers of one pipeline share.
 #[derive(Clone)]
 pub struct Shared {
@@ -40,8 +49,8 @@ pub struct Shared {
     pub output: Output,
     /// Late-row sink, if the pipeline asked for one.
     pub late: Option<Arc<Mutex<Box<dyn Sink>>>>,
-    /// Dead-letter file, if the source has one.
-    pub dead: Option<Arc<Mutex<DeadLetterFile>>>,
+    /// Dead-letter output, if the source has one.
+    pub dead: Option<DeadLetter>,
     /// Highest watermark of any worker's source instance (for idle sources).
     pub max_watermark: Arc<AtomicI64>,
     /// Counters of the source's connector.

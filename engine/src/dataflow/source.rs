@@ -18,7 +18,7 @@ use weir_operators::time::to_millis;
 use weir_operators::{run_chain, BatchOperator};
 
 use super::batch::BatchMsg;
-use super::Shared;
+use super::{DeadLetter, Shared};
 use crate::metrics::Metrics;
 
 /// Rows per poll.
@@ -88,14 +88,24 @@ pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) 
                         last_data = Instant::now();
                         if !bad.is_empty() {
                             Metrics::add(&shared.metrics.dead_letter, bad.len());
-                            if let Some(d) = &shared.dead {
-                                if let Ok(mut d) = d.lock() {
-                                    for r in &bad {
-                                        if let Err(e) = d.write(&shared.source.name, r) {
-                                            shared.fail(e);
+                            match &shared.dead {
+                                Some(DeadLetter::File(d)) => {
+                                    if let Ok(mut d) = d.lock() {
+                                        for r in &bad {
+                                            if let Err(e) = d.write(&shared.source.name, r) {
+                                                shared.fail(e);
+                                            }
                                         }
                                     }
                                 }
+                                Some(DeadLetter::Sink(s)) => {
+                                    let written = weir_connectors::deadletter::to_batch(&shared.source.name, &bad)
+                                        .and_then(|b| s.lock().map_err(|_| weir_connectors::Error::Format("poisoned".into()))?.write(&b));
+                                    if let Err(e) = written {
+                                        shared.fail(format!("dead-letter sink: {e}"));
+                                    }
+                                }
+                                None => {}
                             }
                         }
                         let Some(batch) = batch else { continue };
