@@ -123,3 +123,48 @@ fn kafka_windowed_aggregate_end_to_end() {
         }
     }
 }
+
+#[test]
+fn kafka_resumes_from_committed_offsets() {
+    let broker = Tansu::start();
+    let dir = scratch("kafka-committed");
+    let topic = format!("resume{}", std::process::id());
+    broker.create_topic(&topic, 1);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.brokers)
+        .set("broker.address.family", "v4")
+        .create()
+        .unwrap();
+    let produce = |range: std::ops::Range<i64>| {
+        for i in range {
+            let p = format!("{{\"ts\":{i},\"v\":{i}}}");
+            producer.send(BaseRecord::<(), String>::to(&topic).partition(0).payload(&p)).unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    };
+    let run = |out: &std::path::Path| -> Vec<i64> {
+        let script = dir.join("p.sql");
+        std::fs::write(
+            &script,
+            format!(
+                "CREATE SOURCE r (ts BIGINT, v DOUBLE)
+                   WITH (connector = 'kafka', brokers = '{}', topic = '{topic}', start = 'committed', group_id = 'resume-group',
+                         bounded = 'true');
+                 CREATE SINK out WITH (connector = 'file', path = '{}', header = 'false');
+                 CREATE PIPELINE copy AS INSERT INTO out SELECT ts FROM r;",
+                broker.brokers,
+                out.display()
+            ),
+        )
+        .unwrap();
+        let r = Command::new(weir_bin()).args(["run", script.to_str().unwrap(), "--progress", "0"]).output().unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let mut v: Vec<i64> = std::fs::read_to_string(out).unwrap_or_default().lines().map(|l| l.parse().unwrap()).collect();
+        v.sort();
+        v
+    };
+    produce(0..10);
+    assert_eq!(run(&dir.join("a.csv")), (0..10).collect::<Vec<_>>());
+    produce(10..15);
+    assert_eq!(run(&dir.join("b.csv")), (10..15).collect::<Vec<_>>(), "the second run starts at the committed offset");
+}

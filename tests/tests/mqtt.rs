@@ -72,13 +72,14 @@ fn mqtt_windowed_aggregate_end_to_end() {
     std::fs::write(
         &script,
         format!(
-            "CREATE SOURCE readings (site TEXT, machine_id TEXT, ts BIGINT, temperature DOUBLE)
+            "CREATE SOURCE readings (site TEXT, machine_id TEXT, ts BIGINT, temperature DOUBLE, extra TEXT)
                WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{port}', topic = '{prefix}/plant/+/+/telemetry',
-                     topic_columns = 'site,machine_id', qos = '1', format = 'json', max_messages = '{total}',
+                     topic_columns = 'site,machine_id', qos = '1', format = 'json', max_messages = '{total}', extra_column = 'extra',
                      event_time = 'ts', watermark_delay = '200ms', dead_letter = '{dead}');
              CREATE SINK results WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{port}', topic = '{prefix}/results', qos = '1');
              CREATE PIPELINE per_machine AS INSERT INTO results
-             SELECT site, machine_id, window_start, count(*) AS n, sum(temperature) AS total, max(temperature) AS hottest
+             SELECT site, machine_id, window_start, count(*) AS n, sum(temperature) AS total, max(temperature) AS hottest,
+                    min(extra) AS extra
              FROM readings GROUP BY site, machine_id, tumble(ts, INTERVAL '1' SECOND);",
             port = broker.port,
             dead = dead.display()
@@ -157,6 +158,7 @@ fn mqtt_windowed_aggregate_end_to_end() {
     while got.len() < expected.len() {
         let v = rrx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("only {} of {} results", got.len(), expected.len()));
         let key = (v["site"].as_str().unwrap().to_string(), v["machine_id"].as_str().unwrap().to_string(), v["window_start"].as_i64().unwrap());
+        assert_eq!(v["extra"], "{\"extra\":\"x\"}", "undeclared fields kept as JSON");
         let prev = got.insert(key.clone(), (v["n"].as_u64().unwrap(), v["total"].as_f64().unwrap(), v["hottest"].as_f64().unwrap()));
         assert!(prev.is_none(), "duplicate result {key:?}");
     }
@@ -243,4 +245,81 @@ fn embedded_broker_takes_sensor_messages_directly() {
     let mut want: Vec<String> = (0..30).map(|i| format!("m{},{i},{i}.5", i % 3)).collect();
     want.sort();
     assert_eq!(rows, want);
+}
+
+#[test]
+fn mqtt5_shared_subscription_spreads_messages_over_workers() {
+    let broker = Mosquitto::start("shared");
+    let dir = scratch("mqtt-shared");
+    let out = dir.join("out.csv");
+    let script = dir.join("p.sql");
+    let topic = format!("weir{}/shared", std::process::id());
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE r (ts BIGINT, v DOUBLE)
+               WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{}', topic = '{topic}', protocol = '5', shared_group = 'weir',
+                     client_id = 'shared-test', qos = '1', stop_after_idle = '1s');
+             CREATE SINK out WITH (connector = 'file', path = '{}', header = 'false');
+             CREATE PIPELINE copy AS INSERT INTO out SELECT ts FROM r;",
+            broker.port,
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut weir = Command::new(weir_bin())
+        .args(["run", script.to_str().unwrap(), "--workers", "2", "--progress", "0"])
+        .env("WEIR_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = weir.stderr.take().unwrap();
+    let (ltx, lrx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = ltx.send(line);
+        }
+    });
+    let start = Instant::now();
+    let mut log = Vec::new();
+    while log.iter().filter(|l: &&String| l.contains(&format!("subscribed to $share/weir/{topic}"))).count() < 2 {
+        if let Ok(l) = lrx.recv_timeout(Duration::from_millis(100)) {
+            log.push(l);
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{log:#?}");
+    }
+    assert!(log.iter().any(|l| l.contains("connected with MQTT 5")), "{log:#?}");
+    let (publisher, mut conn) = client("shared-pub", broker.port);
+    let (atx, arx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for ev in conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    let _ = atx.send(());
+                }
+                Err(_) => return,
+                _ => {}
+            }
+        }
+    });
+    for i in 0..200 {
+        publisher.publish(topic.clone(), QoS::AtLeastOnce, false, format!("{{\"ts\":{i},\"v\":1}}").into_bytes()).unwrap();
+    }
+    for _ in 0..200 {
+        arx.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    let status = loop {
+        if let Some(s) = weir.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "weir did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while let Ok(l) = lrx.recv_timeout(Duration::from_millis(200)) {
+        log.push(l);
+    }
+    assert!(status.success(), "{log:#?}");
+    let mut rows: Vec<i64> = std::fs::read_to_string(&out).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    rows.sort();
+    assert_eq!(rows, (0..200).collect::<Vec<_>>(), "every message exactly once across the two workers");
 }

@@ -122,7 +122,7 @@ impl KafkaSource {
         }
     }
 
-    fn commit(&self) {
+    fn commit(&self, mode: CommitMode) {
         if !self.commit || self.next.is_empty() {
             return;
         }
@@ -131,7 +131,7 @@ impl KafkaSource {
             for (p, o) in &self.next {
                 let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
             }
-            if let Err(e) = c.commit(&tpl, CommitMode::Async) {
+            if let Err(e) = c.commit(&tpl, mode) {
                 tracing::warn!("kafka source: committing offsets: {e}");
             }
         }
@@ -141,7 +141,7 @@ impl KafkaSource {
 impl Source for KafkaSource {
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
         if self.consumer.is_none() || self.finished() {
-            self.commit();
+            self.commit(CommitMode::Sync);
             self.consumer = None;
             return Ok(Poll::Done);
         }
@@ -201,7 +201,7 @@ impl Source for KafkaSource {
         }
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
         if self.received % 10_000 < mine.len() as u64 {
-            self.commit();
+            self.commit(CommitMode::Async);
         }
         Ok(Poll::Data { batch, bad, partition: Some(part as u32) })
     }

@@ -1,12 +1,15 @@
 //! MQTT (3.1.1) source and sink over rumqttc.
 //!
 //! Source options: `url` (`mqtt://host:port`, default `mqtt://127.0.0.1:1883`), `topic` (a
-//! filter with `+`/`#`, required), `topic_columns` (names for the `+` levels, left to right),
+//! filter with `+`/`#`, required), `protocol` (`3.1.1` default, or `5`), `shared_group` (every
+//! worker subscribes to `$share/<group>/<topic>` and the broker spreads messages across them), `topic_columns` (names for the `+` levels, left to right),
 //! `qos` (0, 1 or 2; default 1), `client_id` (default `weir-<source>-<pid>`), `clean_session`
 //! (default true; false with a fixed `client_id` keeps a persistent session, so messages
 //! published while weir was down are delivered when it comes back), `username`, `password`,
 //! `keep_alive` ('30s'), `max_messages` (stop after this many; 0 = run forever),
-//! `stop_after_idle` (stop when no message arrived for this long after the first; default off).
+//! `stop_after_idle` (stop when no message arrived for this long after the first; default off),
+//! `extra_column` (a declared TEXT column that receives the payload's undeclared fields as a
+//! JSON object; without it they are ignored).
 //!
 //! Sink options: `url`, `topic` (required), `qos` (default 1), `client_id`, `username`,
 //! `password`, `retain` (default false). Rows are published one JSON object per message.
@@ -25,9 +28,49 @@ use rumqttc::{MqttOptions, QoS};
 use crate::{Error, Options, Result};
 
 /// Connection settings shared by the source and the sink.
+#[derive(Clone)]
 pub(crate) struct Conn {
-    pub options: MqttOptions,
+    pub host: String,
+    pub port: u16,
+    pub id: String,
+    pub keep_alive: Duration,
+    pub clean: bool,
+    pub credentials: Option<(String, String)>,
     pub qos: QoS,
+}
+
+impl Conn {
+    /// MQTT 3.1.1 client options.
+    pub fn v4(&self) -> MqttOptions {
+        let mut o = MqttOptions::new(self.id.clone(), self.host.clone(), self.port);
+        o.set_keep_alive(self.keep_alive);
+        o.set_clean_session(self.clean);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        if let Some((u, p)) = &self.credentials {
+            o.set_credentials(u.clone(), p.clone());
+        }
+        o
+    }
+
+    /// MQTT 5 client options; a persistent session (`clean_session = false`) never expires.
+    pub fn v5(&self) -> rumqttc::v5::MqttOptions {
+        let mut o = rumqttc::v5::MqttOptions::new(self.id.clone(), self.host.clone(), self.port);
+        o.set_keep_alive(self.keep_alive);
+        o.set_clean_start(self.clean);
+        if !self.clean {
+            o.set_session_expiry_interval(Some(u32::MAX));
+        }
+        o.set_max_packet_size(Some(1 << 20));
+        if let Some((u, p)) = &self.credentials {
+            o.set_credentials(u.clone(), p.clone());
+        }
+        o
+    }
+
+    /// The same settings under another client id.
+    pub fn with_id(&self, id: String) -> Conn {
+        Conn { id, ..self.clone() }
+    }
 }
 
 /// Reads `url`, `client_id`, `username`, `password`, `keep_alive`, `qos`, `clean_session`.
@@ -38,26 +81,22 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
         message: format!("expected mqtt://host:port, got '{url}'"),
     })?;
     let id = o.string("client_id").unwrap_or(default_id);
-    let mut options = MqttOptions::new(id, host, port);
-    options.set_keep_alive(Duration::from_millis(o.duration_ms("keep_alive", 30_000)?.max(5000) as u64));
-    options.set_clean_session(o.bool("clean_session", true)?);
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    match (o.string("username"), o.string("password")) {
-        (Some(u), p) => {
-            options.set_credentials(u, p.unwrap_or_default());
-        }
+    let keep_alive = Duration::from_millis(o.duration_ms("keep_alive", 30_000)?.max(5000) as u64);
+    let clean = o.bool("clean_session", true)?;
+    let credentials = match (o.string("username"), o.string("password")) {
+        (Some(u), p) => Some((u, p.unwrap_or_default())),
         (None, Some(_)) => {
             return Err(Error::Option { option: "password".into(), message: "given without username".into() })
         }
-        (None, None) => {}
-    }
+        (None, None) => None,
+    };
     let qos = match o.u64("qos", 1)? {
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,
         2 => QoS::ExactlyOnce,
         q => return Err(Error::Option { option: "qos".into(), message: format!("expected 0, 1 or 2, got {q}") }),
     };
-    Ok(Conn { options, qos })
+    Ok(Conn { host, port, id, keep_alive, clean, credentials, qos })
 }
 
 /// `mqtt://host:port`, `tcp://host:port` or `host:port`.

@@ -34,7 +34,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     if Format::parse(ctx.format.as_deref(), Format::Json)? != Format::Json {
         return Err(Error::Format("the mqtt sink writes json".into()));
     }
-    let (client, mut connection) = Client::new(conn.options, 1024);
+    let (client, mut connection) = Client::new(conn.v4(), 1024);
     let done = Arc::new(AtomicU64::new(0));
     let d = done.clone();
     let qos = conn.qos;

@@ -30,6 +30,7 @@ pub struct MqttSource {
     payload_schema: SchemaRef,
     topics: TopicColumns,
     format: Format,
+    extra_column: Option<String>,
     sparkplug: Option<SparkplugDecoder>,
     max_messages: u64,
     stop_after_idle: Option<Duration>,
@@ -42,8 +43,22 @@ pub struct MqttSource {
 pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let mut o = Options::new("mqtt", ctx.options);
     let filter = o.required("topic")?;
+    let protocol = o.string("protocol").unwrap_or_else(|| "3.1.1".into());
+    let v5 = match protocol.as_str() {
+        "3.1.1" | "3" | "4" => false,
+        "5" | "5.0" => true,
+        other => return Err(crate::Error::Option { option: "protocol".into(), message: format!("expected 3.1.1 or 5, got '{other}'") }),
+    };
+    let shared_group = o.string("shared_group");
     let topics = TopicColumns::new(&filter, o.string("topic_columns").as_deref())?;
     let max_messages = o.u64("max_messages", 0)?;
+    let extra_column = o.string("extra_column").map(|s| s.to_ascii_lowercase());
+    if let Some(x) = &extra_column {
+        match ctx.schema.field_with_name(x) {
+            Ok(f) if f.data_type() == &datafusion::arrow::datatypes::DataType::Utf8 => {}
+            _ => return Err(crate::Error::Column { column: x.clone(), message: "extra_column must be a declared TEXT column".into() }),
+        }
+    }
     let stop_after_idle = match o.duration_ms("stop_after_idle", 0)? {
         0 => None,
         ms => Some(Duration::from_millis(ms as u64)),
@@ -67,16 +82,33 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         }
     }
     let payload_schema = Arc::new(Schema::new(
-        ctx.schema.fields().iter().filter(|f| !topics.contains(f.name())).cloned().collect::<Vec<_>>(),
+        ctx.schema
+            .fields()
+            .iter()
+            .filter(|f| !topics.contains(f.name()) && Some(f.name()) != extra_column.as_ref())
+            .cloned()
+            .collect::<Vec<_>>(),
     ));
     let metrics = ctx.metrics.clone();
-    let rx = if ctx.worker == 0 {
+    // With a shared group every worker subscribes to `$share/<group>/<filter>` under its own
+    // client id and the broker spreads the messages; otherwise worker 0 subscribes alone.
+    let (subscribe_to, conn) = match &shared_group {
+        Some(g) => (format!("$share/{g}/{filter}"), conn.with_id(format!("{}-w{}", conn.id, ctx.worker))),
+        None => (filter.clone(), conn),
+    };
+    let rx = if ctx.worker == 0 || shared_group.is_some() {
         let (tx, rx) = mpsc::sync_channel(65_536);
         let name = ctx.name.clone();
         let m = metrics.clone();
         std::thread::Builder::new()
             .name(format!("mqtt-{name}"))
-            .spawn(move || run_connection(name, conn.options, conn.qos, filter, tx, m))
+            .spawn(move || {
+                if v5 {
+                    run_connection_v5(name, conn, subscribe_to, tx, m)
+                } else {
+                    run_connection(name, conn.v4(), conn.qos, subscribe_to, tx, m)
+                }
+            })
             .map_err(|e| crate::Error::io("starting the MQTT thread", e))?;
         Some(rx)
     } else {
@@ -88,6 +120,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         payload_schema,
         topics,
         format,
+        extra_column,
         sparkplug,
         max_messages,
         stop_after_idle,
@@ -121,6 +154,53 @@ fn run_connection(name: String, options: rumqttc::MqttOptions, qos: QoS, filter:
                 m.messages.fetch_add(1, Ordering::Relaxed);
                 m.bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
                 if tx.send(Message { topic: p.topic, payload: p.payload.to_vec() }).is_err() {
+                    let _ = client.try_disconnect();
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("mqtt source '{name}': connection lost ({e}); retrying in {backoff:?}");
+                std::thread::sleep(backoff);
+                backoff = next_backoff(backoff);
+            }
+        }
+    }
+}
+
+fn run_connection_v5(name: String, conn: super::Conn, filter: String, tx: SyncSender<Message>, m: Arc<ConnectorMetrics>) {
+    use rumqttc::v5::mqttbytes::v5::Packet as P5;
+    use rumqttc::v5::mqttbytes::QoS as Q5;
+    use rumqttc::v5::{Client as C5, Event as E5};
+    let qos = match conn.qos {
+        QoS::AtMostOnce => Q5::AtMostOnce,
+        QoS::AtLeastOnce => Q5::AtLeastOnce,
+        QoS::ExactlyOnce => Q5::ExactlyOnce,
+    };
+    let (client, mut connection) = C5::new(conn.v5(), 1024);
+    let mut backoff = Duration::from_millis(100);
+    let mut was_connected = false;
+    for event in connection.iter() {
+        match event {
+            Ok(E5::Incoming(P5::ConnAck(ack))) => {
+                if was_connected {
+                    m.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                was_connected = true;
+                backoff = Duration::from_millis(100);
+                tracing::info!("mqtt source '{name}': connected with MQTT 5 (session present: {})", ack.session_present);
+                if let Err(e) = client.try_subscribe(filter.clone(), qos) {
+                    tracing::warn!("mqtt source '{name}': subscribing to {filter}: {e}");
+                }
+            }
+            Ok(E5::Incoming(P5::SubAck(_))) => {
+                tracing::info!("mqtt source '{name}': subscribed to {filter}");
+            }
+            Ok(E5::Incoming(P5::Publish(p))) => {
+                m.messages.fetch_add(1, Ordering::Relaxed);
+                m.bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
+                let topic = String::from_utf8_lossy(&p.topic).to_string();
+                if tx.send(Message { topic, payload: p.payload.to_vec() }).is_err() {
                     let _ = client.try_disconnect();
                     return;
                 }
@@ -169,9 +249,12 @@ impl MqttSource {
         }
         let Some(batch) = batch else { return Ok((None, bad)) };
         let topics: Vec<&str> = msgs.iter().zip(&good).filter(|(_, g)| **g).map(|(m, _)| m.topic.as_str()).collect();
+        let payloads: Vec<&[u8]> = msgs.iter().zip(&good).filter(|(_, g)| **g).map(|(m, _)| m.payload.as_slice()).collect();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for f in self.schema.fields() {
-            if self.topics.contains(f.name()) {
+            if Some(f.name()) == self.extra_column.as_ref() {
+                cols.push(Arc::new(extra_fields(&payloads, &self.payload_schema)));
+            } else if self.topics.contains(f.name()) {
                 let vals: StringArray = topics.iter().map(|t| self.topics.value(f.name(), t)).collect();
                 cols.push(cast(&(Arc::new(vals) as ArrayRef), f.data_type())?);
             } else {
@@ -181,6 +264,27 @@ impl MqttSource {
         }
         Ok((Some(RecordBatch::try_new(self.schema.clone(), cols)?), bad))
     }
+}
+
+/// The fields of each JSON payload that are not declared columns, as a JSON object (NULL when
+/// there are none).
+fn extra_fields(payloads: &[&[u8]], declared: &Schema) -> StringArray {
+    payloads
+        .iter()
+        .map(|p| match serde_json::from_slice::<serde_json::Value>(p) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                for f in declared.fields() {
+                    m.remove(f.name());
+                }
+                if m.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::Value::Object(m).to_string())
+                }
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 impl Source for MqttSource {
