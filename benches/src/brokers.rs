@@ -20,7 +20,12 @@ fn weir() -> PathBuf {
 fn run_weir(script: &std::path::Path) -> (Duration, f64, String) {
     let start = Instant::now();
     let child = Command::new(weir())
-        .args(["run", script.to_str().unwrap_or_default(), "--progress", "0"])
+        .args([
+            "run",
+            script.to_str().unwrap_or_default(),
+            "--progress",
+            "0",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -32,7 +37,12 @@ fn run_weir(script: &std::path::Path) -> (Duration, f64, String) {
         loop {
             match std::fs::read_to_string(format!("/proc/{pid}/status")) {
                 Ok(s) => {
-                    if let Some(kb) = s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()) {
+                    if let Some(kb) = s
+                        .lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|v| v.parse::<f64>().ok())
+                    {
                         peak = peak.max(kb / 1024.0);
                     }
                 }
@@ -49,11 +59,23 @@ fn run_weir(script: &std::path::Path) -> (Duration, f64, String) {
     let elapsed = start.elapsed();
     let _ = tx.send(());
     let peak = watcher.join().unwrap_or(0.0);
-    (elapsed, peak, String::from_utf8_lossy(&out.stderr).to_string())
+    (
+        elapsed,
+        peak,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 fn peak_of(stderr: &str) -> String {
-    stderr.lines().filter(|l| l.starts_with("pipeline") || l.trim_start().starts_with("source") || l.trim_start().starts_with("sink")).collect::<Vec<_>>().join(" | ")
+    stderr
+        .lines()
+        .filter(|l| {
+            l.starts_with("pipeline")
+                || l.trim_start().starts_with("source")
+                || l.trim_start().starts_with("sink")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// MQTT → weir → stdout.
@@ -82,7 +104,11 @@ pub fn mqtt(messages: u64, qos: u8) {
         o.set_keep_alive(Duration::from_secs(60));
         o.set_inflight(1000);
         let (client, mut conn) = Client::new(o, 10_000);
-        let q = if qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        let q = if qos == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
         let (done_tx, done_rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut n = 0u64;
@@ -104,15 +130,25 @@ pub fn mqtt(messages: u64, qos: u8) {
         });
         let start = Instant::now();
         for i in 0..messages {
-            let payload = format!("{{\"ts\":{},\"temperature\":{}}}", 1_700_000_000_000u64 + i, 20.0 + (i % 100) as f64 / 10.0);
+            let payload = format!(
+                "{{\"ts\":{},\"temperature\":{}}}",
+                1_700_000_000_000u64 + i,
+                20.0 + (i % 100) as f64 / 10.0
+            );
             let topic = format!("{topic_prefix}/s{}/m{}/telemetry", i % 4, i % 50);
-            client.publish(topic, q, false, payload.into_bytes()).expect("publish");
+            client
+                .publish(topic, q, false, payload.into_bytes())
+                .expect("publish");
         }
         let _ = done_rx.recv_timeout(Duration::from_secs(300));
         start.elapsed()
     };
     let alone = publish("nobody", "bench-pub-0");
-    println!("mqtt qos {qos}: publisher alone {messages} messages in {:.2}s = {:.0} msg/s", alone.as_secs_f64(), messages as f64 / alone.as_secs_f64());
+    println!(
+        "mqtt qos {qos}: publisher alone {messages} messages in {:.2}s = {:.0} msg/s",
+        alone.as_secs_f64(),
+        messages as f64 / alone.as_secs_f64()
+    );
     let handle = std::thread::spawn({
         let script = script.clone();
         move || run_weir(&script)
@@ -153,9 +189,17 @@ pub fn kafka(rows: u64) {
     let t = Instant::now();
     for i in 0..rows {
         let sensor = i % 1000;
-        let payload = format!("{{\"sensor_id\":\"s{sensor:04}\",\"ts\":{},\"temperature\":{}}}", 1_700_000_000_000u64 + (i / 1000) * 1000 + (i * 7919) % 200, 20.0 + (i % 600) as f64 / 10.0);
+        let payload = format!(
+            "{{\"sensor_id\":\"s{sensor:04}\",\"ts\":{},\"temperature\":{}}}",
+            1_700_000_000_000u64 + (i / 1000) * 1000 + (i * 7919) % 200,
+            20.0 + (i % 600) as f64 / 10.0
+        );
         loop {
-            match producer.send(BaseRecord::<(), String>::to("bench-in").partition((sensor % 3) as i32).payload(&payload)) {
+            match producer.send(
+                BaseRecord::<(), String>::to("bench-in")
+                    .partition((sensor % 3) as i32)
+                    .payload(&payload),
+            ) {
                 Ok(()) => break,
                 Err(_) => {
                     producer.poll(Duration::from_millis(5));
@@ -164,7 +208,10 @@ pub fn kafka(rows: u64) {
         }
     }
     producer.flush(Duration::from_secs(600)).expect("flush");
-    println!("kafka: produced {rows} readings in {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "kafka: produced {rows} readings in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let dir = std::env::temp_dir().join(format!("weir-bench-kafka-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let script = dir.join("p.sql");

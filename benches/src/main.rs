@@ -41,7 +41,9 @@ fn generate(path: &PathBuf, rows: u64) -> std::io::Result<()> {
     for i in 0..rows {
         let tick = (i / 1000) as i64;
         let s = i % 1000;
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let jitter = ((x >> 33) % 200) as i64;
         let temp = 20.0 + ((x >> 13) % 60_000) as f64 / 1000.0;
         writeln!(w, "s{s:04},{},{temp}", base + tick * 1000 + jitter)?;
@@ -62,7 +64,11 @@ fn main() {
             return;
         }
         "kafka" => {
-            brokers::kafka(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000));
+            brokers::kafka(
+                args.get(2)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(1_000_000),
+            );
             return;
         }
         _ => {
@@ -70,7 +76,10 @@ fn main() {
             std::process::exit(2);
         }
     }
-    let rows: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
+    let rows: u64 = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
     let workers: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
     let input = PathBuf::from(format!("bench-data/readings-{rows}.csv"));
     let t = Instant::now();
@@ -78,7 +87,11 @@ fn main() {
         eprintln!("generating {}: {e}", input.display());
         std::process::exit(1);
     }
-    eprintln!("input {} ready in {:.1}s", input.display(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "input {} ready in {:.1}s",
+        input.display(),
+        t.elapsed().as_secs_f64()
+    );
     let out = PathBuf::from("bench-data/out.csv");
     let sql = format!(
         "CREATE SOURCE readings (sensor_id TEXT, ts BIGINT, temperature DOUBLE)
@@ -91,7 +104,13 @@ fn main() {
         input.display(),
         out.display()
     );
-    match run_sql(&sql, &RunOptions { workers, progress: None }) {
+    match run_sql(
+        &sql,
+        &RunOptions {
+            workers,
+            progress: None,
+        },
+    ) {
         Ok(report) => {
             let p = &report.pipelines[0];
             let secs = report.elapsed.as_secs_f64();

@@ -26,9 +26,21 @@ pub fn to_batch(source: &str, records: &[BadRecord]) -> Result<RecordBatch> {
     let n = records.len();
     let cols: Vec<datafusion::arrow::array::ArrayRef> = vec![
         Arc::new(StringArray::from(vec![source; n])),
-        Arc::new(StringArray::from(records.iter().map(|r| r.position.as_str()).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(records.iter().map(|r| r.error.as_str()).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(records.iter().map(|r| String::from_utf8_lossy(&r.payload).to_string()).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(
+            records
+                .iter()
+                .map(|r| r.position.as_str())
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            records.iter().map(|r| r.error.as_str()).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            records
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.payload).to_string())
+                .collect::<Vec<_>>(),
+        )),
     ];
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
@@ -47,7 +59,10 @@ impl DeadLetterFile {
             .append(true)
             .open(path)
             .map_err(|e| Error::io(format!("opening dead-letter file {path}"), e))?;
-        Ok(DeadLetterFile { out: BufWriter::new(f), path: path.to_string() })
+        Ok(DeadLetterFile {
+            out: BufWriter::new(f),
+            path: path.to_string(),
+        })
     }
 
     /// Writes one record.
@@ -63,6 +78,8 @@ impl DeadLetterFile {
 
     /// Flushes.
     pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::io(format!("writing {}", self.path), e))
+        self.out
+            .flush()
+            .map_err(|e| Error::io(format!("writing {}", self.path), e))
     }
 }

@@ -30,7 +30,11 @@ pub enum Error {
     Column { column: String, message: String },
     /// I/O on a file or socket.
     #[error("{context}: {source}")]
-    Io { context: String, #[source] source: std::io::Error },
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// Arrow encode/decode failure outside a single record.
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
@@ -48,7 +52,10 @@ impl Error {
 
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

@@ -46,7 +46,11 @@ pub struct BadRecord {
 pub enum Poll {
     /// Decoded rows (maybe none) and undecodable records; `partition` names the partition all
     /// rows came from when the source has partitions (each keeps its own watermark).
-    Data { batch: Option<RecordBatch>, bad: Vec<BadRecord>, partition: Option<u32> },
+    Data {
+        batch: Option<RecordBatch>,
+        bad: Vec<BadRecord>,
+        partition: Option<u32>,
+    },
     /// Nothing now; poll again later.
     Idle,
     /// A bounded source is exhausted.
@@ -126,7 +130,12 @@ impl Registry {
             Some((_, f)) => f(ctx),
             None => Err(Error::UnknownConnector {
                 name: connector.to_string(),
-                known: self.sources.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                known: self
+                    .sources
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -137,7 +146,12 @@ impl Registry {
             Some((_, f)) => f(ctx),
             None => Err(Error::UnknownConnector {
                 name: connector.to_string(),
-                known: self.sinks.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                known: self
+                    .sinks
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }

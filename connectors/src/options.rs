@@ -79,7 +79,9 @@ impl Options {
 /// Parses `'500ms'`, `'2s'`, `'1.5s'`, `'3m'`, `'1h'`, `'1d'` or a bare number of ms.
 pub fn parse_duration_ms(v: &str) -> Option<i64> {
     let v = v.trim().to_ascii_lowercase();
-    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
     let n: f64 = num.parse().ok()?;
     let mul = match unit.trim() {

@@ -13,13 +13,21 @@ pub enum Error {
     Plan(#[from] weir_queries::Error),
     /// A source or sink could not be created or failed.
     #[error("{context}: {source}")]
-    Connector { context: String, #[source] source: weir_connectors::Error },
+    Connector {
+        context: String,
+        #[source]
+        source: weir_connectors::Error,
+    },
     /// An operator failed while running.
     #[error("pipeline '{pipeline}': {message}")]
     Runtime { pipeline: String, message: String },
     /// Reading the script or another file.
     #[error("{context}: {source}")]
-    Io { context: String, #[source] source: std::io::Error },
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// timely could not start workers.
     #[error("starting workers: {0}")]
     Workers(String),

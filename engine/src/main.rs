@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use weir_engine::{run, RunOptions};
 
 #[derive(Parser)]
-#[command(name = "weir", version, about = "Stream processing for industrial sensor data, in SQL")]
+#[command(
+    name = "weir",
+    version,
+    about = "Stream processing for industrial sensor data, in SQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,8 +56,12 @@ fn compile(file: &str) -> Result<weir_queries::plan::ScriptPlan, String> {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain { file, json } => compile(&file).map(|plan| {

@@ -31,7 +31,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { workers: 1, progress: None }
+        RunOptions {
+            workers: 1,
+            progress: None,
+        }
     }
 }
 
@@ -73,12 +76,20 @@ fn connector_err(context: String) -> impl FnOnce(weir_connectors::Error) -> Erro
 
 type SinkSlot = (Arc<Mutex<Box<dyn Sink>>>, Arc<ConnectorMetrics>);
 
-fn open_sink(plan: &ScriptPlan, name: &str, schema: &Schema, sinks: &mut HashMap<String, SinkSlot>) -> Result<SinkSlot> {
+fn open_sink(
+    plan: &ScriptPlan,
+    name: &str,
+    schema: &Schema,
+    sinks: &mut HashMap<String, SinkSlot>,
+) -> Result<SinkSlot> {
     if let Some(s) = sinks.get(name) {
         return Ok(s.clone());
     }
     let metrics = Arc::new(ConnectorMetrics::default());
-    let def = plan.sink(name).ok_or_else(|| Error::Runtime { pipeline: String::new(), message: format!("unknown sink '{name}'") })?;
+    let def = plan.sink(name).ok_or_else(|| Error::Runtime {
+        pipeline: String::new(),
+        message: format!("unknown sink '{name}'"),
+    })?;
     let opened = registry()
         .sink(
             &def.connector,
@@ -99,8 +110,14 @@ fn open_sink(plan: &ScriptPlan, name: &str, schema: &Schema, sinks: &mut HashMap
 /// Runs every pipeline of `plan` to completion (bounded sources) or until failure.
 pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     // The plan crosses to the workers as JSON, exactly as it would to another process.
-    let text = serde_json::to_string(plan).map_err(|e| Error::Runtime { pipeline: String::new(), message: format!("serializing the plan: {e}") })?;
-    let plan: ScriptPlan = serde_json::from_str(&text).map_err(|e| Error::Runtime { pipeline: String::new(), message: format!("reading the plan: {e}") })?;
+    let text = serde_json::to_string(plan).map_err(|e| Error::Runtime {
+        pipeline: String::new(),
+        message: format!("serializing the plan: {e}"),
+    })?;
+    let plan: ScriptPlan = serde_json::from_str(&text).map_err(|e| Error::Runtime {
+        pipeline: String::new(),
+        message: format!("reading the plan: {e}"),
+    })?;
     let failure = Arc::new(Mutex::new(None));
     let mut sinks: HashMap<String, SinkSlot> = HashMap::new();
     let mut shared = Vec::new();
@@ -108,12 +125,22 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         let src = plan
             .source(&p.source)
             .cloned()
-            .ok_or_else(|| Error::Runtime { pipeline: p.name.clone(), message: format!("unknown source '{}'", p.source) })?;
+            .ok_or_else(|| Error::Runtime {
+                pipeline: p.name.clone(),
+                message: format!("unknown source '{}'", p.source),
+            })?;
         if !registry().has_source(&src.connector) {
-            return Err(connector_err(format!("source '{}'", src.name))(weir_connectors::Error::UnknownConnector {
-                name: src.connector.clone(),
-                known: registry().sources.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-            }));
+            return Err(connector_err(format!("source '{}'", src.name))(
+                weir_connectors::Error::UnknownConnector {
+                    name: src.connector.clone(),
+                    known: registry()
+                        .sources
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
+            ));
         }
         let (output, sink_metrics) = match &p.sink {
             SinkRef::Collect => (Output::Collect(Arc::new(Mutex::new(Vec::new()))), None),
@@ -128,11 +155,18 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         };
         let dead = match &src.dead_letter {
             None => None,
-            Some(name) if plan.sink(name).is_some() => {
-                Some(DeadLetter::Sink(open_sink(&plan, name, &weir_connectors::deadletter::schema(), &mut sinks)?.0))
-            }
+            Some(name) if plan.sink(name).is_some() => Some(DeadLetter::Sink(
+                open_sink(
+                    &plan,
+                    name,
+                    &weir_connectors::deadletter::schema(),
+                    &mut sinks,
+                )?
+                .0,
+            )),
             Some(path) => Some(DeadLetter::File(Arc::new(Mutex::new(
-                DeadLetterFile::open(path).map_err(connector_err(format!("source '{}'", src.name)))?,
+                DeadLetterFile::open(path)
+                    .map_err(connector_err(format!("source '{}'", src.name)))?,
             )))),
         };
         shared.push(Shared {
@@ -150,7 +184,9 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     }
     let started = Instant::now();
     let workers = opts.workers.max(1);
-    let progress = opts.progress.map(|every| spawn_progress(every, shared.clone(), started));
+    let progress = opts
+        .progress
+        .map(|every| spawn_progress(every, shared.clone(), started));
     let worker_shared = shared.clone();
     let fail = failure.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
@@ -201,18 +237,25 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     }
     for (name, (s, _)) in &sinks {
         if let Ok(mut s) = s.lock() {
-            s.finish().map_err(connector_err(format!("sink '{name}'")))?;
+            s.finish()
+                .map_err(connector_err(format!("sink '{name}'")))?;
         }
     }
     for sh in &shared {
         if let Some(DeadLetter::File(d)) = &sh.dead {
             if let Ok(mut d) = d.lock() {
-                d.flush().map_err(connector_err(format!("source '{}' dead letters", sh.source.name)))?;
+                d.flush().map_err(connector_err(format!(
+                    "source '{}' dead letters",
+                    sh.source.name
+                )))?;
             }
         }
     }
     if let Some(msg) = failure.lock().ok().and_then(|f| f.clone()) {
-        return Err(Error::Runtime { pipeline: String::new(), message: msg });
+        return Err(Error::Runtime {
+            pipeline: String::new(),
+            message: msg,
+        });
     }
     let elapsed = started.elapsed();
     let pipelines = shared
@@ -229,15 +272,28 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             },
             schema: sh.plan.output_schema.clone(),
             source_metrics: sh.source_metrics.snapshot(),
-            sink_metrics: sh.sink_metrics.as_ref().map(|m| m.snapshot()).unwrap_or_default(),
+            sink_metrics: sh
+                .sink_metrics
+                .as_ref()
+                .map(|m| m.snapshot())
+                .unwrap_or_default(),
         })
         .collect();
     Ok(RunReport { pipelines, elapsed })
 }
 
-type Built = (source::SourceParts, Option<Box<dyn weir_operators::BatchOperator>>, Vec<Box<dyn weir_operators::BatchOperator>>);
+type Built = (
+    source::SourceParts,
+    Option<Box<dyn weir_operators::BatchOperator>>,
+    Vec<Box<dyn weir_operators::BatchOperator>>,
+);
 
-fn build_pipeline(sh: &Shared, state: &datafusion::execution::context::SessionState, index: usize, peers: usize) -> Result<Built> {
+fn build_pipeline(
+    sh: &Shared,
+    state: &datafusion::execution::context::SessionState,
+    index: usize,
+    peers: usize,
+) -> Result<Built> {
     let src = &sh.source;
     let source = registry()
         .source(
@@ -254,21 +310,42 @@ fn build_pipeline(sh: &Shared, state: &datafusion::execution::context::SessionSt
         )
         .map_err(connector_err(format!("source '{}'", src.name)))?;
     let stages = &sh.plan.stages;
-    let agg_at = stages.iter().position(|s| matches!(s.op, OperatorSpec::WindowAggregate { .. }));
+    let agg_at = stages
+        .iter()
+        .position(|s| matches!(s.op, OperatorSpec::WindowAggregate { .. }));
     let (pre, agg, post) = match agg_at {
         Some(i) => (&stages[..i], Some(&stages[i]), &stages[i + 1..]),
         None => (&stages[..], None, &stages[stages.len()..]),
     };
-    let chain = pre.iter().map(|s| build_stage(state, s)).collect::<std::result::Result<Vec<_>, _>>()?;
-    let post = post.iter().map(|s| build_stage(state, s)).collect::<std::result::Result<Vec<_>, _>>()?;
+    let chain = pre
+        .iter()
+        .map(|s| build_stage(state, s))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let post = post
+        .iter()
+        .map(|s| build_stage(state, s))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let (partitioner, agg) = match agg {
         Some(s) => (Some(partitioner(state, s)?), Some(build_stage(state, s)?)),
         None => (None, None),
     };
-    Ok((source::SourceParts { source, chain, partitioner, peers }, agg, post))
+    Ok((
+        source::SourceParts {
+            source,
+            chain,
+            partitioner,
+            peers,
+        },
+        agg,
+        post,
+    ))
 }
 
-fn spawn_progress(every: Duration, shared: Vec<Shared>, started: Instant) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+fn spawn_progress(
+    every: Duration,
+    shared: Vec<Shared>,
+    started: Instant,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let h = std::thread::spawn(move || {
         while rx.recv_timeout(every).is_err() {

@@ -15,7 +15,11 @@ use crate::{Error, EventTime, Result};
 pub fn is_event_time_type(dt: &DataType) -> bool {
     matches!(
         dt,
-        DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 | DataType::Timestamp(_, _)
+        DataType::Int64
+            | DataType::Int32
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Timestamp(_, _)
     )
 }
 
@@ -66,7 +70,10 @@ pub fn from_millis(data_type: &DataType, values: Vec<EventTime>) -> Result<Array
             match unit {
                 TimeUnit::Second => Arc::new(
                     PrimitiveArray::<TimestampSecondType>::from(
-                        values.into_iter().map(|v| v.div_euclid(1000)).collect::<Vec<_>>(),
+                        values
+                            .into_iter()
+                            .map(|v| v.div_euclid(1000))
+                            .collect::<Vec<_>>(),
                     )
                     .with_timezone_opt(tz.clone()),
                 ),
@@ -101,7 +108,10 @@ mod tests {
 
     #[test]
     fn timestamp_round_trip() {
-        let a: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![1_500_000_000i64, 2_000_000]));
+        let a: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![
+            1_500_000_000i64,
+            2_000_000,
+        ]));
         let ms = to_millis("ts", &a).unwrap();
         assert_eq!(ms, vec![1500, 2]);
         let back = from_millis(a.data_type(), ms).unwrap();
@@ -111,6 +121,9 @@ mod tests {
     #[test]
     fn strings_are_rejected() {
         let a: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec!["x"]));
-        assert!(matches!(to_millis("ts", &a), Err(Error::EventTimeType { .. })));
+        assert!(matches!(
+            to_millis("ts", &a),
+            Err(Error::EventTimeType { .. })
+        ));
     }
 }

@@ -3,7 +3,9 @@
 /// Parses a duration into milliseconds.
 pub fn parse_ms(v: &str) -> Option<i64> {
     let v = v.trim().to_ascii_lowercase();
-    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
     let n: f64 = num.parse().ok()?;
     let mul = match unit.trim() {

@@ -16,7 +16,11 @@ pub struct SqlError {
 
 impl fmt::Display for SqlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)?;
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -47,7 +51,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl SqlError {
     /// An error at `(line, column)`.
     pub fn at(line: u64, column: u64, message: impl Into<String>) -> Self {
-        SqlError { line, column, message: message.into(), hint: None }
+        SqlError {
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds a hint.

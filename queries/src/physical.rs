@@ -28,13 +28,18 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
     let schema: SchemaRef = Arc::new(stage.input_schema.clone());
     let df = DFSchema::try_from(stage.input_schema.clone())?;
     Ok(match &stage.op {
-        OperatorSpec::AssignWindow { time_column, window } => {
+        OperatorSpec::AssignWindow {
+            time_column,
+            window,
+        } => {
             let idx = schema
                 .index_of(time_column)
                 .map_err(|_| Error::Plan(format!("event-time column '{time_column}' missing")))?;
             Box::new(AssignWindow::new(&schema, idx, *window))
         }
-        OperatorSpec::Filter { predicate } => Box::new(Filter::new(physical(state, predicate, &df)?, schema)),
+        OperatorSpec::Filter { predicate } => {
+            Box::new(Filter::new(physical(state, predicate, &df)?, schema))
+        }
         OperatorSpec::Project { exprs } => {
             let mut v = Vec::with_capacity(exprs.len());
             for e in exprs {
@@ -42,7 +47,13 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
             }
             Box::new(Project::new(v, &schema)?)
         }
-        OperatorSpec::WindowAggregate { window, group, aggregates, window_start, window_end } => {
+        OperatorSpec::WindowAggregate {
+            window,
+            group,
+            aggregates,
+            window_start,
+            window_end,
+        } => {
             let mut group_exprs = Vec::with_capacity(group.len());
             for g in group {
                 group_exprs.push((physical(state, &g.sql, &df)?, g.name.clone()));
@@ -51,8 +62,12 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
             for a in aggregates {
                 let e = state.create_logical_expr(&a.sql, &df)?;
                 #[allow(deprecated)]
-                let (agg, filter, _order) =
-                    create_aggregate_expr_and_maybe_filter(&e, &df, &schema, state.execution_props())?;
+                let (agg, filter, _order) = create_aggregate_expr_and_maybe_filter(
+                    &e,
+                    &df,
+                    &schema,
+                    state.execution_props(),
+                )?;
                 aggs.push((agg, filter, a.name.clone()));
             }
             let parts = AggregateParts {
@@ -72,7 +87,13 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
 
 /// The partitioner that sends every row of a group to one worker (non-window group keys).
 pub fn partitioner(state: &SessionState, stage: &Stage) -> Result<Partitioner> {
-    let OperatorSpec::WindowAggregate { group, window_start, window_end, .. } = &stage.op else {
+    let OperatorSpec::WindowAggregate {
+        group,
+        window_start,
+        window_end,
+        ..
+    } = &stage.op
+    else {
         return Ok(Partitioner::new(Vec::new()));
     };
     let df = DFSchema::try_from(stage.input_schema.clone())?;
@@ -87,5 +108,7 @@ pub fn partitioner(state: &SessionState, stage: &Stage) -> Result<Partitioner> {
 
 /// Output schema of a chain of operators over `input`.
 pub fn output_schema(ops: &[Box<dyn BatchOperator>], input: &Schema) -> SchemaRef {
-    ops.last().map(|o| o.output_schema()).unwrap_or_else(|| Arc::new(input.clone()))
+    ops.last()
+        .map(|o| o.output_schema())
+        .unwrap_or_else(|| Arc::new(input.clone()))
 }

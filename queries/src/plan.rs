@@ -70,7 +70,10 @@ pub struct NamedExpr {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OperatorSpec {
     /// Adds `window_start`/`window_end` from `time_column`.
-    AssignWindow { time_column: String, window: WindowSpec },
+    AssignWindow {
+        time_column: String,
+        window: WindowSpec,
+    },
     /// Keeps rows where `predicate` holds.
     Filter { predicate: String },
     /// Computes the output columns.
@@ -147,16 +150,29 @@ impl ScriptPlan {
                 );
             }
             for st in &p.stages {
-                let line = match &st.op {
-                    OperatorSpec::AssignWindow { time_column, window } => {
-                        format!("assign_window {} on {}", window.describe(), time_column)
-                    }
-                    OperatorSpec::Filter { predicate } => format!("filter {predicate}"),
-                    OperatorSpec::Project { exprs } => format!(
-                        "project {}",
-                        exprs.iter().map(|e| format!("{} AS {}", e.sql, e.name)).collect::<Vec<_>>().join(", ")
-                    ),
-                    OperatorSpec::WindowAggregate { window, group, aggregates, .. } => format!(
+                let line =
+                    match &st.op {
+                        OperatorSpec::AssignWindow {
+                            time_column,
+                            window,
+                        } => {
+                            format!("assign_window {} on {}", window.describe(), time_column)
+                        }
+                        OperatorSpec::Filter { predicate } => format!("filter {predicate}"),
+                        OperatorSpec::Project { exprs } => format!(
+                            "project {}",
+                            exprs
+                                .iter()
+                                .map(|e| format!("{} AS {}", e.sql, e.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        OperatorSpec::WindowAggregate {
+                            window,
+                            group,
+                            aggregates,
+                            ..
+                        } => format!(
                         "exchange by hash({})\n  window_aggregate {} group by [{}] aggregates [{}]",
                         group
                             .iter()
@@ -168,7 +184,7 @@ impl ScriptPlan {
                         group.iter().map(|g| g.sql.clone()).collect::<Vec<_>>().join(", "),
                         aggregates.iter().map(|a| a.sql.clone()).collect::<Vec<_>>().join(", ")
                     ),
-                };
+                    };
                 let _ = writeln!(s, "  {line}");
             }
             match &p.sink {

@@ -15,7 +15,9 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::planner::{PlannerContext, SqlToRel};
-use datafusion::sql::sqlparser::ast::{self, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SetExpr, Spanned};
+use datafusion::sql::sqlparser::ast::{
+    self, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SetExpr, Spanned,
+};
 use datafusion::sql::unparser::expr_to_sql;
 use weir_operators::window::{WindowSpec, WINDOW_END, WINDOW_START};
 
@@ -72,9 +74,18 @@ pub(crate) fn logical_plan(
     let window = rewrite_window(c, &mut query)?;
     let mut provider = Provider::new(&c.state);
     for s in &c.sources {
-        let mut fields: Vec<Field> = s.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = s
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         if let (Some(w), Some(et)) = (&window, &s.event_time) {
-            let dt = s.schema.field_with_name(et).map(|f| f.data_type().clone()).unwrap_or(DataType::Int64);
+            let dt = s
+                .schema
+                .field_with_name(et)
+                .map(|f| f.data_type().clone())
+                .unwrap_or(DataType::Int64);
             let _ = w;
             fields.push(Field::new(WINDOW_START, dt.clone(), false));
             fields.push(Field::new(WINDOW_END, dt, false));
@@ -88,7 +99,10 @@ pub(crate) fn logical_plan(
     let plan = planner
         .sql_statement_to_plan(ast::Statement::Query(query))
         .map_err(|e| df_error(&e, ql, qc, None))?;
-    let plan = c.state.optimize(&plan).map_err(|e| df_error(&e, ql, qc, None))?;
+    let plan = c
+        .state
+        .optimize(&plan)
+        .map_err(|e| df_error(&e, ql, qc, None))?;
     if let Some(w) = &window {
         let used = provider.used.borrow();
         for u in used.iter() {
@@ -118,18 +132,37 @@ pub(crate) fn plan_query(
 ) -> Result<PipelinePlan, SqlError> {
     let (ql, qc) = query_start(&query);
     let (plan, window) = logical_plan(c, query)?;
-    let mut lowering = Lowering { c, window, source: None, stages: Vec::new(), at: (ql, qc), aggregated: false };
+    let mut lowering = Lowering {
+        c,
+        window,
+        source: None,
+        stages: Vec::new(),
+        at: (ql, qc),
+        aggregated: false,
+    };
     let schema = lowering.lower(&plan)?;
     let source = lowering.source.clone().ok_or_else(|| {
-        SqlError::at(ql, qc, "the query reads no source").hint("pipelines read a source declared with CREATE SOURCE")
+        SqlError::at(ql, qc, "the query reads no source")
+            .hint("pipelines read a source declared with CREATE SOURCE")
     })?;
-    Ok(PipelinePlan { name, source, sink, late_sink, stages: lowering.stages, output_schema: schema })
+    Ok(PipelinePlan {
+        name,
+        source,
+        sink,
+        late_sink,
+        stages: lowering.stages,
+        output_schema: schema,
+    })
 }
 
 /// Finds `tumble`/`hop`/`session` in `GROUP BY`, replaces it by `window_start, window_end`.
 fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWindow>, SqlError> {
-    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(None) };
-    let GroupByExpr::Expressions(exprs, _) = &mut select.group_by else { return Ok(None) };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(None);
+    };
+    let GroupByExpr::Expressions(exprs, _) = &mut select.group_by else {
+        return Ok(None);
+    };
     let mut found: Option<FoundWindow> = None;
     let mut out = Vec::with_capacity(exprs.len() + 1);
     for e in exprs.drain(..) {
@@ -145,7 +178,11 @@ fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWi
         let span = e.span();
         let at = (span.start.line, span.start.column);
         if found.is_some() {
-            return Err(SqlError::at(at.0, at.1, "only one window function is allowed in GROUP BY"));
+            return Err(SqlError::at(
+                at.0,
+                at.1,
+                "only one window function is allowed in GROUP BY",
+            ));
         }
         let args: Vec<ast::Expr> = match &f.args {
             FunctionArguments::List(l) => l
@@ -165,12 +202,24 @@ fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWi
                 "hop" => "hop(ts, INTERVAL '5' SECOND, INTERVAL '10' SECOND)  -- slide, size",
                 _ => "session(ts, INTERVAL '30' SECOND)  -- gap",
             };
-            return Err(SqlError::at(at.0, at.1, format!("{fname} takes {want} arguments")).hint(format!("write {form}")));
+            return Err(
+                SqlError::at(at.0, at.1, format!("{fname} takes {want} arguments"))
+                    .hint(format!("write {form}")),
+            );
         }
         let time_column = match &args[0] {
             ast::Expr::Identifier(i) => i.value.to_ascii_lowercase(),
-            ast::Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default(),
-            _ => return Err(SqlError::at(at.0, at.1, format!("the first argument of {fname} must be the event-time column"))),
+            ast::Expr::CompoundIdentifier(parts) => parts
+                .last()
+                .map(|i| i.value.to_ascii_lowercase())
+                .unwrap_or_default(),
+            _ => {
+                return Err(SqlError::at(
+                    at.0,
+                    at.1,
+                    format!("the first argument of {fname} must be the event-time column"),
+                ))
+            }
         };
         let mut ms = Vec::new();
         for a in &args[1..] {
@@ -181,13 +230,24 @@ fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWi
             "hop" => {
                 if ms[1] % ms[0] != 0 {
                     let s = args[1].span();
-                    return Err(SqlError::at(s.start.line, s.start.column, "hop: the size must be a multiple of the slide"));
+                    return Err(SqlError::at(
+                        s.start.line,
+                        s.start.column,
+                        "hop: the size must be a multiple of the slide",
+                    ));
                 }
-                WindowSpec::Hop { slide: ms[0], size: ms[1] }
+                WindowSpec::Hop {
+                    slide: ms[0],
+                    size: ms[1],
+                }
             }
             _ => WindowSpec::Session { gap: ms[0] },
         };
-        found = Some(FoundWindow { spec, time_column, at });
+        found = Some(FoundWindow {
+            spec,
+            time_column,
+            at,
+        });
         out.push(ast::Expr::Identifier(ast::Ident::new(WINDOW_START)));
         out.push(ast::Expr::Identifier(ast::Ident::new(WINDOW_END)));
     }
@@ -208,15 +268,21 @@ fn interval_ms(c: &Compiler, a: &ast::Expr) -> Result<i64, SqlError> {
         Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
             Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
         }
-        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => Some(v.days as i64 * 86_400_000 + v.milliseconds as i64),
+        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
+        }
         Expr::Literal(ScalarValue::Int64(Some(v)), _) => Some(v),
         Expr::Literal(ScalarValue::Utf8(Some(v)), _) => crate::duration::parse_ms(&v),
         _ => None,
     };
     match ms {
         Some(v) if v > 0 => Ok(v),
-        _ => Err(SqlError::at(at.0, at.1, format!("'{a}' is not a positive fixed interval"))
-            .hint("write INTERVAL '10' SECOND (months and years are not fixed lengths)")),
+        _ => Err(SqlError::at(
+            at.0,
+            at.1,
+            format!("'{a}' is not a positive fixed interval"),
+        )
+        .hint("write INTERVAL '10' SECOND (months and years are not fixed lengths)")),
     }
 }
 
@@ -225,7 +291,9 @@ pub(crate) fn to_sql(e: &Expr) -> Result<String, DataFusionError> {
     let e = e.clone().unalias_nested().data;
     let e = e
         .transform_up(|e| match e {
-            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+            Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                c.name,
+            )))),
             other => Ok(Transformed::no(other)),
         })?
         .data;
@@ -243,11 +311,22 @@ struct Lowering<'a> {
 
 impl Lowering<'_> {
     fn unsupported(&self, what: &str, hint: &str) -> SqlError {
-        SqlError::at(self.at.0, self.at.1, format!("{what} is not supported in a streaming pipeline yet")).hint(hint)
+        SqlError::at(
+            self.at.0,
+            self.at.1,
+            format!("{what} is not supported in a streaming pipeline yet"),
+        )
+        .hint(hint)
     }
 
     fn sql(&self, e: &Expr) -> Result<String, SqlError> {
-        to_sql(e).map_err(|err| SqlError::at(self.at.0, self.at.1, format!("cannot express {e} in a plan: {err}")))
+        to_sql(e).map_err(|err| {
+            SqlError::at(
+                self.at.0,
+                self.at.1,
+                format!("cannot express {e} in a plan: {err}"),
+            )
+        })
     }
 
     /// Lowers `plan`; returns its output schema (unqualified).
@@ -256,30 +335,45 @@ impl Lowering<'_> {
             LogicalPlan::TableScan(scan) => {
                 let name = scan.table_name.table().to_string();
                 if self.source.is_some() {
-                    return Err(self.unsupported("reading two sources in one pipeline (a join)", "joins arrive with tables and interval joins"));
+                    return Err(self.unsupported(
+                        "reading two sources in one pipeline (a join)",
+                        "joins arrive with tables and interval joins",
+                    ));
                 }
                 let def = self
                     .c
                     .sources
                     .iter()
                     .find(|s| s.name == name)
-                    .ok_or_else(|| SqlError::at(self.at.0, self.at.1, format!("unknown source '{name}'")))?;
+                    .ok_or_else(|| {
+                        SqlError::at(self.at.0, self.at.1, format!("unknown source '{name}'"))
+                    })?;
                 self.source = Some(name);
                 let mut schema = def.schema.clone();
                 if let Some((spec, time_column)) = &self.window {
                     self.stages.push(Stage {
-                        op: OperatorSpec::AssignWindow { time_column: time_column.clone(), window: *spec },
+                        op: OperatorSpec::AssignWindow {
+                            time_column: time_column.clone(),
+                            window: *spec,
+                        },
                         input_schema: schema.clone(),
                     });
-                    let dt = schema.field_with_name(time_column).map(|f| f.data_type().clone()).unwrap_or(DataType::Int64);
-                    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+                    let dt = schema
+                        .field_with_name(time_column)
+                        .map(|f| f.data_type().clone())
+                        .unwrap_or(DataType::Int64);
+                    let mut fields: Vec<Field> =
+                        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
                     fields.push(Field::new(WINDOW_START, dt.clone(), false));
                     fields.push(Field::new(WINDOW_END, dt, false));
                     schema = Schema::new(fields);
                 }
                 for f in &scan.filters {
                     let predicate = self.sql(f)?;
-                    self.stages.push(Stage { op: OperatorSpec::Filter { predicate }, input_schema: schema.clone() });
+                    self.stages.push(Stage {
+                        op: OperatorSpec::Filter { predicate },
+                        input_schema: schema.clone(),
+                    });
                 }
                 if let Some(proj) = &scan.projection {
                     let all: Vec<usize> = (0..schema.fields().len()).collect();
@@ -288,42 +382,75 @@ impl Lowering<'_> {
                             .iter()
                             .map(|i| {
                                 let n = schema.field(*i).name().clone();
-                                NamedExpr { sql: format!("\"{}\"", n.replace('"', "\"\"")), name: n }
+                                NamedExpr {
+                                    sql: format!("\"{}\"", n.replace('"', "\"\"")),
+                                    name: n,
+                                }
                             })
                             .collect();
-                        self.stages.push(Stage { op: OperatorSpec::Project { exprs }, input_schema: schema.clone() });
-                        schema = Schema::new(proj.iter().map(|i| schema.field(*i).clone()).collect::<Vec<_>>());
+                        self.stages.push(Stage {
+                            op: OperatorSpec::Project { exprs },
+                            input_schema: schema.clone(),
+                        });
+                        schema = Schema::new(
+                            proj.iter()
+                                .map(|i| schema.field(*i).clone())
+                                .collect::<Vec<_>>(),
+                        );
                     }
                 }
                 if scan.fetch.is_some() {
-                    return Err(self.unsupported("LIMIT", "streams have no end; filter or window instead"));
+                    return Err(
+                        self.unsupported("LIMIT", "streams have no end; filter or window instead")
+                    );
                 }
                 Ok(schema)
             }
             LogicalPlan::Filter(f) => {
                 let input = self.lower(&f.input)?;
                 let predicate = self.sql(&f.predicate)?;
-                self.stages.push(Stage { op: OperatorSpec::Filter { predicate }, input_schema: input.clone() });
+                self.stages.push(Stage {
+                    op: OperatorSpec::Filter { predicate },
+                    input_schema: input.clone(),
+                });
                 Ok(input)
             }
             LogicalPlan::Projection(p) => {
                 let input = self.lower(&p.input)?;
                 let mut exprs = Vec::with_capacity(p.expr.len());
                 for (e, f) in p.expr.iter().zip(p.schema.fields()) {
-                    exprs.push(NamedExpr { sql: self.sql(e)?, name: f.name().clone() });
+                    exprs.push(NamedExpr {
+                        sql: self.sql(e)?,
+                        name: f.name().clone(),
+                    });
                 }
                 let identity = exprs.len() == input.fields().len()
-                    && exprs.iter().zip(input.fields()).all(|(e, f)| e.name == *f.name() && e.sql.trim_matches('"') == f.name());
+                    && exprs
+                        .iter()
+                        .zip(input.fields())
+                        .all(|(e, f)| e.name == *f.name() && e.sql.trim_matches('"') == f.name());
                 if !identity {
-                    self.stages.push(Stage { op: OperatorSpec::Project { exprs }, input_schema: input });
+                    self.stages.push(Stage {
+                        op: OperatorSpec::Project { exprs },
+                        input_schema: input,
+                    });
                 }
-                Ok(Schema::new(p.schema.fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>()))
+                Ok(Schema::new(
+                    p.schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .collect::<Vec<_>>(),
+                ))
             }
             LogicalPlan::SubqueryAlias(s) => self.lower(&s.input),
             LogicalPlan::Aggregate(a) => {
                 let input = self.lower(&a.input)?;
                 if self.aggregated {
-                    return Err(self.unsupported("an aggregate over an aggregate", "aggregate once per pipeline, or write a second pipeline"));
+                    return Err(self.unsupported(
+                        "an aggregate over an aggregate",
+                        "aggregate once per pipeline, or write a second pipeline",
+                    ));
                 }
                 let Some((spec, _)) = self.window else {
                     return Err(self.unsupported(
@@ -335,33 +462,74 @@ impl Lowering<'_> {
                 let fields = a.schema.fields();
                 let mut group = Vec::new();
                 for (i, g) in a.group_expr.iter().enumerate() {
-                    group.push(NamedExpr { sql: self.sql(g)?, name: fields[i].name().clone() });
+                    group.push(NamedExpr {
+                        sql: self.sql(g)?,
+                        name: fields[i].name().clone(),
+                    });
                 }
                 let n = group.len();
                 let mut aggregates = Vec::new();
                 for (i, e) in a.aggr_expr.iter().enumerate() {
-                    aggregates.push(NamedExpr { sql: self.sql(e)?, name: fields[n + i].name().clone() });
+                    aggregates.push(NamedExpr {
+                        sql: self.sql(e)?,
+                        name: fields[n + i].name().clone(),
+                    });
                 }
                 let pos = |col: &str| group.iter().position(|g| g.sql.trim_matches('"') == col);
-                let (Some(window_start), Some(window_end)) = (pos(WINDOW_START), pos(WINDOW_END)) else {
-                    return Err(self.unsupported("a window whose bounds are not grouped on", "keep tumble/hop/session directly in GROUP BY"));
+                let (Some(window_start), Some(window_end)) = (pos(WINDOW_START), pos(WINDOW_END))
+                else {
+                    return Err(self.unsupported(
+                        "a window whose bounds are not grouped on",
+                        "keep tumble/hop/session directly in GROUP BY",
+                    ));
                 };
                 self.stages.push(Stage {
-                    op: OperatorSpec::WindowAggregate { window: spec, group, aggregates, window_start, window_end },
+                    op: OperatorSpec::WindowAggregate {
+                        window: spec,
+                        group,
+                        aggregates,
+                        window_start,
+                        window_end,
+                    },
                     input_schema: input,
                 });
-                Ok(Schema::new(fields.iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>()))
+                Ok(Schema::new(
+                    fields
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .collect::<Vec<_>>(),
+                ))
             }
-            LogicalPlan::Join(_) => Err(self.unsupported("JOIN", "joins arrive with tables and interval joins")),
-            LogicalPlan::Sort(_) => Err(self.unsupported("ORDER BY", "sinks receive rows in event-time order per window; sort downstream")),
-            LogicalPlan::Limit(_) => Err(self.unsupported("LIMIT", "streams have no end; filter or window instead")),
-            LogicalPlan::Union(_) => Err(self.unsupported("UNION", "write one pipeline per source into the same sink")),
-            LogicalPlan::Distinct(_) => Err(self.unsupported("DISTINCT", "group by the columns in a window instead")),
-            LogicalPlan::Window(_) => Err(self.unsupported("OVER (...) window functions", "per-key features arrive with the models issue")),
+            LogicalPlan::Join(_) => {
+                Err(self.unsupported("JOIN", "joins arrive with tables and interval joins"))
+            }
+            LogicalPlan::Sort(_) => Err(self.unsupported(
+                "ORDER BY",
+                "sinks receive rows in event-time order per window; sort downstream",
+            )),
+            LogicalPlan::Limit(_) => {
+                Err(self.unsupported("LIMIT", "streams have no end; filter or window instead"))
+            }
+            LogicalPlan::Union(_) => {
+                Err(self.unsupported("UNION", "write one pipeline per source into the same sink"))
+            }
+            LogicalPlan::Distinct(_) => {
+                Err(self.unsupported("DISTINCT", "group by the columns in a window instead"))
+            }
+            LogicalPlan::Window(_) => Err(self.unsupported(
+                "OVER (...) window functions",
+                "per-key features arrive with the models issue",
+            )),
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
-                Err(SqlError::at(self.at.0, self.at.1, "the query reads no source").hint("add FROM <source>"))
+                Err(
+                    SqlError::at(self.at.0, self.at.1, "the query reads no source")
+                        .hint("add FROM <source>"),
+                )
             }
-            other => Err(self.unsupported(&format!("the plan node {}", other.display()), "see the README for supported SQL")),
+            other => Err(self.unsupported(
+                &format!("the plan node {}", other.display()),
+                "see the README for supported SQL",
+            )),
         }
     }
 }

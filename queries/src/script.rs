@@ -60,12 +60,23 @@ pub fn compile(sql: &str) -> Result<ScriptPlan, SqlError> {
 impl Compiler {
     /// An empty catalog.
     pub fn new() -> Self {
-        Compiler { state: session(), sources: Vec::new(), sinks: Vec::new(), views: Vec::new(), pipelines: Vec::new(), queries: 0 }
+        Compiler {
+            state: session(),
+            sources: Vec::new(),
+            sinks: Vec::new(),
+            views: Vec::new(),
+            pipelines: Vec::new(),
+            queries: 0,
+        }
     }
 
     /// The plan of everything added so far.
     pub fn plan(&self) -> ScriptPlan {
-        ScriptPlan { sources: self.sources.clone(), sinks: self.sinks.clone(), pipelines: self.pipelines.clone() }
+        ScriptPlan {
+            sources: self.sources.clone(),
+            sinks: self.sinks.clone(),
+            pipelines: self.pipelines.clone(),
+        }
     }
 
     /// Compiles more statements; returns the pipelines they added.
@@ -120,24 +131,38 @@ impl Compiler {
         let mut toks = c.all().to_vec();
         let (sl, scol) = (toks[1].span.start.line, toks[1].span.start.column);
         let end = end_of(&toks);
-        toks[1].token = Token::Word(Word { value: "TABLE".into(), quote_style: None, keyword: datafusion::sql::sqlparser::keywords::Keyword::TABLE });
+        toks[1].token = Token::Word(Word {
+            value: "TABLE".into(),
+            quote_style: None,
+            keyword: datafusion::sql::sqlparser::keywords::Keyword::TABLE,
+        });
         let stmt = Parser::new(&GenericDialect {})
             .with_tokens_with_locations(toks)
             .parse_statement()
             .map_err(|e| parser_error(e, end))?;
         let Statement::CreateTable(mut ct) = stmt else {
-            return Err(SqlError::at(sl, scol, "expected CREATE SOURCE name (columns) WITH (...)"));
+            return Err(SqlError::at(
+                sl,
+                scol,
+                "expected CREATE SOURCE name (columns) WITH (...)",
+            ));
         };
         let name = ct.name.to_string().to_ascii_lowercase();
         if self.name_taken(&name) {
-            return Err(SqlError::at(sl, scol, format!("'{name}' is already declared")));
+            return Err(SqlError::at(
+                sl,
+                scol,
+                format!("'{name}' is already declared"),
+            ));
         }
         if ct.columns.is_empty() {
             return Err(SqlError::at(sl, scol, format!("source '{name}' declares no columns"))
                 .hint("list the columns: CREATE SOURCE s (sensor_id TEXT, ts TIMESTAMP, value DOUBLE) WITH (...)"));
         }
         let options = match std::mem::take(&mut ct.table_options) {
-            CreateTableOptions::With(o) | CreateTableOptions::Options(o) | CreateTableOptions::Plain(o) => o,
+            CreateTableOptions::With(o)
+            | CreateTableOptions::Options(o)
+            | CreateTableOptions::Plain(o) => o,
             _ => Vec::new(),
         };
         let mut map = BTreeMap::new();
@@ -145,10 +170,19 @@ impl Compiler {
             match o {
                 SqlOption::KeyValue { key, value } => {
                     let v = value.to_string();
-                    let v = v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).map(|s| s.replace("''", "'")).unwrap_or(v);
+                    let v = v
+                        .strip_prefix('\'')
+                        .and_then(|s| s.strip_suffix('\''))
+                        .map(|s| s.replace("''", "'"))
+                        .unwrap_or(v);
                     map.insert(key.value.to_ascii_lowercase(), v);
                 }
-                other => return Err(SqlError::at(sl, scol, format!("unsupported option '{other}'")).hint("options are key = 'value'")),
+                other => {
+                    return Err(
+                        SqlError::at(sl, scol, format!("unsupported option '{other}'"))
+                            .hint("options are key = 'value'"),
+                    )
+                }
             }
         }
         let provider = Provider::new(&self.state);
@@ -169,11 +203,19 @@ impl Compiler {
             match schema.field_with_name(et) {
                 Ok(f) if is_event_time_type(f.data_type()) => {}
                 Ok(f) => {
-                    return Err(SqlError::at(sl, scol, format!("event_time column '{et}' has type {}", f.data_type()))
-                        .hint("use a TIMESTAMP column or a BIGINT of epoch milliseconds"))
+                    return Err(SqlError::at(
+                        sl,
+                        scol,
+                        format!("event_time column '{et}' has type {}", f.data_type()),
+                    )
+                    .hint("use a TIMESTAMP column or a BIGINT of epoch milliseconds"))
                 }
                 Err(_) => {
-                    return Err(SqlError::at(sl, scol, format!("event_time column '{et}' is not a column of '{name}'")))
+                    return Err(SqlError::at(
+                        sl,
+                        scol,
+                        format!("event_time column '{et}' is not a column of '{name}'"),
+                    ))
                 }
             }
         }
@@ -209,7 +251,11 @@ impl Compiler {
         let loc = c.loc();
         let name = c.ident("a sink name")?;
         if self.name_taken(&name) {
-            return Err(SqlError::at(loc.0, loc.1, format!("'{name}' is already declared")));
+            return Err(SqlError::at(
+                loc.0,
+                loc.1,
+                format!("'{name}' is already declared"),
+            ));
         }
         let opts = c.options()?;
         if !c.at_end() {
@@ -217,10 +263,16 @@ impl Compiler {
         }
         let mut map = to_map(&opts);
         let connector = map.remove("connector").ok_or_else(|| {
-            SqlError::at(loc.0, loc.1, format!("sink '{name}' has no connector")).hint("add WITH (connector = 'file' | 'stdout', ...)")
+            SqlError::at(loc.0, loc.1, format!("sink '{name}' has no connector"))
+                .hint("add WITH (connector = 'file' | 'stdout', ...)")
         })?;
         let format = map.remove("format");
-        self.sinks.push(SinkDef { name, connector, format, options: map });
+        self.sinks.push(SinkDef {
+            name,
+            connector,
+            format,
+            options: map,
+        });
         Ok(())
     }
 
@@ -230,7 +282,11 @@ impl Compiler {
         let loc = c.loc();
         let name = c.ident("a view name")?;
         if self.name_taken(&name) {
-            return Err(SqlError::at(loc.0, loc.1, format!("'{name}' is already declared")));
+            return Err(SqlError::at(
+                loc.0,
+                loc.1,
+                format!("'{name}' is already declared"),
+            ));
         }
         c.expect("AS")?;
         let query = parse_query(c.rest())?;
@@ -245,7 +301,11 @@ impl Compiler {
         let loc = c.loc();
         let name = c.ident("a pipeline name")?;
         if self.name_taken(&name) {
-            return Err(SqlError::at(loc.0, loc.1, format!("'{name}' is already declared")));
+            return Err(SqlError::at(
+                loc.0,
+                loc.1,
+                format!("'{name}' is already declared"),
+            ));
         }
         let opts = c.options()?;
         let mut late_sink = None;
@@ -255,14 +315,23 @@ impl Compiler {
                     let v = v.to_ascii_lowercase();
                     if v != "drop" {
                         if !self.sinks.iter().any(|s| s.name == v) {
-                            return Err(SqlError::at(*l, *col, format!("late_rows names sink '{v}', which is not declared"))
-                                .hint("declare it first with CREATE SINK, or use late_rows = 'drop'"));
+                            return Err(SqlError::at(
+                                *l,
+                                *col,
+                                format!("late_rows names sink '{v}', which is not declared"),
+                            )
+                            .hint("declare it first with CREATE SINK, or use late_rows = 'drop'"));
                         }
                         late_sink = Some(v);
                     }
                 }
                 other => {
-                    return Err(SqlError::at(*l, *col, format!("unknown pipeline option '{other}'")).hint("pipelines take late_rows = 'drop' | '<sink name>'"))
+                    return Err(SqlError::at(
+                        *l,
+                        *col,
+                        format!("unknown pipeline option '{other}'"),
+                    )
+                    .hint("pipelines take late_rows = 'drop' | '<sink name>'"))
                 }
             }
         }
@@ -272,7 +341,10 @@ impl Compiler {
         let sloc = c.loc();
         let sink = c.ident("a sink name")?;
         if !self.sinks.iter().any(|s| s.name == sink) {
-            return Err(SqlError::at(sloc.0, sloc.1, format!("unknown sink '{sink}'")).hint("declare it first with CREATE SINK"));
+            return Err(
+                SqlError::at(sloc.0, sloc.1, format!("unknown sink '{sink}'"))
+                    .hint("declare it first with CREATE SINK"),
+            );
         }
         let query = parse_query(c.rest())?;
         plan_query(self, query, name, SinkRef::Named(sink), late_sink)
@@ -280,17 +352,25 @@ impl Compiler {
 }
 
 fn end_of(toks: &[TokenWithSpan]) -> (u64, u64) {
-    toks.last().map(|t| (t.span.end.line, t.span.end.column)).unwrap_or((1, 1))
+    toks.last()
+        .map(|t| (t.span.end.line, t.span.end.column))
+        .unwrap_or((1, 1))
 }
 
-fn parse_query(toks: Vec<TokenWithSpan>) -> Result<Box<datafusion::sql::sqlparser::ast::Query>, SqlError> {
+fn parse_query(
+    toks: Vec<TokenWithSpan>,
+) -> Result<Box<datafusion::sql::sqlparser::ast::Query>, SqlError> {
     let end = end_of(&toks);
     let mut p = Parser::new(&GenericDialect {}).with_tokens_with_locations(toks);
     let q = p.parse_query().map_err(|e| parser_error(e, end))?;
     if p.peek_token().token != Token::EOF {
         let t = p.peek_token();
-        return Err(SqlError::at(t.span.start.line, t.span.start.column, format!("unexpected '{}' after the query", t.token))
-            .hint("end each statement with ';'"));
+        return Err(SqlError::at(
+            t.span.start.line,
+            t.span.start.column,
+            format!("unexpected '{}' after the query", t.token),
+        )
+        .hint("end each statement with ';'"));
     }
     Ok(q)
 }

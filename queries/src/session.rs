@@ -20,7 +20,10 @@ pub fn session() -> SessionState {
     let config = SessionConfig::new()
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         .set_bool("datafusion.sql_parser.collect_spans", true);
-    SessionStateBuilder::new().with_config(config).with_default_features().build()
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build()
 }
 
 /// Parser options matching [`session`].
@@ -44,12 +47,18 @@ pub struct Provider<'a> {
 impl<'a> Provider<'a> {
     /// An empty provider over `state`'s functions.
     pub fn new(state: &'a SessionState) -> Self {
-        Provider { state, tables: HashMap::new(), options: state.config_options().as_ref().clone(), used: RefCell::new(Vec::new()) }
+        Provider {
+            state,
+            tables: HashMap::new(),
+            options: state.config_options().as_ref().clone(),
+            used: RefCell::new(Vec::new()),
+        }
     }
 
     /// Adds a table (a source, with window columns when the query is windowed).
     pub fn add_table(&mut self, name: &str, schema: SchemaRef) {
-        self.tables.insert(name.to_string(), Arc::new(LogicalTableSource::new(schema)));
+        self.tables
+            .insert(name.to_string(), Arc::new(LogicalTableSource::new(schema)));
     }
 
     /// Adds a table source (a view).
@@ -71,7 +80,11 @@ impl ContextProvider for Provider<'_> {
                 known.sort();
                 Err(DataFusionError::Plan(format!(
                     "unknown source or view '{name}' (declared: {})",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 )))
             }
         }
@@ -97,7 +110,10 @@ impl ContextProvider for Provider<'_> {
         &self.options
     }
 
-    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<datafusion::logical_expr::HigherOrderUDF>> {
+    fn get_higher_order_meta(
+        &self,
+        _name: &str,
+    ) -> Option<Arc<datafusion::logical_expr::HigherOrderUDF>> {
         None
     }
 

@@ -47,7 +47,8 @@ impl Cursor {
     /// Position of the current token (or of the last one at the end).
     pub fn loc(&self) -> (u64, u64) {
         let t = self.toks.get(self.pos).or_else(|| self.toks.last());
-        t.map(|t| (t.span.start.line, t.span.start.column)).unwrap_or((1, 1))
+        t.map(|t| (t.span.start.line, t.span.start.column))
+            .unwrap_or((1, 1))
     }
 
     /// An error at the current token.
@@ -95,7 +96,11 @@ impl Cursor {
         match self.toks.get(self.pos).map(|t| &t.token) {
             Some(Token::Word(w)) => {
                 self.pos += 1;
-                Ok(if w.quote_style.is_some() { w.value.clone() } else { w.value.to_ascii_lowercase() })
+                Ok(if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_ascii_lowercase()
+                })
             }
             _ => Err(self.error(format!("expected {what}, found {}", self.describe()))),
         }
@@ -113,7 +118,12 @@ impl Cursor {
             let key = match self.toks.get(self.pos).map(|t| t.token.clone()) {
                 Some(Token::Word(w)) => w.value.to_ascii_lowercase(),
                 Some(Token::SingleQuotedString(s)) => s,
-                _ => return Err(self.error(format!("expected an option name, found {}", self.describe()))),
+                _ => {
+                    return Err(self.error(format!(
+                        "expected an option name, found {}",
+                        self.describe()
+                    )))
+                }
             };
             self.pos += 1;
             self.token(Token::Eq, "=")?;
@@ -121,7 +131,12 @@ impl Cursor {
                 Some(Token::SingleQuotedString(s)) => s,
                 Some(Token::Number(n, _)) => n,
                 Some(Token::Word(w)) => w.value,
-                _ => return Err(self.error(format!("expected a value for option '{key}', found {}", self.describe()))),
+                _ => {
+                    return Err(self.error(format!(
+                        "expected a value for option '{key}', found {}",
+                        self.describe()
+                    )))
+                }
             };
             self.pos += 1;
             out.push((key, value, loc));
@@ -162,15 +177,25 @@ impl Cursor {
 
 /// Options as a map (later keys win).
 pub fn to_map(opts: &[(String, String, (u64, u64))]) -> BTreeMap<String, String> {
-    opts.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect()
+    opts.iter()
+        .map(|(k, v, _)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Reads `Line: L, Column: C` from a sqlparser message.
 pub fn parser_location(msg: &str) -> Option<(u64, u64)> {
     let l = msg.rfind("Line: ")?;
     let rest = &msg[l + 6..];
-    let line: u64 = rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let line: u64 = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
     let c = rest.find("Column: ")?;
-    let col: u64 = rest[c + 8..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    let col: u64 = rest[c + 8..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
     Some((line, col))
 }

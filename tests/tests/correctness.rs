@@ -10,7 +10,10 @@ use weir_tests::{scratch, weir_bin};
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -36,7 +39,14 @@ fn tumbling_aggregate_matches_direct_computation() {
             let temp = 20.0 + (rng.next() % 60_000) as f64 / 1000.0;
             let id = format!("s{s:04}");
             csv.push_str(&format!("{id},{ts},{temp}\n"));
-            let e = expected.entry((id, ts - ts.rem_euclid(1000))).or_insert(Agg { count: 0, sum: 0.0, min: f64::MAX, max: f64::MIN });
+            let e = expected
+                .entry((id, ts - ts.rem_euclid(1000)))
+                .or_insert(Agg {
+                    count: 0,
+                    sum: 0.0,
+                    min: f64::MAX,
+                    max: f64::MIN,
+                });
             e.count += 1;
             e.sum += temp;
             e.min = e.min.min(temp);
@@ -61,12 +71,22 @@ fn tumbling_aggregate_matches_direct_computation() {
         let script = dir.join("p.sql");
         std::fs::write(&script, sql).unwrap();
         let run = Command::new(weir_bin())
-            .args(["run", script.to_str().unwrap(), "--workers", &workers.to_string(), "--progress", "0"])
+            .args([
+                "run",
+                script.to_str().unwrap(),
+                "--workers",
+                &workers.to_string(),
+                "--progress",
+                "0",
+            ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(run.status.success(), "weir run failed: {stderr}");
-        assert!(stderr.contains("rows in 100000") && stderr.contains("late 0"), "{stderr}");
+        assert!(
+            stderr.contains("rows in 100000") && stderr.contains("late 0"),
+            "{stderr}"
+        );
         let text = std::fs::read_to_string(&out).unwrap();
         let mut got: BTreeMap<(String, i64), Agg> = BTreeMap::new();
         let mut avgs = BTreeMap::new();
@@ -76,18 +96,34 @@ fn tumbling_aggregate_matches_direct_computation() {
             let key = (f[0].to_string(), f[1].parse::<i64>().unwrap());
             let n: u64 = f[2].parse().unwrap();
             let avg: f64 = f[3].parse().unwrap();
-            let prev = got.insert(key.clone(), Agg { count: n, sum: 0.0, min: f[4].parse().unwrap(), max: f[5].parse().unwrap() });
+            let prev = got.insert(
+                key.clone(),
+                Agg {
+                    count: n,
+                    sum: 0.0,
+                    min: f[4].parse().unwrap(),
+                    max: f[5].parse().unwrap(),
+                },
+            );
             assert!(prev.is_none(), "duplicate window {key:?}");
             avgs.insert(key, avg);
         }
-        assert_eq!(got.len(), expected.len(), "number of windows, workers={workers}");
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "number of windows, workers={workers}"
+        );
         for (k, e) in &expected {
             let g = got.get(k).unwrap_or_else(|| panic!("missing window {k:?}"));
             assert_eq!(g.count, e.count, "{k:?}");
             assert_eq!(g.min, e.min, "{k:?}");
             assert_eq!(g.max, e.max, "{k:?}");
             let want = e.sum / e.count as f64;
-            assert!((avgs[k] - want).abs() < 1e-9, "{k:?}: {} vs {want}", avgs[k]);
+            assert!(
+                (avgs[k] - want).abs() < 1e-9,
+                "{k:?}: {} vs {want}",
+                avgs[k]
+            );
         }
     }
 }

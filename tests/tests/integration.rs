@@ -2,8 +2,8 @@
 //! workers), correctness against an independent computation through the `weir` binary, and
 //! the CLI's errors and counters.
 mod cli;
-mod kafka;
 mod correctness;
+mod kafka;
 mod mqtt;
 mod mqtt_faults;
 mod sparkplug;

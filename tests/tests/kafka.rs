@@ -40,15 +40,28 @@ fn kafka_windowed_aggregate_end_to_end() {
             let v = (i * 3 + m as i64) as f64 / 4.0;
             let machine = format!("m{m}");
             let payload = format!("{{\"machine_id\":\"{machine}\",\"ts\":{ts},\"v\":{v}}}");
-            producer.send(BaseRecord::<(), String>::to(&input).partition(partition).payload(&payload)).unwrap();
+            producer
+                .send(
+                    BaseRecord::<(), String>::to(&input)
+                        .partition(partition)
+                        .payload(&payload),
+                )
+                .unwrap();
             sent += 1;
-            let e = expected.entry((machine, ts - ts.rem_euclid(1000))).or_insert((0, 0.0));
+            let e = expected
+                .entry((machine, ts - ts.rem_euclid(1000)))
+                .or_insert((0, 0.0));
             e.0 += 1;
             e.1 += v;
         }
     }
-    for bad in ["{\"machine_id\":\"m0\",\"ts\":", "{\"machine_id\":\"m1\",\"ts\":\"noon\",\"v\":1}"] {
-        producer.send(BaseRecord::<(), str>::to(&input).partition(0).payload(bad)).unwrap();
+    for bad in [
+        "{\"machine_id\":\"m0\",\"ts\":",
+        "{\"machine_id\":\"m1\",\"ts\":\"noon\",\"v\":1}",
+    ] {
+        producer
+            .send(BaseRecord::<(), str>::to(&input).partition(0).payload(bad))
+            .unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
 
@@ -69,10 +82,23 @@ fn kafka_windowed_aggregate_end_to_end() {
     )
     .unwrap();
     for workers in ["1", "2"] {
-        let run = Command::new(weir_bin()).args(["run", script.to_str().unwrap(), "--workers", workers, "--progress", "0"]).output().unwrap();
+        let run = Command::new(weir_bin())
+            .args([
+                "run",
+                script.to_str().unwrap(),
+                "--workers",
+                workers,
+                "--progress",
+                "0",
+            ])
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(run.status.success(), "{stderr}");
-        assert!(stderr.contains(&format!("rows in {sent}")) && stderr.contains("dead-letter 2"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("rows in {sent}")) && stderr.contains("dead-letter 2"),
+            "{stderr}"
+        );
     }
 
     // Read the results back: both runs wrote every window once.
@@ -84,36 +110,68 @@ fn kafka_windowed_aggregate_end_to_end() {
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&output, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(&output, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let mut runs: Vec<BTreeMap<(String, i64), (u64, f64)>> = vec![BTreeMap::new(), BTreeMap::new()];
     let start = Instant::now();
     let mut n = 0;
     while n < 2 * expected.len() {
-        assert!(start.elapsed() < Duration::from_secs(30), "only {n} of {} results", 2 * expected.len());
-        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else { continue };
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "only {n} of {} results",
+            2 * expected.len()
+        );
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
         let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
         let machine = v["machine_id"].as_str().unwrap().to_string();
-        assert_eq!(m.key(), Some(machine.as_bytes()), "record key is the machine");
+        assert_eq!(
+            m.key(),
+            Some(machine.as_bytes()),
+            "record key is the machine"
+        );
         let key = (machine, v["window_start"].as_i64().unwrap());
         let run = if runs[0].contains_key(&key) { 1 } else { 0 };
-        runs[run].insert(key, (v["n"].as_u64().unwrap(), v["total"].as_f64().unwrap()));
+        runs[run].insert(
+            key,
+            (v["n"].as_u64().unwrap(), v["total"].as_f64().unwrap()),
+        );
         n += 1;
     }
     // The dead-letter topic: two runs, two records each, with positions and raw payloads.
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&dlq, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(&dlq, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let mut dead = Vec::new();
     while dead.len() < 4 {
-        assert!(start.elapsed() < Duration::from_secs(40), "dead letters: {dead:?}");
-        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else { continue };
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "dead letters: {dead:?}"
+        );
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
         dead.push(serde_json::from_slice::<serde_json::Value>(m.payload().unwrap()).unwrap());
     }
     for d in &dead {
         assert_eq!(d["source"], "readings");
-        assert!(d["position"].as_str().unwrap().starts_with(&format!("{input}/0@")), "{d}");
-        assert!(d["payload"].as_str().unwrap().starts_with("{\"machine_id\""), "{d}");
+        assert!(
+            d["position"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{input}/0@")),
+            "{d}"
+        );
+        assert!(
+            d["payload"]
+                .as_str()
+                .unwrap()
+                .starts_with("{\"machine_id\""),
+            "{d}"
+        );
     }
     for got in &runs {
         assert_eq!(got.len(), expected.len());
@@ -138,7 +196,13 @@ fn kafka_resumes_from_committed_offsets() {
     let produce = |range: std::ops::Range<i64>| {
         for i in range {
             let p = format!("{{\"ts\":{i},\"v\":{i}}}");
-            producer.send(BaseRecord::<(), String>::to(&topic).partition(0).payload(&p)).unwrap();
+            producer
+                .send(
+                    BaseRecord::<(), String>::to(&topic)
+                        .partition(0)
+                        .payload(&p),
+                )
+                .unwrap();
         }
         producer.flush(Duration::from_secs(30)).unwrap();
     };
@@ -157,14 +221,25 @@ fn kafka_resumes_from_committed_offsets() {
             ),
         )
         .unwrap();
-        let r = Command::new(weir_bin()).args(["run", script.to_str().unwrap(), "--progress", "0"]).output().unwrap();
+        let r = Command::new(weir_bin())
+            .args(["run", script.to_str().unwrap(), "--progress", "0"])
+            .output()
+            .unwrap();
         assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-        let mut v: Vec<i64> = std::fs::read_to_string(out).unwrap_or_default().lines().map(|l| l.parse().unwrap()).collect();
+        let mut v: Vec<i64> = std::fs::read_to_string(out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
         v.sort();
         v
     };
     produce(0..10);
     assert_eq!(run(&dir.join("a.csv")), (0..10).collect::<Vec<_>>());
     produce(10..15);
-    assert_eq!(run(&dir.join("b.csv")), (10..15).collect::<Vec<_>>(), "the second run starts at the committed offset");
+    assert_eq!(
+        run(&dir.join("b.csv")),
+        (10..15).collect::<Vec<_>>(),
+        "the second run starts at the committed offset"
+    );
 }

@@ -3,13 +3,11 @@
 //! results published on a sink topic, read back here and compared exactly with the aggregate
 //! computed directly; malformed payloads land in the dead-letter file with the right count.
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-use weir_tests::{scratch, weir_bin, Mosquitto};
+use weir_tests::{scratch, Mosquitto, MqttPublisher, WeirProcess};
 
 fn client(id: &str, port: u16) -> (Client, rumqttc::Connection) {
     let mut o = MqttOptions::new(id, "127.0.0.1", port);
@@ -25,7 +23,8 @@ fn mqtt_windowed_aggregate_end_to_end() {
     // Results subscriber.
     let (rtx, rrx) = mpsc::channel::<serde_json::Value>();
     let (sub, mut sub_conn) = client("results-reader", broker.port);
-    sub.subscribe(format!("{prefix}/results"), QoS::AtLeastOnce).unwrap();
+    sub.subscribe(format!("{prefix}/results"), QoS::AtLeastOnce)
+        .unwrap();
     let (ready_tx, ready_rx) = mpsc::channel();
     std::thread::spawn(move || {
         for ev in sub_conn.iter() {
@@ -41,7 +40,9 @@ fn mqtt_windowed_aggregate_end_to_end() {
             }
         }
     });
-    ready_rx.recv_timeout(Duration::from_secs(10)).expect("results subscription");
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("results subscription");
 
     // Readings: 2 sites × 3 machines, one reading every 100 ms for 5 s, ts in epoch ms.
     let mut msgs = Vec::new();
@@ -51,10 +52,16 @@ fn mqtt_windowed_aggregate_end_to_end() {
         for site in ["north", "south"] {
             for m in 0..3 {
                 let ts = base + i * 100;
-                let temp = 20.0 + ((i * 7 + m * 3) % 11) as f64 + if site == "south" { 0.5 } else { 0.0 };
+                let temp =
+                    20.0 + ((i * 7 + m * 3) % 11) as f64 + if site == "south" { 0.5 } else { 0.0 };
                 let machine = format!("m{m}");
-                msgs.push((format!("{prefix}/plant/{site}/{machine}/telemetry"), format!("{{\"ts\":{ts},\"temperature\":{temp},\"extra\":\"x\"}}")));
-                let e = expected.entry((site.to_string(), machine, ts - ts.rem_euclid(1000))).or_insert((0, 0.0, f64::MIN));
+                msgs.push((
+                    format!("{prefix}/plant/{site}/{machine}/telemetry"),
+                    format!("{{\"ts\":{ts},\"temperature\":{temp},\"extra\":\"x\"}}"),
+                ));
+                let e = expected
+                    .entry((site.to_string(), machine, ts - ts.rem_euclid(1000)))
+                    .or_insert((0, 0.0, f64::MIN));
                 e.0 += 1;
                 e.1 += temp;
                 e.2 = e.2.max(temp);
@@ -62,8 +69,14 @@ fn mqtt_windowed_aggregate_end_to_end() {
         }
     }
     let bad = [
-        (format!("{prefix}/plant/north/m0/telemetry"), "{\"ts\": 1700000000050, \"temperature\":".to_string()),
-        (format!("{prefix}/plant/north/m0/telemetry"), "{\"ts\": \"yesterday\", \"temperature\": 3}".to_string()),
+        (
+            format!("{prefix}/plant/north/m0/telemetry"),
+            "{\"ts\": 1700000000050, \"temperature\":".to_string(),
+        ),
+        (
+            format!("{prefix}/plant/north/m0/telemetry"),
+            "{\"ts\": \"yesterday\", \"temperature\": 3}".to_string(),
+        ),
     ];
     let total = msgs.len() + bad.len();
 
@@ -86,83 +99,68 @@ fn mqtt_windowed_aggregate_end_to_end() {
         ),
     )
     .unwrap();
-    let mut weir = Command::new(weir_bin())
-        .args(["run", script.to_str().unwrap(), "--workers", "2", "--progress", "0"])
-        .env("WEIR_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = weir.stderr.take().unwrap();
-    let (ltx, lrx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = ltx.send(line);
-        }
-    });
-    let start = Instant::now();
-    let mut log = Vec::new();
-    loop {
-        let line = lrx.recv_timeout(Duration::from_secs(20)).expect("weir subscribed");
-        log.push(line.clone());
-        if line.contains("subscribed to") {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{log:?}");
-    }
-    // Publish.
-    let (publisher, mut pub_conn) = client("test-publisher", broker.port);
-    let (acked_tx, acked_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut acks = 0;
-        for ev in pub_conn.iter() {
-            if let Ok(Event::Incoming(Packet::PubAck(_))) = ev {
-                acks += 1;
-                let _ = acked_tx.send(acks);
-            }
-            if ev.is_err() {
-                return;
-            }
-        }
-    });
+    let mut weir = WeirProcess::start(&script, &["--workers", "2"]);
+    weir.wait_for("subscribed to", 1);
+    let mut publisher = MqttPublisher::connect("test-publisher", broker.port);
     for (i, (topic, payload)) in msgs.iter().enumerate() {
-        publisher.publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone().into_bytes()).unwrap();
+        publisher.publish(topic, payload.clone());
         if i == 40 {
             for (t, p) in &bad {
-                publisher.publish(t.clone(), QoS::AtLeastOnce, false, p.clone().into_bytes()).unwrap();
+                publisher.publish(t, p.clone());
             }
         }
     }
-    let mut acks = 0;
-    while acks < total {
-        acks = acked_rx.recv_timeout(Duration::from_secs(20)).expect("publish acks");
-    }
-    let status = loop {
-        if let Some(s) = weir.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "weir did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while let Ok(l) = lrx.recv_timeout(Duration::from_millis(200)) {
-        log.push(l);
-    }
-    assert!(status.success(), "{log:#?}");
-    let summary = log.iter().find(|l| l.starts_with("pipeline per_machine")).cloned().unwrap_or_default();
-    assert!(summary.contains(&format!("rows in {}", msgs.len())), "{summary}");
+    publisher.wait_acks();
+    let log = weir.finish();
+    let summary = log
+        .iter()
+        .find(|l| l.starts_with("pipeline per_machine"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        summary.contains(&format!("rows in {}", msgs.len())),
+        "{summary}"
+    );
     assert!(summary.contains("dead-letter 2"), "{summary}");
-    let counters = log.iter().find(|l| l.trim_start().starts_with("source:")).cloned().unwrap_or_default();
-    assert!(counters.contains(&format!("messages {total}")) && counters.contains("decode_errors 2"), "{counters}");
+    let counters = log
+        .iter()
+        .find(|l| l.trim_start().starts_with("source:"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        counters.contains(&format!("messages {total}")) && counters.contains("decode_errors 2"),
+        "{counters}"
+    );
     assert_eq!(std::fs::read_to_string(&dead).unwrap().lines().count(), 2);
 
     let mut got = BTreeMap::new();
     while got.len() < expected.len() {
-        let v = rrx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("only {} of {} results", got.len(), expected.len()));
-        let key = (v["site"].as_str().unwrap().to_string(), v["machine_id"].as_str().unwrap().to_string(), v["window_start"].as_i64().unwrap());
-        assert_eq!(v["extra"], "{\"extra\":\"x\"}", "undeclared fields kept as JSON");
-        let prev = got.insert(key.clone(), (v["n"].as_u64().unwrap(), v["total"].as_f64().unwrap(), v["hottest"].as_f64().unwrap()));
+        let v = rrx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("only {} of {} results", got.len(), expected.len()));
+        let key = (
+            v["site"].as_str().unwrap().to_string(),
+            v["machine_id"].as_str().unwrap().to_string(),
+            v["window_start"].as_i64().unwrap(),
+        );
+        assert_eq!(
+            v["extra"], "{\"extra\":\"x\"}",
+            "undeclared fields kept as JSON"
+        );
+        let prev = got.insert(
+            key.clone(),
+            (
+                v["n"].as_u64().unwrap(),
+                v["total"].as_f64().unwrap(),
+                v["hottest"].as_f64().unwrap(),
+            ),
+        );
         assert!(prev.is_none(), "duplicate result {key:?}");
     }
-    assert!(rrx.recv_timeout(Duration::from_millis(300)).is_err(), "extra results");
+    assert!(
+        rrx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "extra results"
+    );
     for (k, e) in &expected {
         let g = got[k];
         assert_eq!(g.0, e.0, "{k:?}");
@@ -173,7 +171,11 @@ fn mqtt_windowed_aggregate_end_to_end() {
 
 #[test]
 fn embedded_broker_takes_sensor_messages_directly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = scratch("mqtt-embedded");
     let out = dir.join("out.csv");
     let script = dir.join("p.sql");
@@ -189,58 +191,23 @@ fn embedded_broker_takes_sensor_messages_directly() {
         ),
     )
     .unwrap();
-    let mut weir = Command::new(weir_bin())
-        .args(["run", script.to_str().unwrap(), "--mqtt-listen", &format!("127.0.0.1:{port}"), "--progress", "0"])
-        .env("WEIR_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = weir.stderr.take().unwrap();
-    let (ltx, lrx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = ltx.send(line);
-        }
-    });
-    let start = Instant::now();
-    let mut log = Vec::new();
-    while !log.iter().any(|l: &String| l.contains("subscribed to")) {
-        if let Ok(l) = lrx.recv_timeout(Duration::from_millis(100)) {
-            log.push(l);
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{log:#?}");
-    }
-    let (publisher, mut conn) = client("sensor", port);
-    let (atx, arx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for ev in conn.iter() {
-            match ev {
-                Ok(Event::Incoming(Packet::PubAck(_))) => {
-                    let _ = atx.send(());
-                }
-                Err(_) => return,
-                _ => {}
-            }
-        }
-    });
+    let listen = format!("127.0.0.1:{port}");
+    let mut weir = WeirProcess::start(&script, &["--mqtt-listen", &listen]);
+    weir.wait_for("subscribed to", 1);
+    let mut publisher = MqttPublisher::connect("sensor", port);
     for i in 0..30 {
-        publisher.publish(format!("edge/m{}/v", i % 3), QoS::AtLeastOnce, false, format!("{{\"ts\":{i},\"v\":{i}.5}}").into_bytes()).unwrap();
+        publisher.publish(
+            &format!("edge/m{}/v", i % 3),
+            format!("{{\"ts\":{i},\"v\":{i}.5}}"),
+        );
     }
-    for _ in 0..30 {
-        arx.recv_timeout(Duration::from_secs(10)).unwrap();
-    }
-    let status = loop {
-        if let Some(s) = weir.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "weir did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while let Ok(l) = lrx.recv_timeout(Duration::from_millis(200)) {
-        log.push(l);
-    }
-    assert!(status.success(), "{log:#?}");
-    let mut rows: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
+    publisher.wait_acks();
+    weir.finish();
+    let mut rows: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     rows.sort();
     let mut want: Vec<String> = (0..30).map(|i| format!("m{},{i},{i}.5", i % 3)).collect();
     want.sort();
@@ -267,59 +234,28 @@ fn mqtt5_shared_subscription_spreads_messages_over_workers() {
         ),
     )
     .unwrap();
-    let mut weir = Command::new(weir_bin())
-        .args(["run", script.to_str().unwrap(), "--workers", "2", "--progress", "0"])
-        .env("WEIR_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = weir.stderr.take().unwrap();
-    let (ltx, lrx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = ltx.send(line);
-        }
-    });
-    let start = Instant::now();
-    let mut log = Vec::new();
-    while log.iter().filter(|l: &&String| l.contains(&format!("subscribed to $share/weir/{topic}"))).count() < 2 {
-        if let Ok(l) = lrx.recv_timeout(Duration::from_millis(100)) {
-            log.push(l);
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{log:#?}");
-    }
-    assert!(log.iter().any(|l| l.contains("connected with MQTT 5")), "{log:#?}");
-    let (publisher, mut conn) = client("shared-pub", broker.port);
-    let (atx, arx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for ev in conn.iter() {
-            match ev {
-                Ok(Event::Incoming(Packet::PubAck(_))) => {
-                    let _ = atx.send(());
-                }
-                Err(_) => return,
-                _ => {}
-            }
-        }
-    });
+    let mut weir = WeirProcess::start(&script, &["--workers", "2"]);
+    weir.wait_for(&format!("subscribed to $share/weir/{topic}"), 2);
+    assert!(
+        weir.log.iter().any(|l| l.contains("connected with MQTT 5")),
+        "{:#?}",
+        weir.log
+    );
+    let mut publisher = MqttPublisher::connect("shared-pub", broker.port);
     for i in 0..200 {
-        publisher.publish(topic.clone(), QoS::AtLeastOnce, false, format!("{{\"ts\":{i},\"v\":1}}").into_bytes()).unwrap();
+        publisher.publish(&topic, format!("{{\"ts\":{i},\"v\":1}}"));
     }
-    for _ in 0..200 {
-        arx.recv_timeout(Duration::from_secs(10)).unwrap();
-    }
-    let status = loop {
-        if let Some(s) = weir.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "weir did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while let Ok(l) = lrx.recv_timeout(Duration::from_millis(200)) {
-        log.push(l);
-    }
-    assert!(status.success(), "{log:#?}");
-    let mut rows: Vec<i64> = std::fs::read_to_string(&out).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    publisher.wait_acks();
+    weir.finish();
+    let mut rows: Vec<i64> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
     rows.sort();
-    assert_eq!(rows, (0..200).collect::<Vec<_>>(), "every message exactly once across the two workers");
+    assert_eq!(
+        rows,
+        (0..200).collect::<Vec<_>>(),
+        "every message exactly once across the two workers"
+    );
 }

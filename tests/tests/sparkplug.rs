@@ -2,13 +2,7 @@
 //! use the aliases only; weir decodes every metric into a row (names resolved, signed integers
 //! and floats right) and sends a truncated payload to the dead-letter file. The payloads are
 //! encoded here by hand (protobuf wire format), independently of weir's decoder.
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-use weir_tests::{scratch, weir_bin, Mosquitto};
+use weir_tests::{scratch, Mosquitto, MqttPublisher, WeirProcess};
 
 fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
@@ -81,17 +75,41 @@ fn sparkplug_b_metrics_become_rows() {
     let dir = scratch("sparkplug");
     let group = format!("g{}", std::process::id());
     let t = |kind: &str, dev: &str| format!("spBv1.0/{group}/{kind}/edge1{dev}");
-    let nbirth = payload(1000, 0, vec![
-        metric(Some("temp"), 1, 1000, Some(10), V::Double(20.5)),
-        metric(Some("rpm"), 2, 1000, Some(3), V::Int((-5i32) as u32)),
-        metric(Some("running"), 3, 1000, Some(11), V::Bool(true)),
-    ]);
+    let nbirth = payload(
+        1000,
+        0,
+        vec![
+            metric(Some("temp"), 1, 1000, Some(10), V::Double(20.5)),
+            metric(Some("rpm"), 2, 1000, Some(3), V::Int((-5i32) as u32)),
+            metric(Some("running"), 3, 1000, Some(11), V::Bool(true)),
+        ],
+    );
     let msgs: Vec<(String, Vec<u8>)> = vec![
         (t("NBIRTH", ""), nbirth.clone()),
-        (t("DBIRTH", "/dev7"), payload(1001, 1, vec![metric(Some("pressure"), 10, 1001, Some(9), V::Float(6.25))])),
-        (t("DDATA", "/dev7"), payload(2000, 2, vec![metric(None, 10, 2000, None, V::Float(6.5))])),
+        (
+            t("DBIRTH", "/dev7"),
+            payload(
+                1001,
+                1,
+                vec![metric(Some("pressure"), 10, 1001, Some(9), V::Float(6.25))],
+            ),
+        ),
+        (
+            t("DDATA", "/dev7"),
+            payload(2000, 2, vec![metric(None, 10, 2000, None, V::Float(6.5))]),
+        ),
         (t("NDATA", ""), nbirth[..nbirth.len() / 2].to_vec()),
-        (t("NDATA", ""), payload(3000, 3, vec![metric(None, 1, 3000, None, V::Double(21.0)), metric(None, 2, 3000, None, V::Int((-7i32) as u32))])),
+        (
+            t("NDATA", ""),
+            payload(
+                3000,
+                3,
+                vec![
+                    metric(None, 1, 3000, None, V::Double(21.0)),
+                    metric(None, 2, 3000, None, V::Int((-7i32) as u32)),
+                ],
+            ),
+        ),
     ];
     let out = dir.join("rows.csv");
     let dead = dir.join("dead.jsonl");
@@ -112,58 +130,19 @@ fn sparkplug_b_metrics_become_rows() {
         ),
     )
     .unwrap();
-    let mut weir = Command::new(weir_bin())
-        .args(["run", script.to_str().unwrap(), "--progress", "0"])
-        .env("WEIR_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = weir.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    let start = Instant::now();
-    let mut log = Vec::new();
-    while !log.iter().any(|l: &String| l.contains("subscribed to")) {
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
-            log.push(l);
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{log:#?}");
-    }
-    let (client, mut conn) = Client::new(MqttOptions::new("sp-pub", "127.0.0.1", broker.port), 100);
-    let (atx, arx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for ev in conn.iter() {
-            match ev {
-                Ok(Event::Incoming(Packet::PubAck(_))) => {
-                    let _ = atx.send(());
-                }
-                Err(_) => return,
-                _ => {}
-            }
-        }
-    });
+    let mut weir = WeirProcess::start(&script, &[]);
+    weir.wait_for("subscribed to", 1);
+    let mut publisher = MqttPublisher::connect("sp-pub", broker.port);
     for (topic, p) in &msgs {
-        client.publish(topic.clone(), QoS::AtLeastOnce, false, p.clone()).unwrap();
+        publisher.publish(topic, p.clone());
     }
-    for _ in &msgs {
-        arx.recv_timeout(Duration::from_secs(10)).unwrap();
-    }
-    let status = loop {
-        if let Some(s) = weir.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "weir did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-        log.push(l);
-    }
-    assert!(status.success(), "{log:#?}");
-    let mut rows: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
+    publisher.wait_acks();
+    weir.finish();
+    let mut rows: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     rows.sort();
     assert_eq!(
         rows,
@@ -177,8 +156,17 @@ fn sparkplug_b_metrics_become_rows() {
             "NDATA,edge1,-,temp,Double,21.0,3000,3",
         ]
     );
-    let dead_lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&dead).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let dead_lines: Vec<serde_json::Value> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(dead_lines.len(), 1);
-    assert!(dead_lines[0]["position"].as_str().unwrap().contains("/NDATA/edge1#3"), "{dead_lines:?}");
+    assert!(
+        dead_lines[0]["position"]
+            .as_str()
+            .unwrap()
+            .contains("/NDATA/edge1#3"),
+        "{dead_lines:?}"
+    );
 }

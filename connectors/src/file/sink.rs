@@ -29,7 +29,8 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     o.finish()?;
     if let Some(dir) = std::path::Path::new(&path).parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
     }
     let file = File::create(&path).map_err(|e| Error::io(format!("creating {path}"), e))?;
@@ -52,10 +53,14 @@ impl Sink for FileSink {
         self.wrote_header = true;
         crate::ConnectorMetrics::add(&self.metrics.messages, batch.num_rows() as u64);
         crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
-        self.out.write_all(&self.buf).map_err(|e| Error::io(format!("writing {}", self.path), e))
+        self.out
+            .write_all(&self.buf)
+            .map_err(|e| Error::io(format!("writing {}", self.path), e))
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::io(format!("writing {}", self.path), e))
+        self.out
+            .flush()
+            .map_err(|e| Error::io(format!("writing {}", self.path), e))
     }
 }

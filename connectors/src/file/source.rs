@@ -30,21 +30,36 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let header = o.bool("header", format == Format::Csv)?;
     o.finish()?;
     let file = File::open(&path).map_err(|e| Error::io(format!("opening {path}"), e))?;
-    let mut reader = if ctx.worker == 0 { Some(BufReader::with_capacity(1 << 20, file)) } else { None };
+    let mut reader = if ctx.worker == 0 {
+        Some(BufReader::with_capacity(1 << 20, file))
+    } else {
+        None
+    };
     let mut line_no = 1;
     if header {
         if let Some(r) = reader.as_mut() {
             let mut first = Vec::new();
-            r.read_until(b'\n', &mut first).map_err(|e| Error::io(format!("reading {path}"), e))?;
+            r.read_until(b'\n', &mut first)
+                .map_err(|e| Error::io(format!("reading {path}"), e))?;
             line_no = 2;
         }
     }
-    Ok(Box::new(FileSource { reader, path, schema: ctx.schema, format, line_no, buf: Vec::new(), metrics: ctx.metrics }))
+    Ok(Box::new(FileSource {
+        reader,
+        path,
+        schema: ctx.schema,
+        format,
+        line_no,
+        buf: Vec::new(),
+        metrics: ctx.metrics,
+    }))
 }
 
 impl Source for FileSource {
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
-        let Some(reader) = self.reader.as_mut() else { return Ok(Poll::Done) };
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(Poll::Done);
+        };
         self.buf.clear();
         let mut lines = 0;
         while lines < max_rows {
@@ -65,10 +80,16 @@ impl Source for FileSource {
         }
         let first = self.line_no;
         self.line_no += lines as u64;
-        let (batch, bad) = self.format.decode(&self.schema, &self.buf, lines, &self.path, first)?;
+        let (batch, bad) = self
+            .format
+            .decode(&self.schema, &self.buf, lines, &self.path, first)?;
         crate::ConnectorMetrics::add(&self.metrics.messages, lines as u64);
         crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
         crate::ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
-        Ok(Poll::Data { batch, bad, partition: None })
+        Ok(Poll::Data {
+            batch,
+            bad,
+            partition: None,
+        })
     }
 }

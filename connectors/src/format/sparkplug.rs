@@ -19,8 +19,19 @@ use prost::Message as _;
 use crate::{BadRecord, Error, Result};
 
 /// Columns Sparkplug decoding can fill.
-pub const COLUMNS: &[&str] =
-    &["group_id", "message_type", "edge_node", "device", "metric", "alias", "ts", "datatype", "value", "value_text", "seq"];
+pub const COLUMNS: &[&str] = &[
+    "group_id",
+    "message_type",
+    "edge_node",
+    "device",
+    "metric",
+    "alias",
+    "ts",
+    "datatype",
+    "value",
+    "value_text",
+    "seq",
+];
 
 /// Sparkplug B `Payload` (fields weir reads; others are skipped).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -140,7 +151,9 @@ fn text(v: &MetricValue, datatype: u32) -> String {
         MetricValue::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
         MetricValue::Double(x) => x.to_string(),
         MetricValue::Float(x) => x.to_string(),
-        other => numeric(other, datatype).map(|x| x.to_string()).unwrap_or_default(),
+        other => numeric(other, datatype)
+            .map(|x| x.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -180,13 +193,21 @@ impl SparkplugDecoder {
     }
 
     /// Decodes `(topic, payload, position)` messages into rows of `schema`.
-    pub fn decode(&mut self, schema: &SchemaRef, msgs: &[(&str, &[u8], String)]) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
+    pub fn decode(
+        &mut self,
+        schema: &SchemaRef,
+        msgs: &[(&str, &[u8], String)],
+    ) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
         let mut r = Rows::default();
         let mut bad = Vec::new();
         for (topic, payload, position) in msgs {
             let levels: Vec<&str> = topic.split('/').collect();
             if levels.len() < 4 || levels[0] != "spBv1.0" {
-                bad.push(BadRecord { position: position.clone(), error: format!("not a Sparkplug B topic: {topic}"), payload: payload.to_vec() });
+                bad.push(BadRecord {
+                    position: position.clone(),
+                    error: format!("not a Sparkplug B topic: {topic}"),
+                    payload: payload.to_vec(),
+                });
                 continue;
             }
             let (group, mtype, edge) = (levels[1], levels[2], levels[3]);
@@ -194,7 +215,11 @@ impl SparkplugDecoder {
             let p = match Payload::decode(*payload) {
                 Ok(p) => p,
                 Err(e) => {
-                    bad.push(BadRecord { position: position.clone(), error: format!("Sparkplug B payload: {e}"), payload: payload.to_vec() });
+                    bad.push(BadRecord {
+                        position: position.clone(),
+                        error: format!("Sparkplug B payload: {e}"),
+                        payload: payload.to_vec(),
+                    });
                     continue;
                 }
             };
@@ -207,7 +232,8 @@ impl SparkplugDecoder {
                     let key = (edge.to_string(), dev_key.clone(), a);
                     if birth {
                         if let Some(n) = &name {
-                            self.aliases.insert(key, (n.clone(), m.datatype.unwrap_or(0)));
+                            self.aliases
+                                .insert(key, (n.clone(), m.datatype.unwrap_or(0)));
                         }
                     } else if let Some((n, dt)) = self.aliases.get(&key) {
                         name = name.or_else(|| Some(n.clone()));
@@ -223,9 +249,18 @@ impl SparkplugDecoder {
                 r.metric.push(name);
                 r.alias.push(m.alias.map(|a| a as i64));
                 r.ts.push(m.timestamp.or(p.timestamp).map(|t| t as i64));
-                r.datatype.push(datatype.map(|d| datatype_name(d).to_string()));
-                r.value.push(if null { None } else { m.value.as_ref().and_then(|v| numeric(v, dt)) });
-                r.value_text.push(if null { None } else { m.value.as_ref().map(|v| text(v, dt)) });
+                r.datatype
+                    .push(datatype.map(|d| datatype_name(d).to_string()));
+                r.value.push(if null {
+                    None
+                } else {
+                    m.value.as_ref().and_then(|v| numeric(v, dt))
+                });
+                r.value_text.push(if null {
+                    None
+                } else {
+                    m.value.as_ref().map(|v| text(v, dt))
+                });
                 r.seq.push(p.seq.map(|s| s as i64));
             }
         }
@@ -256,7 +291,11 @@ impl SparkplugDecoder {
                     }
                 }
             };
-            let a = if a.data_type() != f.data_type() { cast(&a, f.data_type())? } else { a };
+            let a = if a.data_type() != f.data_type() {
+                cast(&a, f.data_type())?
+            } else {
+                a
+            };
             cols.push(a);
         }
         Ok((Some(RecordBatch::try_new(schema.clone(), cols)?), bad))

@@ -22,7 +22,15 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::{Error, Options, Poll, Result, Source, SourceContext};
 
 /// Columns the generator knows.
-pub const COLUMNS: &[&str] = &["sensor_id", "machine_id", "ts", "temperature", "vibration", "pressure", "seq"];
+pub const COLUMNS: &[&str] = &[
+    "sensor_id",
+    "machine_id",
+    "ts",
+    "temperature",
+    "vibration",
+    "pressure",
+    "seq",
+];
 
 /// A small, fast, deterministic PRNG (SplitMix64).
 #[derive(Clone)]
@@ -128,7 +136,9 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         let full_ticks = rows / sensors;
         let rem = rows % sensors;
         let mut n = full_ticks * mine.len() as u64;
-        n += (0..rem).filter(|s| (*s as usize) % ctx.workers == ctx.worker).count() as u64;
+        n += (0..rem)
+            .filter(|s| (*s as usize) % ctx.workers == ctx.worker)
+            .count() as u64;
         n
     };
     Ok(Box::new(Generator {
@@ -172,7 +182,11 @@ impl Source for Generator {
         for _ in 0..n {
             let tick = self.tick;
             let s = &mut self.sensors[self.next_sensor];
-            let jitter = if self.jitter > 0 { (s.rng.next_u64() % self.jitter as u64) as i64 } else { 0 };
+            let jitter = if self.jitter > 0 {
+                (s.rng.next_u64() % self.jitter as u64) as i64
+            } else {
+                0
+            };
             let t = self.start + tick as i64 * self.interval + jitter;
             let hours = (tick as i64 * self.interval) as f64 / 3_600_000.0;
             let daily = (2.0 * std::f64::consts::PI * hours / 24.0).sin();
@@ -204,16 +218,27 @@ impl Source for Generator {
                 _ => {
                     let ms = Int64Array::from(ts.clone());
                     match f.data_type() {
-                        DataType::Timestamp(unit, tz) => cast(&scale_ms(&ms, *unit), &DataType::Timestamp(*unit, tz.clone()))?,
+                        DataType::Timestamp(unit, tz) => cast(
+                            &scale_ms(&ms, *unit),
+                            &DataType::Timestamp(*unit, tz.clone()),
+                        )?,
                         _ => Arc::new(ms),
                     }
                 }
             };
-            let a = if a.data_type() != f.data_type() { cast(&a, f.data_type())? } else { a };
+            let a = if a.data_type() != f.data_type() {
+                cast(&a, f.data_type())?
+            } else {
+                a
+            };
             cols.push(a);
         }
         let batch = RecordBatch::try_new(self.schema.clone(), cols)?;
-        Ok(Poll::Data { batch: Some(batch), bad: Vec::new(), partition: None })
+        Ok(Poll::Data {
+            batch: Some(batch),
+            bad: Vec::new(),
+            partition: None,
+        })
     }
 }
 
@@ -245,7 +270,16 @@ mod tests {
         let mut options = BTreeMap::new();
         options.insert("sensors".into(), "10".into());
         options.insert("rows".into(), "95".into());
-        build(SourceContext { name: "g".into(), schema, options, format: None, worker, workers, metrics: Default::default() }).unwrap()
+        build(SourceContext {
+            name: "g".into(),
+            schema,
+            options,
+            format: None,
+            worker,
+            workers,
+            metrics: Default::default(),
+        })
+        .unwrap()
     }
 
     fn drain(mut g: Box<dyn Source>) -> Vec<RecordBatch> {
@@ -260,7 +294,11 @@ mod tests {
     fn rows_split_across_workers_and_deterministic() {
         let one: usize = drain(gen(0, 1)).iter().map(|b| b.num_rows()).sum();
         assert_eq!(one, 95);
-        let two: usize = drain(gen(0, 2)).iter().chain(drain(gen(1, 2)).iter()).map(|b| b.num_rows()).sum();
+        let two: usize = drain(gen(0, 2))
+            .iter()
+            .chain(drain(gen(1, 2)).iter())
+            .map(|b| b.num_rows())
+            .sum();
         assert_eq!(two, 95);
         let a = drain(gen(0, 1));
         let b = drain(gen(0, 1));

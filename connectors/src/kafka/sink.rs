@@ -29,21 +29,42 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     let topic = o.required("topic")?;
     let key = match o.string("key") {
         None => None,
-        Some(k) => Some(ctx.schema.index_of(&k.to_ascii_lowercase()).map_err(|_| Error::Option {
-            option: "key".into(),
-            message: format!("'{k}' is not an output column"),
-        })?),
+        Some(k) => {
+            Some(
+                ctx.schema
+                    .index_of(&k.to_ascii_lowercase())
+                    .map_err(|_| Error::Option {
+                        option: "key".into(),
+                        message: format!("'{k}' is not an output column"),
+                    })?,
+            )
+        }
     };
     let idempotent = o.bool("idempotent", false)?;
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
     let producer: BaseProducer = base_config(&brokers)
-        .set("enable.idempotence", if idempotent { "true" } else { "false" })
+        .set(
+            "enable.idempotence",
+            if idempotent { "true" } else { "false" },
+        )
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
         .create()
-        .map_err(|e| Error::io("creating the Kafka producer", std::io::Error::other(e.to_string())))?;
-    Ok(Box::new(KafkaSink { producer, topic, key, format, buf: Vec::new(), metrics: ctx.metrics }))
+        .map_err(|e| {
+            Error::io(
+                "creating the Kafka producer",
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
+    Ok(Box::new(KafkaSink {
+        producer,
+        topic,
+        key,
+        format,
+        buf: Vec::new(),
+        metrics: ctx.metrics,
+    }))
 }
 
 impl Sink for KafkaSink {
@@ -55,10 +76,24 @@ impl Sink for KafkaSink {
             Some(i) => {
                 let col = batch.column(i);
                 let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())?;
-                Some((0..batch.num_rows()).map(|r| if col.is_null(r) { None } else { Some(f.value(r).to_string()) }).collect())
+                Some(
+                    (0..batch.num_rows())
+                        .map(|r| {
+                            if col.is_null(r) {
+                                None
+                            } else {
+                                Some(f.value(r).to_string())
+                            }
+                        })
+                        .collect(),
+                )
             }
         };
-        let lines: Vec<&[u8]> = self.buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&[u8]> = self
+            .buf
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
         for (i, line) in lines.iter().enumerate() {
             let key = keys.as_ref().and_then(|k| k.get(i).cloned().flatten());
             loop {
@@ -71,7 +106,12 @@ impl Sink for KafkaSink {
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                         self.producer.poll(Duration::from_millis(10));
                     }
-                    Err((e, _)) => return Err(Error::io("producing to Kafka", std::io::Error::other(e.to_string()))),
+                    Err((e, _)) => {
+                        return Err(Error::io(
+                            "producing to Kafka",
+                            std::io::Error::other(e.to_string()),
+                        ))
+                    }
                 }
             }
             ConnectorMetrics::add(&self.metrics.messages, 1);
@@ -82,8 +122,11 @@ impl Sink for KafkaSink {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.producer
-            .flush(Duration::from_secs(60))
-            .map_err(|e| Error::io("flushing the Kafka producer", std::io::Error::other(e.to_string())))
+        self.producer.flush(Duration::from_secs(60)).map_err(|e| {
+            Error::io(
+                "flushing the Kafka producer",
+                std::io::Error::other(e.to_string()),
+            )
+        })
     }
 }

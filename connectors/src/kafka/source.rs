@@ -42,8 +42,13 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let mut o = Options::new("kafka", ctx.options);
     let brokers = o.required("brokers")?;
     let topic = o.required("topic")?;
-    let start = o.string("start").unwrap_or_else(|| "earliest".into()).to_ascii_lowercase();
-    let group = o.string("group_id").unwrap_or_else(|| format!("weir-{}", ctx.name));
+    let start = o
+        .string("start")
+        .unwrap_or_else(|| "earliest".into())
+        .to_ascii_lowercase();
+    let group = o
+        .string("group_id")
+        .unwrap_or_else(|| format!("weir-{}", ctx.name));
     let commit = o.bool("commit", true)?;
     let bounded = o.bool("bounded", false)?;
     let max_messages = o.u64("max_messages", 0)?;
@@ -52,8 +57,18 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let consumer: BaseConsumer = base_config(&brokers)
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", if bounded { "true" } else { "false" })
-        .set("auto.offset.reset", if start == "latest" { "latest" } else { "earliest" })
+        .set(
+            "enable.partition.eof",
+            if bounded { "true" } else { "false" },
+        )
+        .set(
+            "auto.offset.reset",
+            if start == "latest" {
+                "latest"
+            } else {
+                "earliest"
+            },
+        )
         .create()
         .map_err(kafka_err("creating the Kafka consumer"))?;
     let md = consumer
@@ -66,13 +81,29 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
         .unwrap_or_default();
     if partitions.is_empty() {
-        return Err(Error::Option { option: "topic".into(), message: format!("topic '{topic}' has no partitions on {brokers}") });
+        return Err(Error::Option {
+            option: "topic".into(),
+            message: format!("topic '{topic}' has no partitions on {brokers}"),
+        });
     }
-    let mine: Vec<i32> = partitions.into_iter().filter(|p| (*p as usize) % ctx.workers == ctx.worker).collect();
+    let mine: Vec<i32> = partitions
+        .into_iter()
+        .filter(|p| (*p as usize) % ctx.workers == ctx.worker)
+        .collect();
     if mine.is_empty() {
         return Ok(Box::new(KafkaSource {
-            consumer: None, topic, schema: ctx.schema, format, commit, end: None, next: HashMap::new(),
-            max_messages, received: 0, metrics: ctx.metrics, pending: Vec::new(), assigned: Vec::new(),
+            consumer: None,
+            topic,
+            schema: ctx.schema,
+            format,
+            commit,
+            end: None,
+            next: HashMap::new(),
+            max_messages,
+            received: 0,
+            metrics: ctx.metrics,
+            pending: Vec::new(),
+            assigned: Vec::new(),
         }));
     }
     let mut tpl = TopicPartitionList::new();
@@ -82,32 +113,60 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
             "latest" => Offset::End,
             "committed" => Offset::Stored,
             s if s.starts_with("timestamp:") => {
-                let ts: i64 = s["timestamp:".len()..].trim().parse().map_err(|_| Error::Option {
-                    option: "start".into(),
-                    message: format!("expected timestamp:<epoch ms>, got '{s}'"),
-                })?;
+                let ts: i64 =
+                    s["timestamp:".len()..]
+                        .trim()
+                        .parse()
+                        .map_err(|_| Error::Option {
+                            option: "start".into(),
+                            message: format!("expected timestamp:<epoch ms>, got '{s}'"),
+                        })?;
                 let mut q = TopicPartitionList::new();
-                q.add_partition_offset(&topic, *p, Offset::Offset(ts)).map_err(kafka_err("offsets for timestamp"))?;
-                let r = consumer.offsets_for_times(q, TIMEOUT).map_err(kafka_err("offsets for timestamp"))?;
-                r.find_partition(&topic, *p).map(|e| e.offset()).unwrap_or(Offset::End)
+                q.add_partition_offset(&topic, *p, Offset::Offset(ts))
+                    .map_err(kafka_err("offsets for timestamp"))?;
+                let r = consumer
+                    .offsets_for_times(q, TIMEOUT)
+                    .map_err(kafka_err("offsets for timestamp"))?;
+                r.find_partition(&topic, *p)
+                    .map(|e| e.offset())
+                    .unwrap_or(Offset::End)
             }
             other => {
                 return Err(Error::Option {
                     option: "start".into(),
-                    message: format!("expected earliest, latest, committed or timestamp:<ms>, got '{other}'"),
+                    message: format!(
+                        "expected earliest, latest, committed or timestamp:<ms>, got '{other}'"
+                    ),
                 })
             }
         };
-        tpl.add_partition_offset(&topic, *p, offset).map_err(kafka_err("assigning partitions"))?;
+        tpl.add_partition_offset(&topic, *p, offset)
+            .map_err(kafka_err("assigning partitions"))?;
     }
-    consumer.assign(&tpl).map_err(kafka_err("assigning partitions"))?;
+    consumer
+        .assign(&tpl)
+        .map_err(kafka_err("assigning partitions"))?;
     // Bounded reads end at each partition's end-of-partition event (the broker's high
     // watermark when the consumer caught up), which works on brokers whose ListOffsets is
     // approximate.
-    let end = if bounded { Some(mine.iter().map(|p| (*p, false)).collect()) } else { None };
+    let end = if bounded {
+        Some(mine.iter().map(|p| (*p, false)).collect())
+    } else {
+        None
+    };
     Ok(Box::new(KafkaSource {
-        consumer: Some(consumer), topic, schema: ctx.schema, format, commit, end, next: HashMap::new(),
-        max_messages, received: 0, metrics: ctx.metrics, pending: Vec::new(), assigned: mine,
+        consumer: Some(consumer),
+        topic,
+        schema: ctx.schema,
+        format,
+        commit,
+        end,
+        next: HashMap::new(),
+        max_messages,
+        received: 0,
+        metrics: ctx.metrics,
+        pending: Vec::new(),
+        assigned: mine,
     }))
 }
 
@@ -145,7 +204,9 @@ impl Source for KafkaSource {
             self.consumer = None;
             return Ok(Poll::Done);
         }
-        let Some(consumer) = self.consumer.as_ref() else { return Ok(Poll::Done) };
+        let Some(consumer) = self.consumer.as_ref() else {
+            return Ok(Poll::Done);
+        };
         let mut limit = max_rows;
         if self.max_messages > 0 {
             limit = limit.min((self.max_messages - self.received) as usize);
@@ -183,15 +244,23 @@ impl Source for KafkaSource {
         }
         // One partition per batch, so the engine can keep a watermark per partition.
         let part = self.pending[0].0;
-        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending).into_iter().partition(|(p, _, _)| *p == part);
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(p, _, _)| *p == part);
         self.pending = rest;
         self.received += mine.len() as u64;
         let mut chunk = Vec::new();
         for (_, _, payload) in &mine {
-            chunk.extend(payload.iter().map(|b| if *b == b'\n' || *b == b'\r' { b' ' } else { *b }));
+            chunk.extend(
+                payload
+                    .iter()
+                    .map(|b| if *b == b'\n' || *b == b'\r' { b' ' } else { *b }),
+            );
             chunk.push(b'\n');
         }
-        let (batch, mut bad) = self.format.decode(&self.schema, &chunk, mine.len(), "", 0)?;
+        let (batch, mut bad) = self
+            .format
+            .decode(&self.schema, &chunk, mine.len(), "", 0)?;
         for b in bad.iter_mut() {
             let idx: usize = b.position.trim_start_matches(':').parse().unwrap_or(0);
             if let Some((p, off, payload)) = mine.get(idx) {
@@ -203,10 +272,25 @@ impl Source for KafkaSource {
         if self.received % 10_000 < mine.len() as u64 {
             self.commit(CommitMode::Async);
         }
-        Ok(Poll::Data { batch, bad, partition: Some(part as u32) })
+        Ok(Poll::Data {
+            batch,
+            bad,
+            partition: Some(part as u32),
+        })
     }
 
     fn partitions(&self) -> Vec<(u32, bool)> {
-        self.assigned.iter().map(|p| (*p as u32, self.end.as_ref().and_then(|e| e.get(p).copied()).unwrap_or(false))).collect()
+        self.assigned
+            .iter()
+            .map(|p| {
+                (
+                    *p as u32,
+                    self.end
+                        .as_ref()
+                        .and_then(|e| e.get(p).copied())
+                        .unwrap_or(false),
+                )
+            })
+            .collect()
     }
 }

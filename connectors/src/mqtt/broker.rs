@@ -29,10 +29,13 @@ pub fn start(listen: SocketAddr) -> Result<()> {
             }
         }
     });
-    let config: rumqttd::Config = serde_json::from_value(config)
-        .map_err(|e| Error::Option { option: "mqtt-listen".into(), message: format!("broker config: {e}") })?;
+    let config: rumqttd::Config = serde_json::from_value(config).map_err(|e| Error::Option {
+        option: "mqtt-listen".into(),
+        message: format!("broker config: {e}"),
+    })?;
     // Fail early when the address is taken.
-    std::net::TcpListener::bind(listen).map_err(|e| Error::io(format!("listening on {listen}"), e))?;
+    std::net::TcpListener::bind(listen)
+        .map_err(|e| Error::io(format!("listening on {listen}"), e))?;
     std::thread::Builder::new()
         .name("mqtt-broker".into())
         .spawn(move || {
@@ -45,7 +48,10 @@ pub fn start(listen: SocketAddr) -> Result<()> {
     let start = std::time::Instant::now();
     while std::net::TcpStream::connect(listen).is_err() {
         if start.elapsed() > std::time::Duration::from_secs(10) {
-            return Err(Error::io(format!("embedded MQTT broker on {listen}"), std::io::Error::from(std::io::ErrorKind::TimedOut)));
+            return Err(Error::io(
+                format!("embedded MQTT broker on {listen}"),
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ));
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -75,7 +75,9 @@ impl Conn {
 
 /// Reads `url`, `client_id`, `username`, `password`, `keep_alive`, `qos`, `clean_session`.
 pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
-    let url = o.string("url").unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
+    let url = o
+        .string("url")
+        .unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
     let (host, port) = parse_url(&url).ok_or_else(|| Error::Option {
         option: "url".into(),
         message: format!("expected mqtt://host:port, got '{url}'"),
@@ -86,7 +88,10 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
     let credentials = match (o.string("username"), o.string("password")) {
         (Some(u), p) => Some((u, p.unwrap_or_default())),
         (None, Some(_)) => {
-            return Err(Error::Option { option: "password".into(), message: "given without username".into() })
+            return Err(Error::Option {
+                option: "password".into(),
+                message: "given without username".into(),
+            })
         }
         (None, None) => None,
     };
@@ -94,14 +99,30 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,
         2 => QoS::ExactlyOnce,
-        q => return Err(Error::Option { option: "qos".into(), message: format!("expected 0, 1 or 2, got {q}") }),
+        q => {
+            return Err(Error::Option {
+                option: "qos".into(),
+                message: format!("expected 0, 1 or 2, got {q}"),
+            })
+        }
     };
-    Ok(Conn { host, port, id, keep_alive, clean, credentials, qos })
+    Ok(Conn {
+        host,
+        port,
+        id,
+        keep_alive,
+        clean,
+        credentials,
+        qos,
+    })
 }
 
 /// `mqtt://host:port`, `tcp://host:port` or `host:port`.
 pub fn parse_url(url: &str) -> Option<(String, u16)> {
-    let rest = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")).unwrap_or(url);
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .unwrap_or(url);
     let rest = rest.trim_end_matches('/');
     match rest.rsplit_once(':') {
         Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
@@ -121,7 +142,10 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(parse_url("mqtt://127.0.0.1:1884"), Some(("127.0.0.1".into(), 1884)));
+        assert_eq!(
+            parse_url("mqtt://127.0.0.1:1884"),
+            Some(("127.0.0.1".into(), 1884))
+        );
         assert_eq!(parse_url("broker"), Some(("broker".into(), 1883)));
         assert_eq!(parse_url("mqtt://h:x"), None);
     }

@@ -58,7 +58,9 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!("mqtt sink '{name}': connection lost ({e}); retrying in {backoff:?}");
+                        tracing::warn!(
+                            "mqtt sink '{name}': connection lost ({e}); retrying in {backoff:?}"
+                        );
                         std::thread::sleep(backoff);
                         backoff = next_backoff(backoff);
                     }
@@ -66,7 +68,16 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
             }
         })
         .map_err(|e| Error::io("starting the MQTT thread", e))?;
-    Ok(Box::new(MqttSink { client, topic, qos, retain, published: 0, done, buf: Vec::new(), metrics: ctx.metrics }))
+    Ok(Box::new(MqttSink {
+        client,
+        topic,
+        qos,
+        retain,
+        published: 0,
+        done,
+        buf: Vec::new(),
+        metrics: ctx.metrics,
+    }))
 }
 
 impl Sink for MqttSink {
@@ -76,7 +87,9 @@ impl Sink for MqttSink {
         for line in self.buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             self.client
                 .publish(self.topic.clone(), self.qos, self.retain, line.to_vec())
-                .map_err(|e| Error::io("publishing to MQTT", std::io::Error::other(e.to_string())))?;
+                .map_err(|e| {
+                    Error::io("publishing to MQTT", std::io::Error::other(e.to_string()))
+                })?;
             self.published += 1;
             crate::ConnectorMetrics::add(&self.metrics.messages, 1);
             crate::ConnectorMetrics::add(&self.metrics.bytes, line.len() as u64);
@@ -89,7 +102,11 @@ impl Sink for MqttSink {
         while self.done.load(Ordering::Relaxed) < self.published {
             if start.elapsed() > Duration::from_secs(30) {
                 return Err(Error::io(
-                    format!("mqtt sink: {} of {} messages unacknowledged", self.published - self.done.load(Ordering::Relaxed), self.published),
+                    format!(
+                        "mqtt sink: {} of {} messages unacknowledged",
+                        self.published - self.done.load(Ordering::Relaxed),
+                        self.published
+                    ),
                     std::io::Error::from(std::io::ErrorKind::TimedOut),
                 ));
             }

@@ -13,8 +13,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use rumqttc::{Client, Event, Packet, QoS};
 
 use super::topic::TopicColumns;
-use crate::format::sparkplug::SparkplugDecoder;
 use super::{connection, next_backoff};
+use crate::format::sparkplug::SparkplugDecoder;
 use crate::format::Format;
 use crate::{BadRecord, ConnectorMetrics, Options, Poll, Result, Source, SourceContext};
 
@@ -47,7 +47,12 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let v5 = match protocol.as_str() {
         "3.1.1" | "3" | "4" => false,
         "5" | "5.0" => true,
-        other => return Err(crate::Error::Option { option: "protocol".into(), message: format!("expected 3.1.1 or 5, got '{other}'") }),
+        other => {
+            return Err(crate::Error::Option {
+                option: "protocol".into(),
+                message: format!("expected 3.1.1 or 5, got '{other}'"),
+            })
+        }
     };
     let shared_group = o.string("shared_group");
     let topics = TopicColumns::new(&filter, o.string("topic_columns").as_deref())?;
@@ -56,7 +61,12 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     if let Some(x) = &extra_column {
         match ctx.schema.field_with_name(x) {
             Ok(f) if f.data_type() == &datafusion::arrow::datatypes::DataType::Utf8 => {}
-            _ => return Err(crate::Error::Column { column: x.clone(), message: "extra_column must be a declared TEXT column".into() }),
+            _ => {
+                return Err(crate::Error::Column {
+                    column: x.clone(),
+                    message: "extra_column must be a declared TEXT column".into(),
+                })
+            }
         }
     }
     let stop_after_idle = match o.duration_ms("stop_after_idle", 0)? {
@@ -65,20 +75,36 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     };
     let conn = connection(&mut o, format!("weir-{}-{}", ctx.name, std::process::id()))?;
     o.finish()?;
-    let is_sparkplug = matches!(ctx.format.as_deref().map(|f| f.to_ascii_lowercase()).as_deref(), Some("sparkplug") | Some("sparkplug_b"));
+    let is_sparkplug = matches!(
+        ctx.format
+            .as_deref()
+            .map(|f| f.to_ascii_lowercase())
+            .as_deref(),
+        Some("sparkplug") | Some("sparkplug_b")
+    );
     let sparkplug = if is_sparkplug {
         SparkplugDecoder::check_schema(&ctx.schema)?;
         if topics.names().next().is_some() {
-            return Err(crate::Error::Option { option: "topic_columns".into(), message: "Sparkplug B rows carry group_id, edge_node and device already".into() });
+            return Err(crate::Error::Option {
+                option: "topic_columns".into(),
+                message: "Sparkplug B rows carry group_id, edge_node and device already".into(),
+            });
         }
         Some(SparkplugDecoder::default())
     } else {
         None
     };
-    let format = if is_sparkplug { Format::Json } else { Format::parse(ctx.format.as_deref(), Format::Json)? };
+    let format = if is_sparkplug {
+        Format::Json
+    } else {
+        Format::parse(ctx.format.as_deref(), Format::Json)?
+    };
     for t in topics.names() {
         if ctx.schema.field_with_name(t).is_err() {
-            return Err(crate::Error::Column { column: t.into(), message: "named in topic_columns but not declared".into() });
+            return Err(crate::Error::Column {
+                column: t.into(),
+                message: "named in topic_columns but not declared".into(),
+            });
         }
     }
     let payload_schema = Arc::new(Schema::new(
@@ -93,7 +119,10 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     // With a shared group every worker subscribes to `$share/<group>/<filter>` under its own
     // client id and the broker spreads the messages; otherwise worker 0 subscribes alone.
     let (subscribe_to, conn) = match &shared_group {
-        Some(g) => (format!("$share/{g}/{filter}"), conn.with_id(format!("{}-w{}", conn.id, ctx.worker))),
+        Some(g) => (
+            format!("$share/{g}/{filter}"),
+            conn.with_id(format!("{}-w{}", conn.id, ctx.worker)),
+        ),
         None => (filter.clone(), conn),
     };
     let rx = if ctx.worker == 0 || shared_group.is_some() {
@@ -130,7 +159,14 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     }))
 }
 
-fn run_connection(name: String, options: rumqttc::MqttOptions, qos: QoS, filter: String, tx: SyncSender<Message>, m: Arc<ConnectorMetrics>) {
+fn run_connection(
+    name: String,
+    options: rumqttc::MqttOptions,
+    qos: QoS,
+    filter: String,
+    tx: SyncSender<Message>,
+    m: Arc<ConnectorMetrics>,
+) {
     let (client, mut connection) = Client::new(options, 1024);
     let mut backoff = Duration::from_millis(100);
     let mut was_connected = false;
@@ -142,7 +178,10 @@ fn run_connection(name: String, options: rumqttc::MqttOptions, qos: QoS, filter:
                 }
                 was_connected = true;
                 backoff = Duration::from_millis(100);
-                tracing::info!("mqtt source '{name}': connected (session present: {})", ack.session_present);
+                tracing::info!(
+                    "mqtt source '{name}': connected (session present: {})",
+                    ack.session_present
+                );
                 if let Err(e) = client.try_subscribe(filter.clone(), qos) {
                     tracing::warn!("mqtt source '{name}': subscribing to {filter}: {e}");
                 }
@@ -153,14 +192,22 @@ fn run_connection(name: String, options: rumqttc::MqttOptions, qos: QoS, filter:
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 m.messages.fetch_add(1, Ordering::Relaxed);
                 m.bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
-                if tx.send(Message { topic: p.topic, payload: p.payload.to_vec() }).is_err() {
+                if tx
+                    .send(Message {
+                        topic: p.topic,
+                        payload: p.payload.to_vec(),
+                    })
+                    .is_err()
+                {
                     let _ = client.try_disconnect();
                     return;
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!("mqtt source '{name}': connection lost ({e}); retrying in {backoff:?}");
+                tracing::warn!(
+                    "mqtt source '{name}': connection lost ({e}); retrying in {backoff:?}"
+                );
                 std::thread::sleep(backoff);
                 backoff = next_backoff(backoff);
             }
@@ -168,7 +215,13 @@ fn run_connection(name: String, options: rumqttc::MqttOptions, qos: QoS, filter:
     }
 }
 
-fn run_connection_v5(name: String, conn: super::Conn, filter: String, tx: SyncSender<Message>, m: Arc<ConnectorMetrics>) {
+fn run_connection_v5(
+    name: String,
+    conn: super::Conn,
+    filter: String,
+    tx: SyncSender<Message>,
+    m: Arc<ConnectorMetrics>,
+) {
     use rumqttc::v5::mqttbytes::v5::Packet as P5;
     use rumqttc::v5::mqttbytes::QoS as Q5;
     use rumqttc::v5::{Client as C5, Event as E5};
@@ -188,7 +241,10 @@ fn run_connection_v5(name: String, conn: super::Conn, filter: String, tx: SyncSe
                 }
                 was_connected = true;
                 backoff = Duration::from_millis(100);
-                tracing::info!("mqtt source '{name}': connected with MQTT 5 (session present: {})", ack.session_present);
+                tracing::info!(
+                    "mqtt source '{name}': connected with MQTT 5 (session present: {})",
+                    ack.session_present
+                );
                 if let Err(e) = client.try_subscribe(filter.clone(), qos) {
                     tracing::warn!("mqtt source '{name}': subscribing to {filter}: {e}");
                 }
@@ -200,14 +256,22 @@ fn run_connection_v5(name: String, conn: super::Conn, filter: String, tx: SyncSe
                 m.messages.fetch_add(1, Ordering::Relaxed);
                 m.bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
                 let topic = String::from_utf8_lossy(&p.topic).to_string();
-                if tx.send(Message { topic, payload: p.payload.to_vec() }).is_err() {
+                if tx
+                    .send(Message {
+                        topic,
+                        payload: p.payload.to_vec(),
+                    })
+                    .is_err()
+                {
                     let _ = client.try_disconnect();
                     return;
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!("mqtt source '{name}': connection lost ({e}); retrying in {backoff:?}");
+                tracing::warn!(
+                    "mqtt source '{name}': connection lost ({e}); retrying in {backoff:?}"
+                );
                 std::thread::sleep(backoff);
                 backoff = next_backoff(backoff);
             }
@@ -222,14 +286,24 @@ impl MqttSource {
             let items: Vec<(&str, &[u8], String)> = msgs
                 .iter()
                 .enumerate()
-                .map(|(i, m)| (m.topic.as_str(), m.payload.as_slice(), format!("{}#{}", m.topic, first + i as u64)))
+                .map(|(i, m)| {
+                    (
+                        m.topic.as_str(),
+                        m.payload.as_slice(),
+                        format!("{}#{}", m.topic, first + i as u64),
+                    )
+                })
                 .collect();
             return sp.decode(&self.schema, &items);
         }
         let mut chunk = Vec::with_capacity(msgs.iter().map(|m| m.payload.len() + 1).sum());
         let mut lines = 0;
         for m in &msgs {
-            chunk.extend(m.payload.iter().map(|b| if *b == b'\n' || *b == b'\r' { b' ' } else { *b }));
+            chunk.extend(
+                m.payload
+                    .iter()
+                    .map(|b| if *b == b'\n' || *b == b'\r' { b' ' } else { *b }),
+            );
             if m.payload.iter().all(|b| b.is_ascii_whitespace()) {
                 chunk.extend_from_slice(b"<empty payload>");
             }
@@ -237,7 +311,9 @@ impl MqttSource {
             lines += 1;
         }
         let first = self.received - msgs.len() as u64;
-        let (batch, mut bad) = self.format.decode(&self.payload_schema, &chunk, lines, "", 0)?;
+        let (batch, mut bad) = self
+            .format
+            .decode(&self.payload_schema, &chunk, lines, "", 0)?;
         let mut good = vec![true; msgs.len()];
         for b in bad.iter_mut() {
             let idx: usize = b.position.trim_start_matches(':').parse().unwrap_or(0);
@@ -247,15 +323,30 @@ impl MqttSource {
                 b.payload = m.payload.clone();
             }
         }
-        let Some(batch) = batch else { return Ok((None, bad)) };
-        let topics: Vec<&str> = msgs.iter().zip(&good).filter(|(_, g)| **g).map(|(m, _)| m.topic.as_str()).collect();
-        let payloads: Vec<&[u8]> = msgs.iter().zip(&good).filter(|(_, g)| **g).map(|(m, _)| m.payload.as_slice()).collect();
+        let Some(batch) = batch else {
+            return Ok((None, bad));
+        };
+        let topics: Vec<&str> = msgs
+            .iter()
+            .zip(&good)
+            .filter(|(_, g)| **g)
+            .map(|(m, _)| m.topic.as_str())
+            .collect();
+        let payloads: Vec<&[u8]> = msgs
+            .iter()
+            .zip(&good)
+            .filter(|(_, g)| **g)
+            .map(|(m, _)| m.payload.as_slice())
+            .collect();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for f in self.schema.fields() {
             if Some(f.name()) == self.extra_column.as_ref() {
                 cols.push(Arc::new(extra_fields(&payloads, &self.payload_schema)));
             } else if self.topics.contains(f.name()) {
-                let vals: StringArray = topics.iter().map(|t| self.topics.value(f.name(), t)).collect();
+                let vals: StringArray = topics
+                    .iter()
+                    .map(|t| self.topics.value(f.name(), t))
+                    .collect();
                 cols.push(cast(&(Arc::new(vals) as ArrayRef), f.data_type())?);
             } else {
                 let i = self.payload_schema.index_of(f.name())?;
@@ -289,13 +380,19 @@ fn extra_fields(payloads: &[&[u8]], declared: &Schema) -> StringArray {
 
 impl Source for MqttSource {
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
-        let Some(rx) = self.rx.as_ref() else { return Ok(Poll::Done) };
+        let Some(rx) = self.rx.as_ref() else {
+            return Ok(Poll::Done);
+        };
         if self.max_messages > 0 && self.received >= self.max_messages {
             self.rx = None;
             return Ok(Poll::Done);
         }
         let mut msgs = Vec::new();
-        let limit = if self.max_messages > 0 { max_rows.min((self.max_messages - self.received) as usize) } else { max_rows };
+        let limit = if self.max_messages > 0 {
+            max_rows.min((self.max_messages - self.received) as usize)
+        } else {
+            max_rows
+        };
         while msgs.len() < limit {
             match rx.try_recv() {
                 Ok(m) => msgs.push(m),
@@ -323,6 +420,10 @@ impl Source for MqttSource {
         self.received += msgs.len() as u64;
         let (batch, bad) = self.decode(msgs)?;
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
-        Ok(Poll::Data { batch, bad, partition: None })
+        Ok(Poll::Data {
+            batch,
+            bad,
+            partition: None,
+        })
     }
 }

@@ -13,16 +13,32 @@ impl TopicColumns {
     /// Pairs the `+` levels of `filter` with `names` (comma-separated), left to right.
     pub fn new(filter: &str, names: Option<&str>) -> Result<Self> {
         let names: Vec<String> = names
-            .map(|n| n.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
+            .map(|n| {
+                n.split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
-        let plus: Vec<usize> = filter.split('/').enumerate().filter(|(_, l)| *l == "+").map(|(i, _)| i).collect();
+        let plus: Vec<usize> = filter
+            .split('/')
+            .enumerate()
+            .filter(|(_, l)| *l == "+")
+            .map(|(i, _)| i)
+            .collect();
         if names.len() > plus.len() {
             return Err(Error::Option {
                 option: "topic_columns".into(),
-                message: format!("{} names but the filter '{filter}' has {} '+' levels", names.len(), plus.len()),
+                message: format!(
+                    "{} names but the filter '{filter}' has {} '+' levels",
+                    names.len(),
+                    plus.len()
+                ),
             });
         }
-        Ok(TopicColumns { levels: plus.into_iter().zip(names).collect() })
+        Ok(TopicColumns {
+            levels: plus.into_iter().zip(names).collect(),
+        })
     }
 
     /// The column names.
@@ -50,7 +66,10 @@ mod tests {
     fn levels_become_columns() {
         let t = TopicColumns::new("plant/+/+/telemetry", Some("site, machine_id")).unwrap();
         assert_eq!(t.value("site", "plant/north/m7/telemetry"), Some("north"));
-        assert_eq!(t.value("machine_id", "plant/north/m7/telemetry"), Some("m7"));
+        assert_eq!(
+            t.value("machine_id", "plant/north/m7/telemetry"),
+            Some("m7")
+        );
         assert!(TopicColumns::new("plant/+/x", Some("a,b")).is_err());
     }
 }

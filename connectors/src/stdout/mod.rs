@@ -19,20 +19,31 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     let o = Options::new("stdout", ctx.options);
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
-    Ok(Box::new(StdoutSink { format, wrote_header: false, buf: Vec::new(), metrics: ctx.metrics }))
+    Ok(Box::new(StdoutSink {
+        format,
+        wrote_header: false,
+        buf: Vec::new(),
+        metrics: ctx.metrics,
+    }))
 }
 
 impl Sink for StdoutSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.buf.clear();
-        self.format.encode(batch, !self.wrote_header, &mut self.buf)?;
+        self.format
+            .encode(batch, !self.wrote_header, &mut self.buf)?;
         self.wrote_header = true;
         crate::ConnectorMetrics::add(&self.metrics.messages, batch.num_rows() as u64);
         crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
-        std::io::stdout().lock().write_all(&self.buf).map_err(|e| Error::io("writing stdout", e))
+        std::io::stdout()
+            .lock()
+            .write_all(&self.buf)
+            .map_err(|e| Error::io("writing stdout", e))
     }
 
     fn finish(&mut self) -> Result<()> {
-        std::io::stdout().flush().map_err(|e| Error::io("writing stdout", e))
+        std::io::stdout()
+            .flush()
+            .map_err(|e| Error::io("writing stdout", e))
     }
 }

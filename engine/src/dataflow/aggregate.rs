@@ -19,56 +19,63 @@ pub fn build<'s>(
     mut post: Vec<Box<dyn BatchOperator>>,
 ) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
     let pact = Exchange::new(|(t, _): &(u64, BatchMsg)| *t);
-    input.unary_frontier::<CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _, _>(pact, "WindowAggregate", move |_cap, _info| {
-        let mut held: Option<Capability<u64>> = None;
-        let mut out = Vec::new();
-        let mut ready = Vec::new();
-        move |(input, frontier), output| {
-            let port = output.output_index();
-            input.for_each(|cap, data| {
-                let earlier = match (held.as_ref(), cap.least()) { (Some(h), Some(t)) => t < h.time(), _ => true };
-                if earlier {
-                    held = cap.retain_least(port);
+    input.unary_frontier::<CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _, _>(
+        pact,
+        "WindowAggregate",
+        move |_cap, _info| {
+            let mut held: Option<Capability<u64>> = None;
+            let mut out = Vec::new();
+            let mut ready = Vec::new();
+            move |(input, frontier), output| {
+                let port = output.output_index();
+                input.for_each(|cap, data| {
+                    let earlier = match (held.as_ref(), cap.least()) {
+                        (Some(h), Some(t)) => t < h.time(),
+                        _ => true,
+                    };
+                    if earlier {
+                        held = cap.retain_least(port);
+                    }
+                    for (_, b) in data.drain(..) {
+                        if let Err(e) = op.on_batch(&b.0, &mut out) {
+                            shared.fail(e);
+                        }
+                    }
+                });
+                let least = frontier.frontier().iter().min().copied();
+                let wm: EventTime = match least {
+                    Some(t) => t as EventTime,
+                    None => EventTime::MAX,
+                };
+                if let Err(e) = op.on_watermark(wm, &mut out) {
+                    shared.fail(e);
                 }
-                for (_, b) in data.drain(..) {
-                    if let Err(e) = op.on_batch(&b.0, &mut out) {
+                for b in out.drain(..) {
+                    if let Err(e) = run_chain(&mut post, b, &mut ready) {
                         shared.fail(e);
                     }
                 }
-            });
-            let least = frontier.frontier().iter().min().copied();
-            let wm: EventTime = match least {
-                Some(t) => t as EventTime,
-                None => EventTime::MAX,
-            };
-            if let Err(e) = op.on_watermark(wm, &mut out) {
-                shared.fail(e);
-            }
-            for b in out.drain(..) {
-                if let Err(e) = run_chain(&mut post, b, &mut ready) {
-                    shared.fail(e);
-                }
-            }
-            if !ready.is_empty() {
-                if let Some(h) = &held {
-                    let mut session = output.session(h);
-                    for b in ready.drain(..) {
-                        session.give((0u64, BatchMsg(b)));
+                if !ready.is_empty() {
+                    if let Some(h) = &held {
+                        let mut session = output.session(h);
+                        for b in ready.drain(..) {
+                            session.give((0u64, BatchMsg(b)));
+                        }
+                    } else {
+                        ready.clear();
                     }
-                } else {
-                    ready.clear();
                 }
-            }
-            match least {
-                Some(t) => {
-                    if let Some(h) = held.as_mut() {
-                        if *h.time() < t {
-                            h.downgrade(&t);
+                match least {
+                    Some(t) => {
+                        if let Some(h) = held.as_mut() {
+                            if *h.time() < t {
+                                h.downgrade(&t);
+                            }
                         }
                     }
+                    None => held = None,
                 }
-                None => held = None,
             }
-        }
-    })
+        },
+    )
 }

@@ -15,7 +15,8 @@ impl Serialize for BatchMsg {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = Vec::new();
         {
-            let mut w = StreamWriter::try_new(&mut buf, &self.0.schema()).map_err(S::Error::custom)?;
+            let mut w =
+                StreamWriter::try_new(&mut buf, &self.0.schema()).map_err(S::Error::custom)?;
             w.write(&self.0).map_err(S::Error::custom)?;
             w.finish().map_err(S::Error::custom)?;
         }
@@ -26,7 +27,8 @@ impl Serialize for BatchMsg {
 impl<'de> Deserialize<'de> for BatchMsg {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let bytes: Vec<u8> = serde_bytes_vec(d)?;
-        let mut r = StreamReader::try_new(std::io::Cursor::new(bytes), None).map_err(D::Error::custom)?;
+        let mut r =
+            StreamReader::try_new(std::io::Cursor::new(bytes), None).map_err(D::Error::custom)?;
         match r.next() {
             Some(Ok(b)) => Ok(BatchMsg(b)),
             Some(Err(e)) => Err(D::Error::custom(e)),

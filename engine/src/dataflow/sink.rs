@@ -21,7 +21,10 @@ pub fn build(input: Stream<'_, u64, Vec<(u64, BatchMsg)>>, shared: Shared) {
                 Metrics::add(&shared.metrics.rows_out, b.0.num_rows());
                 match &shared.output {
                     Output::Sink(s) => {
-                        let r = s.lock().map_err(|e| e.to_string()).and_then(|mut s| s.write(&b.0).map_err(|e| e.to_string()));
+                        let r = s
+                            .lock()
+                            .map_err(|e| e.to_string())
+                            .and_then(|mut s| s.write(&b.0).map_err(|e| e.to_string()));
                         if let Err(e) = r {
                             shared.fail(e);
                         }
@@ -37,7 +40,10 @@ pub fn build(input: Stream<'_, u64, Vec<(u64, BatchMsg)>>, shared: Shared) {
         if frontier.frontier().is_empty() && !finished {
             finished = true;
             if let Output::Sink(s) = &shared.output {
-                let r = s.lock().map_err(|e| e.to_string()).and_then(|mut s| s.finish().map_err(|e| e.to_string()));
+                let r = s
+                    .lock()
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut s| s.finish().map_err(|e| e.to_string()));
                 if let Err(e) = r {
                     shared.fail(e);
                 }

@@ -39,7 +39,11 @@ pub struct SourceParts {
 }
 
 /// Builds the source operator; its output is `(target worker, batch)`.
-pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
+pub fn build<'s>(
+    scope: Scope<'s, u64>,
+    shared: Shared,
+    mut parts: SourceParts,
+) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
     let time_index = shared
         .source
         .event_time
@@ -47,135 +51,156 @@ pub fn build<'s>(scope: Scope<'s, u64>, shared: Shared, mut parts: SourceParts) 
         .and_then(|et| shared.source.schema.index_of(et).ok());
     let delay = shared.source.watermark_delay_ms;
     let idle_timeout = shared.source.idle_timeout_ms;
-    source::<_, CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _>(scope, "Source", move |cap, info| {
-        let activator = scope.activator_for(info.address);
-        let mut cap = Some(cap);
-        let mut marks = Watermarks::new(delay, idle_timeout);
-        let mut wm = 0i64;
-        let mut last_data = Instant::now();
-        let mut out = Vec::new();
-        move |output| {
-            let Some(c) = cap.as_mut() else { return };
-            let mut done = false;
-            for _ in 0..POLLS_PER_STEP {
-                marks.assign(parts.source.partitions());
-                let polled = match parts.source.poll(POLL_ROWS) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        shared.fail(format!("source '{}': {e}", shared.source.name));
-                        done = true;
-                        break;
-                    }
-                };
-                match polled {
-                    Poll::Done => {
-                        done = true;
-                        break;
-                    }
-                    Poll::Idle => {
-                        marks.refresh(&mut wm);
-                        if let Some(t) = idle_timeout {
-                            if last_data.elapsed().as_millis() as i64 >= t {
-                                let global = shared.max_watermark.load(Ordering::Relaxed);
-                                if global > wm {
-                                    wm = global;
-                                }
-                            }
+    source::<_, CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _>(
+        scope,
+        "Source",
+        move |cap, info| {
+            let activator = scope.activator_for(info.address);
+            let mut cap = Some(cap);
+            let mut marks = Watermarks::new(delay, idle_timeout);
+            let mut wm = 0i64;
+            let mut last_data = Instant::now();
+            let mut out = Vec::new();
+            move |output| {
+                let Some(c) = cap.as_mut() else { return };
+                let mut done = false;
+                for _ in 0..POLLS_PER_STEP {
+                    marks.assign(parts.source.partitions());
+                    let polled = match parts.source.poll(POLL_ROWS) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            shared.fail(format!("source '{}': {e}", shared.source.name));
+                            done = true;
+                            break;
                         }
-                        break;
-                    }
-                    Poll::Data { batch, bad, partition } => {
-                        last_data = Instant::now();
-                        if !bad.is_empty() {
-                            Metrics::add(&shared.metrics.dead_letter, bad.len());
-                            match &shared.dead {
-                                Some(DeadLetter::File(d)) => {
-                                    if let Ok(mut d) = d.lock() {
-                                        for r in &bad {
-                                            if let Err(e) = d.write(&shared.source.name, r) {
-                                                shared.fail(e);
-                                            }
-                                        }
+                    };
+                    match polled {
+                        Poll::Done => {
+                            done = true;
+                            break;
+                        }
+                        Poll::Idle => {
+                            marks.refresh(&mut wm);
+                            if let Some(t) = idle_timeout {
+                                if last_data.elapsed().as_millis() as i64 >= t {
+                                    let global = shared.max_watermark.load(Ordering::Relaxed);
+                                    if global > wm {
+                                        wm = global;
                                     }
                                 }
-                                Some(DeadLetter::Sink(s)) => {
-                                    let written = weir_connectors::deadletter::to_batch(&shared.source.name, &bad)
-                                        .and_then(|b| s.lock().map_err(|_| weir_connectors::Error::Format("poisoned".into()))?.write(&b));
-                                    if let Err(e) = written {
-                                        shared.fail(format!("dead-letter sink: {e}"));
-                                    }
-                                }
-                                None => {}
                             }
+                            break;
                         }
-                        let Some(batch) = batch else { continue };
-                        Metrics::add(&shared.metrics.rows_in, batch.num_rows());
-                        let on_time = match time_index {
-                            None => batch,
-                            Some(ti) => match marks.split_late(&batch, ti, partition, &mut wm) {
-                                Ok((on_time, late)) => {
-                                    if let Some(late) = late {
-                                        Metrics::add(&shared.metrics.late, late.num_rows());
-                                        if let Some(s) = &shared.late {
-                                            if let Ok(mut s) = s.lock() {
-                                                if let Err(e) = s.write(&late) {
+                        Poll::Data {
+                            batch,
+                            bad,
+                            partition,
+                        } => {
+                            last_data = Instant::now();
+                            if !bad.is_empty() {
+                                Metrics::add(&shared.metrics.dead_letter, bad.len());
+                                match &shared.dead {
+                                    Some(DeadLetter::File(d)) => {
+                                        if let Ok(mut d) = d.lock() {
+                                            for r in &bad {
+                                                if let Err(e) = d.write(&shared.source.name, r) {
                                                     shared.fail(e);
                                                 }
                                             }
                                         }
                                     }
-                                    on_time
-                                }
-                                Err(e) => {
-                                    shared.fail(e);
-                                    done = true;
-                                    break;
-                                }
-                            },
-                        };
-                        if on_time.num_rows() == 0 {
-                            continue;
-                        }
-                        out.clear();
-                        if let Err(e) = run_chain(&mut parts.chain, on_time, &mut out) {
-                            shared.fail(e);
-                            done = true;
-                            break;
-                        }
-                        let mut session = output.session(&*c);
-                        for b in out.drain(..) {
-                            match &parts.partitioner {
-                                None => session.give((0u64, BatchMsg(b))),
-                                Some(p) => match p.split(&b, parts.peers) {
-                                    Ok(split) => {
-                                        for (t, sb) in split {
-                                            session.give((t as u64, BatchMsg(sb)));
+                                    Some(DeadLetter::Sink(s)) => {
+                                        let written = weir_connectors::deadletter::to_batch(
+                                            &shared.source.name,
+                                            &bad,
+                                        )
+                                        .and_then(|b| {
+                                            s.lock()
+                                                .map_err(|_| {
+                                                    weir_connectors::Error::Format(
+                                                        "poisoned".into(),
+                                                    )
+                                                })?
+                                                .write(&b)
+                                        });
+                                        if let Err(e) = written {
+                                            shared.fail(format!("dead-letter sink: {e}"));
                                         }
                                     }
-                                    Err(e) => shared.fail(e),
-                                },
+                                    None => {}
+                                }
+                            }
+                            let Some(batch) = batch else { continue };
+                            Metrics::add(&shared.metrics.rows_in, batch.num_rows());
+                            let on_time = match time_index {
+                                None => batch,
+                                Some(ti) => {
+                                    match marks.split_late(&batch, ti, partition, &mut wm) {
+                                        Ok((on_time, late)) => {
+                                            if let Some(late) = late {
+                                                Metrics::add(&shared.metrics.late, late.num_rows());
+                                                if let Some(s) = &shared.late {
+                                                    if let Ok(mut s) = s.lock() {
+                                                        if let Err(e) = s.write(&late) {
+                                                            shared.fail(e);
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                            on_time
+                                        }
+                                        Err(e) => {
+                                            shared.fail(e);
+                                            done = true;
+                                            break;
+                                        }
+                                    }
+                                }
+                            };
+                            if on_time.num_rows() == 0 {
+                                continue;
+                            }
+                            out.clear();
+                            if let Err(e) = run_chain(&mut parts.chain, on_time, &mut out) {
+                                shared.fail(e);
+                                done = true;
+                                break;
+                            }
+                            let mut session = output.session(&*c);
+                            for b in out.drain(..) {
+                                match &parts.partitioner {
+                                    None => session.give((0u64, BatchMsg(b))),
+                                    Some(p) => match p.split(&b, parts.peers) {
+                                        Ok(split) => {
+                                            for (t, sb) in split {
+                                                session.give((t as u64, BatchMsg(sb)));
+                                            }
+                                        }
+                                        Err(e) => shared.fail(e),
+                                    },
+                                }
                             }
                         }
                     }
+                    // Downgrade after every poll: rows emitted later are at or above `wm`.
+                    let t = wm.max(0) as u64;
+                    if *c.time() < t {
+                        c.downgrade(&t);
+                    }
                 }
-                // Downgrade after every poll: rows emitted later are at or above `wm`.
+                shared.max_watermark.fetch_max(wm, Ordering::Relaxed);
                 let t = wm.max(0) as u64;
                 if *c.time() < t {
                     c.downgrade(&t);
                 }
+                if done || shared.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    cap = None;
+                } else {
+                    activator.activate();
+                }
             }
-            shared.max_watermark.fetch_max(wm, Ordering::Relaxed);
-            let t = wm.max(0) as u64;
-            if *c.time() < t {
-                c.downgrade(&t);
-            }
-            if done || shared.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                cap = None;
-            } else {
-                activator.activate();
-            }
-        }
-    })
+        },
+    )
 }
 
 /// The watermark of one source instance: the highest event time seen minus the delay, or, for
@@ -197,7 +222,12 @@ struct Partition {
 
 impl Watermarks {
     fn new(delay: i64, idle_timeout: Option<i64>) -> Self {
-        Watermarks { delay, idle_timeout, max_ts: i64::MIN, partitions: HashMap::new() }
+        Watermarks {
+            delay,
+            idle_timeout,
+            max_ts: i64::MIN,
+            partitions: HashMap::new(),
+        }
     }
 
     /// Splits `batch` into on-time and late rows. Without partitions the watermark advances row
@@ -232,7 +262,11 @@ impl Watermarks {
             }
         }
         if let Some(p) = partition {
-            let e = self.partitions.entry(p).or_insert(Partition { max: i64::MIN, last: Instant::now(), done: false });
+            let e = self.partitions.entry(p).or_insert(Partition {
+                max: i64::MIN,
+                last: Instant::now(),
+                done: false,
+            });
             e.max = e.max.max(part_max);
             e.last = Instant::now();
             *wm = (*wm).max(self.combined());
@@ -243,7 +277,14 @@ impl Watermarks {
     /// Records the source's partitions (and which have ended).
     fn assign(&mut self, list: Vec<(u32, bool)>) {
         for (p, done) in list {
-            self.partitions.entry(p).or_insert(Partition { max: i64::MIN, last: Instant::now(), done }).done = done;
+            self.partitions
+                .entry(p)
+                .or_insert(Partition {
+                    max: i64::MIN,
+                    last: Instant::now(),
+                    done,
+                })
+                .done = done;
         }
     }
 
@@ -254,14 +295,20 @@ impl Watermarks {
             Some(t) => p.last.elapsed().as_millis() as i64 >= t,
             None => false,
         };
-        let active: Vec<&Partition> = self.partitions.values().filter(|p| !p.done && !idle(p)).collect();
+        let active: Vec<&Partition> = self
+            .partitions
+            .values()
+            .filter(|p| !p.done && !idle(p))
+            .collect();
         let least = if active.iter().any(|p| p.max == i64::MIN) {
             return i64::MIN;
         } else {
             active.iter().map(|p| p.max).min()
         };
         let least = least.or_else(|| self.partitions.values().map(|p| p.max).max());
-        least.map(|m| m.saturating_sub(self.delay)).unwrap_or(i64::MIN)
+        least
+            .map(|m| m.saturating_sub(self.delay))
+            .unwrap_or(i64::MIN)
     }
 
     /// Re-evaluates the combined watermark (idle partitions drop out over time).
@@ -271,13 +318,17 @@ impl Watermarks {
         }
     }
 
-    fn split(batch: &RecordBatch, keep: Vec<bool>, any_late: bool) -> Result<(RecordBatch, Option<RecordBatch>), weir_operators::Error> {
-    if !any_late {
-        return Ok((batch.clone(), None));
-    }
-    let mask = BooleanArray::from(keep);
-    let on_time = filter_record_batch(batch, &mask)?;
-    let late = filter_record_batch(batch, &datafusion::arrow::compute::not(&mask)?)?;
-    Ok((on_time, Some(late)))
+    fn split(
+        batch: &RecordBatch,
+        keep: Vec<bool>,
+        any_late: bool,
+    ) -> Result<(RecordBatch, Option<RecordBatch>), weir_operators::Error> {
+        if !any_late {
+            return Ok((batch.clone(), None));
+        }
+        let mask = BooleanArray::from(keep);
+        let on_time = filter_record_batch(batch, &mask)?;
+        let late = filter_record_batch(batch, &datafusion::arrow::compute::not(&mask)?)?;
+        Ok((on_time, Some(late)))
     }
 }

@@ -33,10 +33,16 @@ impl BatchOperator for Filter {
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let mask = self.predicate.evaluate(batch)?.into_array(batch.num_rows())?;
-        let mask = mask.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
-            DataFusionError::Plan(format!("filter is not boolean: {}", mask.data_type()))
-        })?;
+        let mask = self
+            .predicate
+            .evaluate(batch)?
+            .into_array(batch.num_rows())?;
+        let mask = mask
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!("filter is not boolean: {}", mask.data_type()))
+            })?;
         let b = filter_record_batch(batch, mask)?;
         if b.num_rows() > 0 {
             out.push(b);

@@ -44,7 +44,11 @@ impl BatchOperator for Project {
             .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let opts = RecordBatchOptions::new().with_row_count(Some(n));
-        out.push(RecordBatch::try_new_with_options(self.schema.clone(), cols, &opts)?);
+        out.push(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            cols,
+            &opts,
+        )?);
         Ok(())
     }
 }

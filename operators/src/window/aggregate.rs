@@ -31,7 +31,11 @@ pub struct AggregateParts {
     /// Position in `group_exprs` of the `window_end` column.
     pub window_end: usize,
     /// Aggregates, with an optional `FILTER (WHERE …)` each, named as in the output.
-    pub aggregates: Vec<(Arc<AggregateFunctionExpr>, Option<Arc<dyn PhysicalExpr>>, String)>,
+    pub aggregates: Vec<(
+        Arc<AggregateFunctionExpr>,
+        Option<Arc<dyn PhysicalExpr>>,
+        String,
+    )>,
     /// Input schema the expressions were planned against.
     pub input_schema: SchemaRef,
 }
@@ -71,7 +75,11 @@ impl AggregateParts {
                 None => None,
             });
         }
-        Ok(Evaluated { groups, args, filters })
+        Ok(Evaluated {
+            groups,
+            args,
+            filters,
+        })
     }
 }
 
@@ -90,7 +98,11 @@ impl Evaluated {
     pub fn take(&self, idx: &UInt32Array) -> Result<Evaluated> {
         let t = |a: &ArrayRef| take(a.as_ref(), idx, None);
         Ok(Evaluated {
-            groups: self.groups.iter().map(t).collect::<std::result::Result<_, _>>()?,
+            groups: self
+                .groups
+                .iter()
+                .map(t)
+                .collect::<std::result::Result<_, _>>()?,
             args: self
                 .args
                 .iter()
@@ -126,7 +138,12 @@ impl WindowAggregate {
         let group_schema = Arc::new(Schema::new(
             schema.fields()[..parts.group_exprs.len()].to_vec(),
         ));
-        Ok(WindowAggregate { parts, group_schema, schema, windows: BTreeMap::new() })
+        Ok(WindowAggregate {
+            parts,
+            group_schema,
+            schema,
+            windows: BTreeMap::new(),
+        })
     }
 
     fn open(&self) -> Result<OpenWindow> {
@@ -137,7 +154,11 @@ impl WindowAggregate {
             .iter()
             .map(|(a, _, _)| new_groups_accumulator(a))
             .collect::<Result<Vec<_>>>()?;
-        Ok(OpenWindow { values, accs, ids: Vec::new() })
+        Ok(OpenWindow {
+            values,
+            accs,
+            ids: Vec::new(),
+        })
     }
 
     fn update(&mut self, end: EventTime, ev: &Evaluated) -> Result<()> {
@@ -145,7 +166,9 @@ impl WindowAggregate {
             let w = self.open()?;
             self.windows.insert(end, w);
         }
-        let Some(w) = self.windows.get_mut(&end) else { return Ok(()) };
+        let Some(w) = self.windows.get_mut(&end) else {
+            return Ok(());
+        };
         w.ids.clear();
         w.values.intern(&ev.groups, &mut w.ids)?;
         let total = w.values.len();
@@ -193,9 +216,9 @@ pub(crate) fn new_groups_accumulator(
     } else {
         let a = agg.clone();
         Ok(Box::new(
-            datafusion::physical_expr::GroupsAccumulatorAdapter::new(
-                move || a.create_accumulator(),
-            ),
+            datafusion::physical_expr::GroupsAccumulatorAdapter::new(move || {
+                a.create_accumulator()
+            }),
         ))
     }
 }

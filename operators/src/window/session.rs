@@ -64,7 +64,10 @@ impl SessionAggregate {
         let mut accs = Vec::with_capacity(self.parts.aggregates.len());
         for (i, (agg, _, _)) in self.parts.aggregates.iter().enumerate() {
             let mut acc = agg.create_accumulator()?;
-            let args = match sub.filters[i].as_ref().and_then(|f| f.as_any().downcast_ref::<BooleanArray>()) {
+            let args = match sub.filters[i]
+                .as_ref()
+                .and_then(|f| f.as_any().downcast_ref::<BooleanArray>())
+            {
                 Some(mask) => sub.args[i]
                     .iter()
                     .map(|a| filter(a.as_ref(), mask))
@@ -76,7 +79,11 @@ impl SessionAggregate {
         }
         let first = ts[run[0] as usize];
         let last = ts[run[run.len() - 1] as usize];
-        Ok(Session { start: first, end: last + self.gap, accs })
+        Ok(Session {
+            start: first,
+            end: last + self.gap,
+            accs,
+        })
     }
 
     fn insert(&mut self, key: OwnedRow, mut s: Session) -> Result<()> {
@@ -106,8 +113,14 @@ impl SessionAggregate {
     }
 
     fn emit(&self, done: Vec<(OwnedRow, Session)>) -> Result<RecordBatch> {
-        let keys = self.converter.convert_rows(done.iter().map(|(k, _)| k.row()))?;
-        let dt = self.schema.field(self.parts.window_start).data_type().clone();
+        let keys = self
+            .converter
+            .convert_rows(done.iter().map(|(k, _)| k.row()))?;
+        let dt = self
+            .schema
+            .field(self.parts.window_start)
+            .data_type()
+            .clone();
         let starts = from_millis(&dt, done.iter().map(|(_, s)| s.start).collect())?;
         let ends = from_millis(&dt, done.iter().map(|(_, s)| s.end).collect())?;
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
@@ -148,8 +161,11 @@ impl BatchOperator for SessionAggregate {
         }
         let ev = self.parts.evaluate(batch)?;
         let ts = to_millis("window_start", &ev.groups[self.parts.window_start])?;
-        let key_cols: Vec<ArrayRef> =
-            self.key_positions.iter().map(|i| ev.groups[*i].clone()).collect();
+        let key_cols: Vec<ArrayRef> = self
+            .key_positions
+            .iter()
+            .map(|i| ev.groups[*i].clone())
+            .collect();
         let rows = self.converter.convert_columns(&key_cols)?;
         let mut by_key: HashMap<OwnedRow, Vec<u32>> = HashMap::new();
         for (i, r) in rows.iter().enumerate() {
@@ -159,8 +175,8 @@ impl BatchOperator for SessionAggregate {
             idx.sort_by_key(|i| ts[*i as usize]);
             let mut start = 0;
             for j in 1..=idx.len() {
-                let split = j == idx.len()
-                    || ts[idx[j] as usize] - ts[idx[j - 1] as usize] >= self.gap;
+                let split =
+                    j == idx.len() || ts[idx[j] as usize] - ts[idx[j - 1] as usize] >= self.gap;
                 if split {
                     let s = self.new_session(&ev, &idx[start..j], &ts)?;
                     self.insert(key.clone(), s)?;
