@@ -50,6 +50,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         )
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
+        .set("queue.buffering.max.kbytes", "65536")
         .create()
         .map_err(|e| {
             Error::io(
