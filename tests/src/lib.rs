@@ -196,9 +196,39 @@ impl Mosquitto {
 
     /// Starts a broker on `port` (to restart one where clients expect it).
     pub fn start_on(name: &str, port: u16) -> Mosquitto {
+        Self::start_with(name, port, "")
+    }
+
+    /// Starts a broker on a free port plus a TLS listener on `tls_port` with the given
+    /// certificate files (ca, cert, key).
+    pub fn start_tls(name: &str, tls_port: u16, certs: &(PathBuf, PathBuf, PathBuf)) -> Mosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let extra = format!(
+            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            certs.0.display(),
+            certs.1.display(),
+            certs.2.display()
+        );
+        let m = Self::start_with(name, port, &extra);
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "mosquitto TLS listener did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        m
+    }
+
+    fn start_with(name: &str, port: u16, extra: &str) -> Mosquitto {
         let dir = scratch(&format!("mosquitto-{name}-{port}"));
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n")).unwrap();
+        std::fs::write(&conf, format!("per_listener_settings false\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlistener {port} 127.0.0.1\n{extra}")).unwrap();
         let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
@@ -469,4 +499,82 @@ impl MqttPublisher {
             self.sent -= 1;
         }
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 made with the `openssl` command, in `dir`:
+/// returns (ca.pem, server.pem, server.key).
+pub fn make_certs(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=weir-test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    // mosquitto started as root reads its files as the `mosquitto` user.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
 }

@@ -259,3 +259,45 @@ fn mqtt5_shared_subscription_spreads_messages_over_workers() {
         "every message exactly once across the two workers"
     );
 }
+
+#[test]
+fn mqtt_over_tls() {
+    let dir = scratch("mqtt-tls");
+    let certs = weir_tests::make_certs(&dir);
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let broker = Mosquitto::start_tls("tls", tls_port, &certs);
+    let out = dir.join("out.csv");
+    let script = dir.join("p.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE r (ts BIGINT, v DOUBLE)
+               WITH (connector = 'mqtt', url = 'mqtts://127.0.0.1:{tls_port}', ca_file = '{}', topic = 'secure/v', max_messages = '10');
+             CREATE SINK out WITH (connector = 'file', path = '{}', header = 'false');
+             CREATE PIPELINE copy AS INSERT INTO out SELECT ts FROM r;",
+            certs.0.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut weir = WeirProcess::start(&script, &[]);
+    weir.wait_for("subscribed to", 1);
+    // The publisher uses the plain listener of the same broker.
+    let mut publisher = MqttPublisher::connect("tls-pub", broker.port);
+    for i in 0..10 {
+        publisher.publish("secure/v", format!("{{\"ts\":{i},\"v\":1}}"));
+    }
+    publisher.wait_acks();
+    weir.finish();
+    let mut rows: Vec<i64> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    rows.sort();
+    assert_eq!(rows, (0..10).collect::<Vec<_>>());
+}

@@ -14,6 +14,10 @@
 //! Sink options: `url`, `topic` (required), `qos` (default 1), `client_id`, `username`,
 //! `password`, `retain` (default false). Rows are published one JSON object per message.
 //!
+//! TLS (both): `url = 'mqtts://host:port'` or `tls = 'true'`, with `ca_file` (PEM of the CA
+//! that signed the broker's certificate) and, for client authentication, `client_cert_file` and
+//! `client_key_file` (rustls with the ring provider).
+//!
 //! Lost brokers are retried with exponential backoff (100 ms doubling to 5 s); a clean-session
 //! source subscribes again on every reconnect.
 pub mod broker;
@@ -37,6 +41,24 @@ pub(crate) struct Conn {
     pub clean: bool,
     pub credentials: Option<(String, String)>,
     pub qos: QoS,
+    pub tls: Option<Tls>,
+}
+
+/// TLS material, read from files when the connector is built.
+#[derive(Clone)]
+pub(crate) struct Tls {
+    pub ca: Vec<u8>,
+    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Tls {
+    fn transport(&self) -> rumqttc::Transport {
+        rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
+            ca: self.ca.clone(),
+            alpn: None,
+            client_auth: self.client_auth.clone(),
+        })
+    }
 }
 
 impl Conn {
@@ -48,6 +70,9 @@ impl Conn {
         o.set_max_packet_size(1 << 20, 1 << 20);
         if let Some((u, p)) = &self.credentials {
             o.set_credentials(u.clone(), p.clone());
+        }
+        if let Some(t) = &self.tls {
+            o.set_transport(t.transport());
         }
         o
     }
@@ -64,6 +89,9 @@ impl Conn {
         if let Some((u, p)) = &self.credentials {
             o.set_credentials(u.clone(), p.clone());
         }
+        if let Some(t) = &self.tls {
+            o.set_transport(t.transport());
+        }
         o
     }
 
@@ -78,6 +106,7 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
     let url = o
         .string("url")
         .unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
+    let tls_scheme = url.starts_with("mqtts://") || url.starts_with("ssl://");
     let (host, port) = parse_url(&url).ok_or_else(|| Error::Option {
         option: "url".into(),
         message: format!("expected mqtt://host:port, got '{url}'"),
@@ -106,6 +135,27 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
             })
         }
     };
+    let tls = if o.bool("tls", tls_scheme)? {
+        let read = |opt: &str, path: String| {
+            std::fs::read(&path).map_err(|e| Error::io(format!("{opt} '{path}'"), e))
+        };
+        let ca = read("ca_file", o.required("ca_file")?)?;
+        let client_auth = match (o.string("client_cert_file"), o.string("client_key_file")) {
+            (Some(c), Some(k)) => Some((read("client_cert_file", c)?, read("client_key_file", k)?)),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Option {
+                    option: "client_cert_file".into(),
+                    message: "client_cert_file and client_key_file go together".into(),
+                })
+            }
+        };
+        // One process-wide crypto provider (ring); installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Some(Tls { ca, client_auth })
+    } else {
+        None
+    };
     Ok(Conn {
         host,
         port,
@@ -114,19 +164,21 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
         clean,
         credentials,
         qos,
+        tls,
     })
 }
 
 /// `mqtt://host:port`, `tcp://host:port` or `host:port`.
 pub fn parse_url(url: &str) -> Option<(String, u16)> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
+    let tls = url.starts_with("mqtts://") || url.starts_with("ssl://");
+    let rest = ["mqtt://", "tcp://", "mqtts://", "ssl://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p))
         .unwrap_or(url);
     let rest = rest.trim_end_matches('/');
     match rest.rsplit_once(':') {
         Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None if !rest.is_empty() => Some((rest.to_string(), 1883)),
+        None if !rest.is_empty() => Some((rest.to_string(), if tls { 8883 } else { 1883 })),
         None => None,
     }
 }
