@@ -351,13 +351,16 @@ fn spawn_progress(
         while rx.recv_timeout(every).is_err() {
             for sh in &shared {
                 eprintln!(
-                    "[{:>6.1}s] {}: in {} out {} late {} dead-letter {}",
+                    "[{:>6.1}s] {}: in {} out {} late {} dead-letter {} lag {}",
                     started.elapsed().as_secs_f64(),
                     sh.plan.name,
                     Metrics::get(&sh.metrics.rows_in),
                     Metrics::get(&sh.metrics.rows_out),
                     Metrics::get(&sh.metrics.late),
-                    Metrics::get(&sh.metrics.dead_letter)
+                    Metrics::get(&sh.metrics.dead_letter),
+                    sh.source_metrics
+                        .lag
+                        .load(std::sync::atomic::Ordering::Relaxed)
                 );
             }
         }

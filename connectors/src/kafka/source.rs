@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::base_config;
@@ -16,9 +18,45 @@ use crate::{ConnectorMetrics, Error, Options, Poll, Result, Source, SourceContex
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Receives librdkafka's statistics (every second) and records the consumer lag: messages
+/// between this instance's positions and the partitions' high watermarks.
+pub struct LagContext {
+    metrics: Arc<ConnectorMetrics>,
+    topic: String,
+}
+
+impl ClientContext for LagContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        // Reaching the end of a partition is how bounded reads finish, not an error.
+        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_))
+            && !reason.contains("PartitionEOF")
+        {
+            tracing::warn!("kafka source on {}: {error}: {reason}", self.topic);
+        }
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        if let Some(t) = statistics.topics.get(&self.topic) {
+            let lag: i64 = t
+                .partitions
+                .values()
+                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                .map(|p| p.consumer_lag)
+                .sum();
+            self.metrics
+                .lag
+                .store(lag as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+type LagConsumer = BaseConsumer<LagContext>;
+
 /// The Kafka source on one worker.
 pub struct KafkaSource {
-    consumer: Option<BaseConsumer>,
+    consumer: Option<LagConsumer>,
     topic: String,
     schema: SchemaRef,
     format: Format,
@@ -54,7 +92,8 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let max_messages = o.u64("max_messages", 0)?;
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
-    let consumer: BaseConsumer = base_config(&brokers)
+    let consumer: LagConsumer = base_config(&brokers)
+        .set("statistics.interval.ms", "1000")
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
         .set(
@@ -69,7 +108,10 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
                 "earliest"
             },
         )
-        .create()
+        .create_with_context(LagContext {
+            metrics: ctx.metrics.clone(),
+            topic: topic.clone(),
+        })
         .map_err(kafka_err("creating the Kafka consumer"))?;
     let md = consumer
         .fetch_metadata(Some(&topic), TIMEOUT)
