@@ -64,10 +64,23 @@ pub trait Source: Send {
 
     /// For partitioned sources: the partitions this instance reads and whether each has
     /// reached its end. The engine keeps a watermark per partition; a partition that has not
-    /// delivered data yet holds the watermark back until it ends or is idle for `idle_timeout`.
-    fn partitions(&self) -> Vec<(u32, bool)> {
+    /// delivered data yet holds the watermark back until it ends, or until it is caught up and
+    /// idle for `idle_timeout`.
+    fn partitions(&self) -> Vec<(u32, PartitionState)> {
         Vec::new()
     }
+}
+
+/// Where a partition's reader stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionState {
+    /// Data may be waiting: the partition holds the watermark.
+    Reading,
+    /// Caught up with the broker: after `idle_timeout` without data it stops holding the
+    /// watermark.
+    CaughtUp,
+    /// A bounded read of it is complete.
+    Finished,
 }
 
 /// A sink instance.

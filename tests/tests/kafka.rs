@@ -243,3 +243,89 @@ fn kafka_resumes_from_committed_offsets() {
         "the second run starts at the committed offset"
     );
 }
+
+#[test]
+fn idle_partition_does_not_stall_windows_on_an_unbounded_stream() {
+    let broker = Tansu::start();
+    let dir = scratch("kafka-idle");
+    let input = format!("idle{}", std::process::id());
+    let output = format!("idleout{}", std::process::id());
+    broker.create_topic(&input, 3);
+    broker.create_topic(&output, 1);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.brokers)
+        .set("broker.address.family", "v4")
+        .create()
+        .unwrap();
+    // Partitions 0 and 1 get 5 seconds of data; partition 2 gets nothing, ever.
+    for i in 0..50i64 {
+        let p = format!("{{\"m\":\"m{}\",\"ts\":{},\"v\":1}}", i % 2, i * 100);
+        producer
+            .send(
+                BaseRecord::<(), String>::to(&input)
+                    .partition((i % 2) as i32)
+                    .payload(&p),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let script = dir.join("p.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE r (m TEXT, ts BIGINT, v DOUBLE)
+               WITH (connector = 'kafka', brokers = '{b}', topic = '{input}', event_time = 'ts', idle_timeout = '500ms');
+             CREATE SINK o WITH (connector = 'kafka', brokers = '{b}', topic = '{output}');
+             CREATE PIPELINE p AS INSERT INTO o SELECT m, window_start, count(*) AS n FROM r GROUP BY m, tumble(ts, INTERVAL '1' SECOND);",
+            b = broker.brokers
+        ),
+    )
+    .unwrap();
+    // Unbounded: weir keeps running; windows must still close while it does.
+    let mut weir = Command::new(weir_bin())
+        .args(["run", script.to_str().unwrap(), "--progress", "0"])
+        .spawn()
+        .unwrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.brokers)
+        .set("group.id", "idle-reader")
+        .set("broker.address.family", "v4")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&output, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let start = Instant::now();
+    let mut got = BTreeMap::new();
+    // Windows [0,1s) … [3s,4s) close once the watermark (the slower of partitions 0 and 1,
+    // partition 2 being idle) passes them; the last window stays open (no later data).
+    while got.len() < 8 && start.elapsed() < Duration::from_secs(30) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            got.insert(
+                (
+                    v["m"].as_str().unwrap().to_string(),
+                    v["window_start"].as_i64().unwrap(),
+                ),
+                v["n"].as_u64().unwrap(),
+            );
+        }
+    }
+    let still_running = weir.try_wait().unwrap().is_none();
+    let _ = weir.kill();
+    let _ = weir.wait();
+    assert!(
+        still_running,
+        "weir should still be running on an unbounded source"
+    );
+    let want: BTreeMap<(String, i64), u64> = (0..4)
+        .flat_map(|w| {
+            [
+                (("m0".to_string(), w * 1000), 5),
+                (("m1".to_string(), w * 1000), 5),
+            ]
+        })
+        .collect();
+    assert_eq!(got, want);
+}

@@ -14,7 +14,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::base_config;
 use crate::format::Format;
-use crate::{ConnectorMetrics, Error, Options, Poll, Result, Source, SourceContext};
+use crate::{
+    ConnectorMetrics, Error, Options, PartitionState, Poll, Result, Source, SourceContext,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -69,6 +71,7 @@ pub struct KafkaSource {
     metrics: Arc<ConnectorMetrics>,
     pending: Vec<(i32, i64, Vec<u8>)>,
     assigned: Vec<i32>,
+    caught_up: HashMap<i32, bool>,
 }
 
 fn kafka_err(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> Error + '_ {
@@ -96,10 +99,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         .set("statistics.interval.ms", "1000")
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
-        .set(
-            "enable.partition.eof",
-            if bounded { "true" } else { "false" },
-        )
+        .set("enable.partition.eof", "true")
         .set(
             "auto.offset.reset",
             if start == "latest" {
@@ -146,6 +146,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
             metrics: ctx.metrics,
             pending: Vec::new(),
             assigned: Vec::new(),
+            caught_up: HashMap::new(),
         }));
     }
     let mut tpl = TopicPartitionList::new();
@@ -209,6 +210,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         metrics: ctx.metrics,
         pending: Vec::new(),
         assigned: mine,
+        caught_up: HashMap::new(),
     }))
 }
 
@@ -258,6 +260,7 @@ impl Source for KafkaSource {
             match consumer.poll(wait) {
                 None => break,
                 Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                    self.caught_up.insert(p, true);
                     if let Some(end) = self.end.as_mut() {
                         end.insert(p, true);
                         if end.values().all(|d| *d) {
@@ -274,6 +277,7 @@ impl Source for KafkaSource {
                     let (p, off) = (m.partition(), m.offset());
                     tracing::trace!("kafka source on {}: partition {p} offset {off}", self.topic);
                     self.next.insert(p, off + 1);
+                    self.caught_up.insert(p, false);
                     let Some(payload) = m.payload() else { continue };
                     ConnectorMetrics::add(&self.metrics.messages, 1);
                     ConnectorMetrics::add(&self.metrics.bytes, payload.len() as u64);
@@ -321,17 +325,23 @@ impl Source for KafkaSource {
         })
     }
 
-    fn partitions(&self) -> Vec<(u32, bool)> {
+    fn partitions(&self) -> Vec<(u32, PartitionState)> {
         self.assigned
             .iter()
             .map(|p| {
-                (
-                    *p as u32,
-                    self.end
-                        .as_ref()
-                        .and_then(|e| e.get(p).copied())
-                        .unwrap_or(false),
-                )
+                let finished = self
+                    .end
+                    .as_ref()
+                    .and_then(|e| e.get(p).copied())
+                    .unwrap_or(false);
+                let state = if finished {
+                    PartitionState::Finished
+                } else if self.caught_up.get(p).copied().unwrap_or(false) {
+                    PartitionState::CaughtUp
+                } else {
+                    PartitionState::Reading
+                };
+                (*p as u32, state)
             })
             .collect()
     }

@@ -12,7 +12,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
-use weir_connectors::{Poll, Source};
+use weir_connectors::{PartitionState, Poll, Source};
 use weir_operators::exchange::Partitioner;
 use weir_operators::time::to_millis;
 use weir_operators::{run_chain, BatchOperator};
@@ -217,7 +217,7 @@ struct Watermarks {
 struct Partition {
     max: i64,
     last: Instant,
-    done: bool,
+    state: PartitionState,
 }
 
 impl Watermarks {
@@ -265,7 +265,7 @@ impl Watermarks {
             let e = self.partitions.entry(p).or_insert(Partition {
                 max: i64::MIN,
                 last: Instant::now(),
-                done: false,
+                state: PartitionState::Reading,
             });
             e.max = e.max.max(part_max);
             e.last = Instant::now();
@@ -274,37 +274,41 @@ impl Watermarks {
         Self::split(batch, keep, any_late)
     }
 
-    /// Records the source's partitions (and which have ended).
-    fn assign(&mut self, list: Vec<(u32, bool)>) {
-        for (p, done) in list {
-            self.partitions
-                .entry(p)
-                .or_insert(Partition {
-                    max: i64::MIN,
-                    last: Instant::now(),
-                    done,
-                })
-                .done = done;
+    /// Records the source's partitions and where each stands.
+    fn assign(&mut self, list: Vec<(u32, PartitionState)>) {
+        for (p, state) in list {
+            let e = self.partitions.entry(p).or_insert(Partition {
+                max: i64::MIN,
+                last: Instant::now(),
+                state,
+            });
+            if e.state != state && state == PartitionState::CaughtUp {
+                // Idleness counts from when the partition caught up, or its last row if later.
+                e.last = e.last.max(Instant::now());
+            }
+            e.state = state;
         }
     }
 
-    /// The least maximum among active partitions (not ended, not idle), minus the delay. A
-    /// partition without data yet holds the watermark back; with none active, the highest.
+    /// The least maximum among active partitions, minus the delay. Finished partitions and
+    /// partitions caught up and idle for `idle_timeout` do not count; a partition still
+    /// reading without data yet holds the watermark back; with none active, the highest.
     fn combined(&self) -> i64 {
         let idle = |p: &Partition| match self.idle_timeout {
-            Some(t) => p.last.elapsed().as_millis() as i64 >= t,
+            Some(t) => {
+                p.state == PartitionState::CaughtUp && p.last.elapsed().as_millis() as i64 >= t
+            }
             None => false,
         };
         let active: Vec<&Partition> = self
             .partitions
             .values()
-            .filter(|p| !p.done && !idle(p))
+            .filter(|p| p.state != PartitionState::Finished && !idle(p))
             .collect();
-        let least = if active.iter().any(|p| p.max == i64::MIN) {
+        if active.iter().any(|p| p.max == i64::MIN) {
             return i64::MIN;
-        } else {
-            active.iter().map(|p| p.max).min()
-        };
+        }
+        let least = active.iter().map(|p| p.max).min();
         let least = least.or_else(|| self.partitions.values().map(|p| p.max).max());
         least
             .map(|m| m.saturating_sub(self.delay))
