@@ -199,6 +199,31 @@ impl Mosquitto {
         Self::start_with(name, port, "")
     }
 
+    /// Starts a broker on a free port that accepts only `user`/`password`.
+    pub fn start_with_password(name: &str, user: &str, password: &str) -> Mosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = scratch(&format!("mosquitto-auth-{name}-{port}"));
+        let file = dir.join("passwords");
+        let out = std::process::Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(&file)
+            .args([user, password])
+            .output()
+            .expect("mosquitto_passwd (package mosquitto)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        Self::start_with(name, port, &format!("password_file {}\n", file.display()))
+    }
+
     /// Starts a broker on a free port plus a TLS listener on `tls_port` with the given
     /// certificate files (ca, cert, key).
     pub fn start_tls(name: &str, tls_port: u16, certs: &(PathBuf, PathBuf, PathBuf)) -> Mosquitto {
@@ -228,7 +253,12 @@ impl Mosquitto {
     fn start_with(name: &str, port: u16, extra: &str) -> Mosquitto {
         let dir = scratch(&format!("mosquitto-{name}-{port}"));
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("per_listener_settings false\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlistener {port} 127.0.0.1\n{extra}")).unwrap();
+        let anonymous = if extra.contains("password_file") {
+            "false"
+        } else {
+            "true"
+        };
+        std::fs::write(&conf, format!("per_listener_settings false\nallow_anonymous {anonymous}\npersistence false\nmax_queued_messages 100000\nlistener {port} 127.0.0.1\n{extra}")).unwrap();
         let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
@@ -423,6 +453,19 @@ impl WeirProcess {
         }
     }
 
+    /// Stops the process; returns the whole stderr.
+    pub fn kill(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(l) = self
+            .lines
+            .recv_timeout(std::time::Duration::from_millis(200))
+        {
+            self.log.push(l);
+        }
+        self.log
+    }
+
     /// Waits (up to 60 s) for a successful exit; returns the whole stderr.
     pub fn finish(mut self) -> Vec<String> {
         let start = std::time::Instant::now();
@@ -458,8 +501,16 @@ pub struct MqttPublisher {
 impl MqttPublisher {
     /// Connects to the broker on 127.0.0.1:`port`.
     pub fn connect(id: &str, port: u16) -> MqttPublisher {
+        Self::connect_as(id, port, None)
+    }
+
+    /// Connects with credentials.
+    pub fn connect_as(id: &str, port: u16, credentials: Option<(&str, &str)>) -> MqttPublisher {
         let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
         o.set_keep_alive(std::time::Duration::from_secs(30));
+        if let Some((u, p)) = credentials {
+            o.set_credentials(u, p);
+        }
         let (client, mut conn) = rumqttc::Client::new(o, 10_000);
         let (tx, acks) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -301,3 +301,44 @@ fn mqtt_over_tls() {
     rows.sort();
     assert_eq!(rows, (0..10).collect::<Vec<_>>());
 }
+
+#[test]
+fn username_and_password() {
+    let broker = Mosquitto::start_with_password("auth", "plant", "s3cret");
+    let dir = scratch("mqtt-auth");
+    let write = |name: &str, password: &str| {
+        let script = dir.join(format!("{name}.sql"));
+        std::fs::write(
+            &script,
+            format!(
+                "CREATE SOURCE r (ts BIGINT, v DOUBLE)
+                   WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{}', topic = 'auth/v', username = 'plant', password = '{password}',
+                         max_messages = '5');
+                 CREATE SINK out WITH (connector = 'file', path = '{}', header = 'false');
+                 CREATE PIPELINE copy AS INSERT INTO out SELECT ts FROM r;",
+                broker.port,
+                dir.join(format!("{name}.csv")).display()
+            ),
+        )
+        .unwrap();
+        script
+    };
+    // A wrong password is refused (and retried with backoff, never a crash).
+    let mut bad = WeirProcess::start(&write("bad", "wrong"), &[]);
+    bad.wait_for("connection lost", 2);
+    let log = bad.kill();
+    assert!(!log.iter().any(|l| l.contains("subscribed to")), "{log:#?}");
+    assert!(!log.iter().any(|l| l.contains("panicked")), "{log:#?}");
+    // The right one works.
+    let mut weir = WeirProcess::start(&write("good", "s3cret"), &[]);
+    weir.wait_for("subscribed to", 1);
+    let mut publisher =
+        MqttPublisher::connect_as("auth-pub", broker.port, Some(("plant", "s3cret")));
+    for i in 0..5 {
+        publisher.publish("auth/v", format!("{{\"ts\":{i},\"v\":1}}"));
+    }
+    publisher.wait_acks();
+    weir.finish();
+    let rows = std::fs::read_to_string(dir.join("good.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 5, "{rows}");
+}
