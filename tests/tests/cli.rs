@@ -201,3 +201,27 @@ fn example_pipeline_runs_on_the_generator() {
     assert!(!la.is_empty());
     assert_eq!(la, lb, "same alerts with 1 and 2 workers");
 }
+
+#[test]
+fn every_example_compiles() {
+    let dir = format!("{}/../examples", env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().map(|x| x == "sql").unwrap_or(false) {
+            let out = Command::new(weir_bin())
+                .arg("explain")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "examples found: {n}");
+}

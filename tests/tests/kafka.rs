@@ -73,7 +73,7 @@ fn kafka_windowed_aggregate_end_to_end() {
                WITH (connector = 'kafka', brokers = '{b}', topic = '{input}', start = 'earliest', bounded = 'true',
                      format = 'json', event_time = 'ts', watermark_delay = '100ms', dead_letter = 'dlq');
              CREATE SINK dlq WITH (connector = 'kafka', brokers = '{b}', topic = '{dlq}');
-             CREATE SINK results WITH (connector = 'kafka', brokers = '{b}', topic = '{output}', key = 'machine_id', format = 'json');
+             CREATE SINK results WITH (connector = 'kafka', brokers = '{b}', topic = '{output}', key = 'machine_id', format = 'json', idempotent = 'true');
              CREATE PIPELINE per_machine AS INSERT INTO results
              SELECT machine_id, window_start, count(*) AS n, sum(v) AS total
              FROM readings GROUP BY machine_id, tumble(ts, INTERVAL '1' SECOND);",
@@ -195,7 +195,7 @@ fn kafka_resumes_from_committed_offsets() {
         .unwrap();
     let produce = |range: std::ops::Range<i64>| {
         for i in range {
-            let p = format!("{{\"ts\":{i},\"v\":{i}}}");
+            let p = format!("{i},{i}.5");
             producer
                 .send(
                     BaseRecord::<(), String>::to(&topic)
@@ -213,7 +213,7 @@ fn kafka_resumes_from_committed_offsets() {
             format!(
                 "CREATE SOURCE r (ts BIGINT, v DOUBLE)
                    WITH (connector = 'kafka', brokers = '{}', topic = '{topic}', start = 'committed', group_id = 'resume-group',
-                         bounded = 'true');
+                         bounded = 'true', format = 'csv');
                  CREATE SINK out WITH (connector = 'file', path = '{}', header = 'false');
                  CREATE PIPELINE copy AS INSERT INTO out SELECT ts FROM r;",
                 broker.brokers,
