@@ -80,13 +80,15 @@ pub(crate) fn logical_plan(
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        if let (Some(w), Some(et)) = (&window, &s.event_time) {
+        // Window columns on every source while planning a windowed query; a source whose
+        // event_time is not the window's column is reported after planning, with a hint.
+        if let Some(w) = &window {
+            let col = s.event_time.as_deref().unwrap_or(w.time_column.as_str());
             let dt = s
                 .schema
-                .field_with_name(et)
+                .field_with_name(col)
                 .map(|f| f.data_type().clone())
                 .unwrap_or(DataType::Int64);
-            let _ = w;
             fields.push(Field::new(WINDOW_START, dt.clone(), false));
             fields.push(Field::new(WINDOW_END, dt, false));
         }
