@@ -135,7 +135,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
                 if v5 {
                     run_connection_v5(name, conn, subscribe_to, tx, m)
                 } else {
-                    run_connection(name, conn.v4(), conn.qos, subscribe_to, tx, m)
+                    run_connection(name, conn, subscribe_to, tx, m)
                 }
             })
             .map_err(|e| crate::Error::io("starting the MQTT thread", e))?;
@@ -159,60 +159,96 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     }))
 }
 
-fn run_connection(
-    name: String,
-    options: rumqttc::MqttOptions,
-    qos: QoS,
-    filter: String,
+/// A connection event, the same for both protocol versions.
+enum Ev {
+    ConnAck(bool),
+    SubAck,
+    Publish(String, Vec<u8>),
+    Lost(String),
+    Other,
+}
+
+/// Drives one connection: counts, subscribes on every (re)connect, forwards messages, backs
+/// off after a lost connection (the client reconnects on the next poll).
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    name: &str,
+    filter: &str,
+    protocol: &str,
+    events: impl Iterator<Item = Ev>,
+    subscribe: impl Fn() -> std::result::Result<(), String>,
+    disconnect: impl Fn(),
     tx: SyncSender<Message>,
     m: Arc<ConnectorMetrics>,
 ) {
-    let (client, mut connection) = Client::new(options, 1024);
     let mut backoff = Duration::from_millis(100);
     let mut was_connected = false;
-    for event in connection.iter() {
+    for event in events {
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+            Ev::ConnAck(session_present) => {
                 if was_connected {
                     m.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
                 was_connected = true;
                 backoff = Duration::from_millis(100);
-                tracing::info!(
-                    "mqtt source '{name}': connected (session present: {})",
-                    ack.session_present
-                );
-                if let Err(e) = client.try_subscribe(filter.clone(), qos) {
+                tracing::info!("mqtt source '{name}': connected with MQTT {protocol} (session present: {session_present})");
+                if let Err(e) = subscribe() {
                     tracing::warn!("mqtt source '{name}': subscribing to {filter}: {e}");
                 }
             }
-            Ok(Event::Incoming(Packet::SubAck(_))) => {
-                tracing::info!("mqtt source '{name}': subscribed to {filter}");
-            }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
+            Ev::SubAck => tracing::info!("mqtt source '{name}': subscribed to {filter}"),
+            Ev::Publish(topic, payload) => {
                 m.messages.fetch_add(1, Ordering::Relaxed);
-                m.bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
-                if tx
-                    .send(Message {
-                        topic: p.topic,
-                        payload: p.payload.to_vec(),
-                    })
-                    .is_err()
-                {
-                    let _ = client.try_disconnect();
+                m.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                if tx.send(Message { topic, payload }).is_err() {
+                    disconnect();
                     return;
                 }
             }
-            Ok(_) => {}
-            Err(e) => {
+            Ev::Lost(e) => {
                 tracing::warn!(
                     "mqtt source '{name}': connection lost ({e}); retrying in {backoff:?}"
                 );
                 std::thread::sleep(backoff);
                 backoff = next_backoff(backoff);
             }
+            Ev::Other => {}
         }
     }
+}
+
+fn run_connection(
+    name: String,
+    conn: super::Conn,
+    filter: String,
+    tx: SyncSender<Message>,
+    m: Arc<ConnectorMetrics>,
+) {
+    let qos = conn.qos;
+    let (client, mut connection) = Client::new(conn.v4(), 1024);
+    let events = connection.iter().map(|e| match e {
+        Ok(Event::Incoming(Packet::ConnAck(a))) => Ev::ConnAck(a.session_present),
+        Ok(Event::Incoming(Packet::SubAck(_))) => Ev::SubAck,
+        Ok(Event::Incoming(Packet::Publish(p))) => Ev::Publish(p.topic, p.payload.to_vec()),
+        Ok(_) => Ev::Other,
+        Err(e) => Ev::Lost(e.to_string()),
+    });
+    drive(
+        &name,
+        &filter,
+        "3.1.1",
+        events,
+        || {
+            client
+                .try_subscribe(filter.clone(), qos)
+                .map_err(|e| e.to_string())
+        },
+        || {
+            let _ = client.try_disconnect();
+        },
+        tx,
+        m,
+    );
 }
 
 fn run_connection_v5(
@@ -231,52 +267,32 @@ fn run_connection_v5(
         QoS::ExactlyOnce => Q5::ExactlyOnce,
     };
     let (client, mut connection) = C5::new(conn.v5(), 1024);
-    let mut backoff = Duration::from_millis(100);
-    let mut was_connected = false;
-    for event in connection.iter() {
-        match event {
-            Ok(E5::Incoming(P5::ConnAck(ack))) => {
-                if was_connected {
-                    m.reconnects.fetch_add(1, Ordering::Relaxed);
-                }
-                was_connected = true;
-                backoff = Duration::from_millis(100);
-                tracing::info!(
-                    "mqtt source '{name}': connected with MQTT 5 (session present: {})",
-                    ack.session_present
-                );
-                if let Err(e) = client.try_subscribe(filter.clone(), qos) {
-                    tracing::warn!("mqtt source '{name}': subscribing to {filter}: {e}");
-                }
-            }
-            Ok(E5::Incoming(P5::SubAck(_))) => {
-                tracing::info!("mqtt source '{name}': subscribed to {filter}");
-            }
-            Ok(E5::Incoming(P5::Publish(p))) => {
-                m.messages.fetch_add(1, Ordering::Relaxed);
-                m.bytes.fetch_add(p.payload.len() as u64, Ordering::Relaxed);
-                let topic = String::from_utf8_lossy(&p.topic).to_string();
-                if tx
-                    .send(Message {
-                        topic,
-                        payload: p.payload.to_vec(),
-                    })
-                    .is_err()
-                {
-                    let _ = client.try_disconnect();
-                    return;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(
-                    "mqtt source '{name}': connection lost ({e}); retrying in {backoff:?}"
-                );
-                std::thread::sleep(backoff);
-                backoff = next_backoff(backoff);
-            }
-        }
-    }
+    let events = connection.iter().map(|e| match e {
+        Ok(E5::Incoming(P5::ConnAck(a))) => Ev::ConnAck(a.session_present),
+        Ok(E5::Incoming(P5::SubAck(_))) => Ev::SubAck,
+        Ok(E5::Incoming(P5::Publish(p))) => Ev::Publish(
+            String::from_utf8_lossy(&p.topic).to_string(),
+            p.payload.to_vec(),
+        ),
+        Ok(_) => Ev::Other,
+        Err(e) => Ev::Lost(e.to_string()),
+    });
+    drive(
+        &name,
+        &filter,
+        "5",
+        events,
+        || {
+            client
+                .try_subscribe(filter.clone(), qos)
+                .map_err(|e| e.to_string())
+        },
+        || {
+            let _ = client.try_disconnect();
+        },
+        tx,
+        m,
+    );
 }
 
 impl MqttSource {
