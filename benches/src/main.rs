@@ -109,6 +109,7 @@ fn main() {
         &RunOptions {
             workers,
             progress: None,
+            cluster: None,
         },
     ) {
         Ok(report) => {

@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod runner;
 
 pub use error::{Error, Result};
-pub use runner::{run, PipelineReport, RunOptions, RunReport};
+pub use runner::{run, Cluster, PipelineReport, RunOptions, RunReport};
 
 /// Compiles and runs a script.
 pub fn run_sql(sql: &str, opts: &RunOptions) -> Result<RunReport> {

@@ -35,6 +35,15 @@ enum Command {
         /// pipelines, for edge boxes without one.
         #[arg(long)]
         mqtt_listen: Option<std::net::SocketAddr>,
+        /// Number of weir processes running this script together (timely cluster mode).
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
+        /// This process's index, 0-based.
+        #[arg(long, default_value_t = 0)]
+        process: usize,
+        /// A file with one `host:port` per process, in process order.
+        #[arg(long)]
+        hosts: Option<String>,
     },
     /// Prints the operator graph of every pipeline in FILE.
     Explain {
@@ -71,13 +80,25 @@ fn main() -> ExitCode {
                 print!("{}", plan.explain());
             }
         }),
-        Command::Run { file, workers, progress, json_summary, mqtt_listen } => compile(&file).and_then(|plan| {
+        Command::Run { file, workers, progress, json_summary, mqtt_listen, processes, process, hosts } => compile(&file).and_then(|plan| {
+            let cluster = if processes > 1 {
+                let hosts = hosts.ok_or("--processes needs --hosts FILE (one host:port per process)")?;
+                let text = read(&hosts)?;
+                let addresses: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+                if addresses.len() != processes || process >= processes {
+                    return Err(format!("{hosts} lists {} addresses for --processes {processes} (--process {process})", addresses.len()));
+                }
+                Some(weir_engine::Cluster { process, addresses })
+            } else {
+                None
+            };
             if let Some(addr) = mqtt_listen {
                 weir_connectors::mqtt::broker::start(addr).map_err(|e| format!("--mqtt-listen {addr}: {e}"))?;
             }
             let opts = RunOptions {
                 workers,
                 progress: if progress == 0 { None } else { Some(Duration::from_secs(progress)) },
+                cluster,
             };
             let report = run(&plan, &opts).map_err(|e| format!("{file}: {e}"))?;
             let secs = report.elapsed.as_secs_f64().max(1e-9);

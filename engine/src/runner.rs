@@ -27,6 +27,17 @@ pub struct RunOptions {
     pub workers: usize,
     /// Print progress to stderr every this often (None: quiet).
     pub progress: Option<Duration>,
+    /// Run as one process of a cluster (timely's cluster mode).
+    pub cluster: Option<Cluster>,
+}
+
+/// This process's place in a cluster of weir processes running the same script.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// This process's index.
+    pub process: usize,
+    /// `host:port` of every process, in process order.
+    pub addresses: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -34,6 +45,7 @@ impl Default for RunOptions {
         RunOptions {
             workers: 1,
             progress: None,
+            cluster: None,
         }
     }
 }
@@ -76,20 +88,38 @@ fn connector_err(context: String) -> impl FnOnce(weir_connectors::Error) -> Erro
 
 type SinkSlot = (Arc<Mutex<Box<dyn Sink>>>, Arc<ConnectorMetrics>);
 
+/// In a cluster, process `p > 0` writes its file outputs (late rows, dead letters) beside
+/// process 0's, with `.p<p>` appended, so processes never write one file.
+fn per_process_path(path: &str, process: usize) -> String {
+    if process == 0 {
+        path.to_string()
+    } else {
+        format!("{path}.p{process}")
+    }
+}
+
 fn open_sink(
     plan: &ScriptPlan,
     name: &str,
     schema: &Schema,
     sinks: &mut HashMap<String, SinkSlot>,
+    process: usize,
 ) -> Result<SinkSlot> {
     if let Some(s) = sinks.get(name) {
         return Ok(s.clone());
     }
     let metrics = Arc::new(ConnectorMetrics::default());
-    let def = plan.sink(name).ok_or_else(|| Error::Runtime {
-        pipeline: String::new(),
-        message: format!("unknown sink '{name}'"),
-    })?;
+    let mut def = plan
+        .sink(name)
+        .ok_or_else(|| Error::Runtime {
+            pipeline: String::new(),
+            message: format!("unknown sink '{name}'"),
+        })?
+        .clone();
+    if let Some(path) = def.options.get("path").cloned() {
+        def.options
+            .insert("path".into(), per_process_path(&path, process));
+    }
     let opened = registry()
         .sink(
             &def.connector,
@@ -118,6 +148,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         pipeline: String::new(),
         message: format!("reading the plan: {e}"),
     })?;
+    let process = opts.cluster.as_ref().map(|c| c.process).unwrap_or(0);
     let failure = Arc::new(Mutex::new(None));
     let mut sinks: HashMap<String, SinkSlot> = HashMap::new();
     let mut shared = Vec::new();
@@ -142,16 +173,18 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                 },
             ));
         }
+        // Pipeline output is exchanged to worker 0, which lives in process 0: only there is the
+        // sink opened.
         let (output, sink_metrics) = match &p.sink {
-            SinkRef::Collect => (Output::Collect(Arc::new(Mutex::new(Vec::new()))), None),
-            SinkRef::Named(n) => {
-                let (s, m) = open_sink(&plan, n, &p.output_schema, &mut sinks)?;
+            SinkRef::Named(n) if process == 0 => {
+                let (s, m) = open_sink(&plan, n, &p.output_schema, &mut sinks, process)?;
                 (Output::Sink(s), Some(m))
             }
+            _ => (Output::Collect(Arc::new(Mutex::new(Vec::new()))), None),
         };
         let late = match &p.late_sink {
             None => None,
-            Some(n) => Some(open_sink(&plan, n, &src.schema, &mut sinks)?.0),
+            Some(n) => Some(open_sink(&plan, n, &src.schema, &mut sinks, process)?.0),
         };
         let dead = match &src.dead_letter {
             None => None,
@@ -161,11 +194,12 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                     name,
                     &weir_connectors::deadletter::schema(),
                     &mut sinks,
+                    process,
                 )?
                 .0,
             )),
             Some(path) => Some(DeadLetter::File(Arc::new(Mutex::new(
-                DeadLetterFile::open(path)
+                DeadLetterFile::open(&per_process_path(path, process))
                     .map_err(connector_err(format!("source '{}'", src.name)))?,
             )))),
         };
@@ -189,7 +223,20 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         .map(|every| spawn_progress(every, shared.clone(), started));
     let worker_shared = shared.clone();
     let fail = failure.clone();
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    let config = match &opts.cluster {
+        None => timely::Config::process(workers),
+        Some(c) => timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: workers,
+                process: c.process,
+                addresses: c.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        },
+    };
+    let guards = timely::execute(config, move |worker| {
         let index = worker.index();
         let peers = worker.peers();
         let state = session();

@@ -93,6 +93,7 @@ impl sqllogictest::DB for WeirDb {
         let opts = RunOptions {
             workers: self.workers,
             progress: None,
+            cluster: None,
         };
         let report = run(&plan, &opts).map_err(|e| TestError(e.to_string()))?;
         let is_query = sql.trim_start().to_ascii_uppercase().starts_with("SELECT")

@@ -1,7 +1,7 @@
 //! Correctness against an independent computation: 100k readings (1000 sensors, ms timestamps
 //! with up to 200 ms of jitter, so rows arrive out of order) through `weir run` with a 1-second
 //! tumbling count/avg/min/max per sensor, compared with the same aggregate computed here
-//! directly; with 1 and 2 workers.
+//! directly; with 1 and 2 workers, and as two processes exchanging rows over TCP.
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -24,6 +24,99 @@ struct Agg {
     sum: f64,
     min: f64,
     max: f64,
+}
+
+/// How `weir run` is started.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// One process with N worker threads.
+    Workers(usize),
+    /// Two processes with one worker each, exchanging rows over TCP (timely cluster mode).
+    Cluster,
+}
+
+/// Runs the script; returns process 0's stderr.
+fn run_weir(dir: &std::path::Path, script: &std::path::Path, mode: Mode) -> String {
+    let script = script.to_str().unwrap();
+    match mode {
+        Mode::Workers(n) => {
+            let run = Command::new(weir_bin())
+                .args([
+                    "run",
+                    script,
+                    "--workers",
+                    &n.to_string(),
+                    "--progress",
+                    "0",
+                ])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+            assert!(run.status.success(), "weir run failed: {stderr}");
+            stderr
+        }
+        Mode::Cluster => {
+            let ports: Vec<u16> = (0..2)
+                .map(|_| {
+                    std::net::TcpListener::bind("127.0.0.1:0")
+                        .unwrap()
+                        .local_addr()
+                        .unwrap()
+                        .port()
+                })
+                .collect();
+            let hosts = dir.join("hosts");
+            std::fs::write(
+                &hosts,
+                ports
+                    .iter()
+                    .map(|p| format!("127.0.0.1:{p}\n"))
+                    .collect::<String>(),
+            )
+            .unwrap();
+            let hosts = hosts.to_str().unwrap().to_string();
+            let one = Command::new(weir_bin())
+                .args([
+                    "run",
+                    script,
+                    "--processes",
+                    "2",
+                    "--process",
+                    "1",
+                    "--hosts",
+                    &hosts,
+                    "--progress",
+                    "0",
+                ])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let zero = Command::new(weir_bin())
+                .args([
+                    "run",
+                    script,
+                    "--processes",
+                    "2",
+                    "--process",
+                    "0",
+                    "--hosts",
+                    &hosts,
+                    "--progress",
+                    "0",
+                ])
+                .output()
+                .unwrap();
+            let one = one.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&zero.stderr).to_string();
+            assert!(zero.status.success(), "process 0: {stderr}");
+            assert!(
+                one.status.success(),
+                "process 1: {}",
+                String::from_utf8_lossy(&one.stderr)
+            );
+            stderr
+        }
+    }
 }
 
 #[test]
@@ -55,8 +148,8 @@ fn tumbling_aggregate_matches_direct_computation() {
     }
     let input = dir.join("readings.csv");
     std::fs::write(&input, csv).unwrap();
-    for workers in [1, 2] {
-        let out = dir.join(format!("out{workers}.csv"));
+    for mode in [Mode::Workers(1), Mode::Workers(2), Mode::Cluster] {
+        let out = dir.join(format!("out-{mode:?}.csv"));
         let sql = format!(
             "CREATE SOURCE readings (sensor_id TEXT, ts BIGINT, temperature DOUBLE)
                WITH (connector = 'file', path = '{}', event_time = 'ts', watermark_delay = '250ms');
@@ -70,19 +163,7 @@ fn tumbling_aggregate_matches_direct_computation() {
         );
         let script = dir.join("p.sql");
         std::fs::write(&script, sql).unwrap();
-        let run = Command::new(weir_bin())
-            .args([
-                "run",
-                script.to_str().unwrap(),
-                "--workers",
-                &workers.to_string(),
-                "--progress",
-                "0",
-            ])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(run.status.success(), "weir run failed: {stderr}");
+        let stderr = run_weir(&dir, &script, mode);
         assert!(
             stderr.contains("rows in 100000") && stderr.contains("late 0"),
             "{stderr}"
@@ -108,11 +189,7 @@ fn tumbling_aggregate_matches_direct_computation() {
             assert!(prev.is_none(), "duplicate window {key:?}");
             avgs.insert(key, avg);
         }
-        assert_eq!(
-            got.len(),
-            expected.len(),
-            "number of windows, workers={workers}"
-        );
+        assert_eq!(got.len(), expected.len(), "number of windows, {mode:?}");
         for (k, e) in &expected {
             let g = got.get(k).unwrap_or_else(|| panic!("missing window {k:?}"));
             assert_eq!(g.count, e.count, "{k:?}");
