@@ -12,11 +12,11 @@ use timely::dataflow::operators::core::Probe;
 use timely::dataflow::ProbeHandle;
 use weir_connectors::deadletter::DeadLetterFile;
 use weir_connectors::{registry, ConnectorMetrics, Sink, SinkContext, SourceContext};
-use weir_queries::physical::{build_stage, partitioner};
+use weir_queries::physical::{build_stage, build_updating, partitioner};
 use weir_queries::plan::{OperatorSpec, ScriptPlan, SinkRef};
 use weir_queries::session::session;
 
-use crate::dataflow::{aggregate, sink, source, DeadLetter, Output, Shared};
+use crate::dataflow::{aggregate, sink, source, updating, DeadLetter, Output, Shared};
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
@@ -255,7 +255,10 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             worker.dataflow::<u64, _, _>(|scope| {
                 let stream = source::build(scope, sh2.clone(), src_parts);
                 let stream = match agg {
-                    Some(op) => aggregate::build(stream, sh2.clone(), op, post),
+                    Some(Stateful::Window(op)) => aggregate::build(stream, sh2.clone(), op, post),
+                    Some(Stateful::Updating(agg)) => {
+                        updating::build(stream, sh2.clone(), agg, post)
+                    }
                     None => stream,
                 };
                 let stream = stream.probe_with(&probe);
@@ -329,9 +332,17 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     Ok(RunReport { pipelines, elapsed })
 }
 
+/// The stateful operator of a pipeline.
+enum Stateful {
+    /// A windowed aggregate driven by the frontier.
+    Window(Box<dyn weir_operators::BatchOperator>),
+    /// An updating view on differential dataflow.
+    Updating(weir_operators::updating::UpdatingAggregate),
+}
+
 type Built = (
     source::SourceParts,
-    Option<Box<dyn weir_operators::BatchOperator>>,
+    Option<Stateful>,
     Vec<Box<dyn weir_operators::BatchOperator>>,
 );
 
@@ -357,9 +368,12 @@ fn build_pipeline(
         )
         .map_err(connector_err(format!("source '{}'", src.name)))?;
     let stages = &sh.plan.stages;
-    let agg_at = stages
-        .iter()
-        .position(|s| matches!(s.op, OperatorSpec::WindowAggregate { .. }));
+    let agg_at = stages.iter().position(|s| {
+        matches!(
+            s.op,
+            OperatorSpec::WindowAggregate { .. } | OperatorSpec::UpdatingAggregate { .. }
+        )
+    });
     let (pre, agg, post) = match agg_at {
         Some(i) => (&stages[..i], Some(&stages[i]), &stages[i + 1..]),
         None => (&stages[..], None, &stages[stages.len()..]),
@@ -373,7 +387,15 @@ fn build_pipeline(
         .map(|s| build_stage(state, s))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let (partitioner, agg) = match agg {
-        Some(s) => (Some(partitioner(state, s)?), Some(build_stage(state, s)?)),
+        Some(s) => {
+            let stateful = match s.op {
+                OperatorSpec::UpdatingAggregate { .. } => {
+                    Stateful::Updating(build_updating(state, s)?)
+                }
+                _ => Stateful::Window(build_stage(state, s)?),
+            };
+            (Some(partitioner(state, s)?), Some(stateful))
+        }
         None => (None, None),
     };
     Ok((

@@ -22,6 +22,7 @@ pub mod exchange;
 pub mod expr;
 pub mod state;
 pub mod time;
+pub mod updating;
 pub mod window;
 
 pub use error::{Error, Result};

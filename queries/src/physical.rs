@@ -11,6 +11,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 use weir_operators::exchange::Partitioner;
 use weir_operators::expr::{Filter, Project};
+use weir_operators::updating::UpdatingAggregate;
 use weir_operators::window::aggregate::AggregateParts;
 use weir_operators::window::{AssignWindow, SessionAggregate, WindowAggregate, WindowSpec};
 use weir_operators::BatchOperator;
@@ -46,6 +47,11 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
                 v.push((physical(state, &e.sql, &df)?, e.name.clone()));
             }
             Box::new(Project::new(v, &schema)?)
+        }
+        OperatorSpec::UpdatingAggregate { .. } => {
+            return Err(Error::Plan(
+                "an updating aggregate runs on differential dataflow; see build_updating".into(),
+            ))
         }
         OperatorSpec::WindowAggregate {
             window,
@@ -85,8 +91,38 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
     })
 }
 
+/// Builds the pure part of an updating aggregate.
+pub fn build_updating(state: &SessionState, stage: &Stage) -> Result<UpdatingAggregate> {
+    let OperatorSpec::UpdatingAggregate { group, aggregates } = &stage.op else {
+        return Err(Error::Plan("not an updating aggregate".into()));
+    };
+    let schema: SchemaRef = Arc::new(stage.input_schema.clone());
+    let df = DFSchema::try_from(stage.input_schema.clone())?;
+    let mut group_exprs = Vec::with_capacity(group.len());
+    for g in group {
+        group_exprs.push((physical(state, &g.sql, &df)?, g.name.clone()));
+    }
+    let mut aggs = Vec::with_capacity(aggregates.len());
+    for a in aggregates {
+        let e = state.create_logical_expr(&a.sql, &df)?;
+        #[allow(deprecated)]
+        let (agg, filter, _order) =
+            create_aggregate_expr_and_maybe_filter(&e, &df, &schema, state.execution_props())?;
+        aggs.push((agg, filter, a.name.clone()));
+    }
+    Ok(UpdatingAggregate::new(group_exprs, aggs, schema)?)
+}
+
 /// The partitioner that sends every row of a group to one worker (non-window group keys).
 pub fn partitioner(state: &SessionState, stage: &Stage) -> Result<Partitioner> {
+    if let OperatorSpec::UpdatingAggregate { group, .. } = &stage.op {
+        let df = DFSchema::try_from(stage.input_schema.clone())?;
+        let mut keys = Vec::new();
+        for g in group {
+            keys.push(physical(state, &g.sql, &df)?);
+        }
+        return Ok(Partitioner::new(keys));
+    }
     let OperatorSpec::WindowAggregate {
         group,
         window_start,

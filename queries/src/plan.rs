@@ -86,6 +86,12 @@ pub enum OperatorSpec {
         window_start: usize,
         window_end: usize,
     },
+    /// `GROUP BY` without a window: an updating view kept in a differential arrangement,
+    /// emitting a changelog (every output row gets an `op` column, `insert` or `delete`).
+    UpdatingAggregate {
+        group: Vec<NamedExpr>,
+        aggregates: Vec<NamedExpr>,
+    },
 }
 
 /// An operator and the schema of its input.
@@ -166,6 +172,12 @@ impl ScriptPlan {
                                 .map(|e| format!("{} AS {}", e.sql, e.name))
                                 .collect::<Vec<_>>()
                                 .join(", ")
+                        ),
+                        OperatorSpec::UpdatingAggregate { group, aggregates } => format!(
+                            "exchange by hash({})\n  updating_aggregate (changelog) group by [{}] aggregates [{}]",
+                            group.iter().map(|g| g.sql.clone()).collect::<Vec<_>>().join(", "),
+                            group.iter().map(|g| g.sql.clone()).collect::<Vec<_>>().join(", "),
+                            aggregates.iter().map(|a| a.sql.clone()).collect::<Vec<_>>().join(", ")
                         ),
                         OperatorSpec::WindowAggregate {
                             window,

@@ -26,6 +26,9 @@ use crate::plan::{NamedExpr, OperatorSpec, PipelinePlan, SinkRef, Stage};
 use crate::script::Compiler;
 use crate::session::{parser_options, Provider};
 
+/// The column an updating pipeline adds to every output row: `insert` or `delete`.
+pub const CHANGELOG_OP: &str = "op";
+
 /// A window found in `GROUP BY`.
 struct FoundWindow {
     spec: WindowSpec,
@@ -141,6 +144,7 @@ pub(crate) fn plan_query(
         stages: Vec::new(),
         at: (ql, qc),
         aggregated: false,
+        changelog: false,
     };
     let schema = lowering.lower(&plan)?;
     let source = lowering.source.clone().ok_or_else(|| {
@@ -153,7 +157,14 @@ pub(crate) fn plan_query(
         sink,
         late_sink,
         stages: lowering.stages,
-        output_schema: schema,
+        output_schema: if lowering.changelog {
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(Field::new(CHANGELOG_OP, DataType::Utf8, false));
+            Schema::new(fields)
+        } else {
+            schema
+        },
     })
 }
 
@@ -309,6 +320,7 @@ struct Lowering<'a> {
     stages: Vec<Stage>,
     at: (u64, u64),
     aggregated: bool,
+    changelog: bool,
 }
 
 impl Lowering<'_> {
@@ -455,9 +467,39 @@ impl Lowering<'_> {
                     ));
                 }
                 let Some((spec, _)) = self.window else {
-                    return Err(self.unsupported(
-                        "GROUP BY without a window (an updating view)",
-                        "add a window to GROUP BY: tumble(ts, INTERVAL '1' MINUTE), hop(...), or session(...)",
+                    self.aggregated = true;
+                    let fields = a.schema.fields();
+                    let mut group = Vec::new();
+                    for (i, g) in a.group_expr.iter().enumerate() {
+                        group.push(NamedExpr {
+                            sql: self.sql(g)?,
+                            name: fields[i].name().clone(),
+                        });
+                    }
+                    let n = group.len();
+                    let mut aggregates = Vec::new();
+                    for (i, e) in a.aggr_expr.iter().enumerate() {
+                        aggregates.push(NamedExpr {
+                            sql: self.sql(e)?,
+                            name: fields[n + i].name().clone(),
+                        });
+                    }
+                    if group.is_empty() {
+                        return Err(self.unsupported(
+                            "an aggregate without GROUP BY or window",
+                            "group by a key, or add a window",
+                        ));
+                    }
+                    self.changelog = true;
+                    self.stages.push(Stage {
+                        op: OperatorSpec::UpdatingAggregate { group, aggregates },
+                        input_schema: input,
+                    });
+                    return Ok(Schema::new(
+                        fields
+                            .iter()
+                            .map(|f| f.as_ref().clone())
+                            .collect::<Vec<_>>(),
                     ));
                 };
                 self.aggregated = true;

@@ -7,6 +7,7 @@ mod kafka;
 mod mqtt;
 mod mqtt_faults;
 mod sparkplug;
+mod updating;
 
 #[test]
 fn slt_windows() {
@@ -21,6 +22,11 @@ fn slt_late() {
 #[test]
 fn slt_formats() {
     weir_tests::run_slt_dir("formats");
+}
+
+#[test]
+fn slt_views() {
+    weir_tests::run_slt_dir("views");
 }
 
 #[test]

@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod batch;
 pub mod sink;
 pub mod source;
+pub mod updating;
 
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,183 @@
+//! The updating-view adapter (non-windowed `GROUP BY`) on differential dataflow: every input row
+//! becomes an update `(group key, row)` at its batch's time, arranged by key; `reduce` recomputes
+//! a changed group's aggregate row; the output collection's changes become a changelog — rows
+//! with `op` = `delete` (retractions, first) and `insert` — emitted once the frontier passes
+//! their time, after the operators that follow the aggregate (HAVING, the SELECT list).
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use differential_dataflow::AsCollection;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+use weir_operators::updating::UpdatingAggregate;
+use weir_operators::{run_chain, BatchOperator};
+
+use super::batch::BatchMsg;
+use super::Shared;
+
+type Update = ((Vec<u8>, Vec<u8>), u64, isize);
+
+/// Builds the updating aggregate; rows must already be partitioned by group key.
+pub fn build<'s>(
+    input: Stream<'s, u64, Vec<(u64, BatchMsg)>>,
+    shared: Shared,
+    agg: UpdatingAggregate,
+    mut post: Vec<Box<dyn BatchOperator>>,
+) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
+    let scope = input.scope();
+    let agg = Rc::new(agg);
+    let a1 = agg.clone();
+    let sh1 = shared.clone();
+    let updates = input.unary::<CapacityContainerBuilder<Vec<Update>>, _, _, _>(
+        Pipeline,
+        "ToUpdates",
+        move |_cap, _info| {
+            let codecs = a1
+                .key_codec()
+                .and_then(|k| a1.input_codec().map(|i| (k, i)));
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let Ok((kc, ic)) = codecs.as_ref() else {
+                        sh1.fail("updating aggregate: building row codecs");
+                        return;
+                    };
+                    let time = cap.least().copied().unwrap_or(0);
+                    let mut session = output.session(&cap);
+                    for (_, b) in data.drain(..) {
+                        let batch = &b.0;
+                        let keys = match a1.keys(batch) {
+                            Ok(k) => k,
+                            Err(e) => {
+                                sh1.fail(e);
+                                continue;
+                            }
+                        };
+                        let (Ok(krows), Ok(rows)) = (
+                            kc.convert_columns(&keys),
+                            ic.convert_columns(batch.columns()),
+                        ) else {
+                            sh1.fail("updating aggregate: encoding rows");
+                            continue;
+                        };
+                        for i in 0..batch.num_rows() {
+                            session.give((
+                                (
+                                    krows.row(i).as_ref().to_vec(),
+                                    rows.row(i).as_ref().to_vec(),
+                                ),
+                                time,
+                                1isize,
+                            ));
+                        }
+                    }
+                });
+            }
+        },
+    );
+    let a2 = agg.clone();
+    let sh2 = shared.clone();
+    let ic = agg.input_codec();
+    let oc = agg.output_codec();
+    let (Ok(ic), Ok(oc)) = (ic, oc) else {
+        shared.fail("updating aggregate: building row codecs");
+        return timely::dataflow::operators::generic::operator::empty(scope);
+    };
+    let in_parser = ic.parser();
+    let reduced = updates.as_collection().reduce(
+        move |_key, vals: &[(&Vec<u8>, isize)], out: &mut Vec<(Vec<u8>, isize)>| {
+            let rows = vals
+                .iter()
+                .flat_map(|(v, n)| std::iter::repeat_n(in_parser.parse(v), (*n).max(0) as usize));
+            let result = ic
+                .convert_rows(rows)
+                .map_err(weir_operators::Error::from)
+                .and_then(|cols| Ok(RecordBatch::try_new(a2.input_schema.clone(), cols)?))
+                .and_then(|batch| a2.group_row(&batch))
+                .and_then(|cols| Ok(oc.convert_columns(&cols)?));
+            match result {
+                Ok(r) => out.push((r.row(0).as_ref().to_vec(), 1)),
+                Err(e) => sh2.fail(e),
+            }
+        },
+    );
+    let a3 = agg.clone();
+    let out_schema = Arc::new(Schema::new(
+        shared
+            .plan
+            .output_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect::<Vec<Field>>(),
+    ));
+    reduced
+        .inner
+        .unary_frontier::<CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _, _>(
+            Pipeline,
+            "Changelog",
+            move |_cap, _info| {
+                let oc = a3.output_codec();
+                let mut stash: BTreeMap<u64, (Capability<u64>, Vec<(Vec<u8>, isize)>)> =
+                    BTreeMap::new();
+                move |(input, frontier), output| {
+                    let port = output.output_index();
+                    input.for_each(|cap, data| {
+                        for ((_, row), t, diff) in data.drain(..) {
+                            let entry = stash
+                                .entry(t)
+                                .or_insert_with(|| (cap.delayed(&t, port), Vec::new()));
+                            entry.1.push((row, diff));
+                        }
+                    });
+                    let Ok(oc) = oc.as_ref() else { return };
+                    let parser = oc.parser();
+                    while let Some(entry) = stash.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
+                        }
+                        let (cap, changes) = entry.remove();
+                        let mut session = output.session(&cap);
+                        for (op, sign) in [("delete", -1isize), ("insert", 1isize)] {
+                            let rows: Vec<_> = changes
+                                .iter()
+                                .filter(|(_, d)| d.signum() == sign)
+                                .flat_map(|(r, d)| {
+                                    std::iter::repeat_n(parser.parse(r), d.unsigned_abs())
+                                })
+                                .collect();
+                            if rows.is_empty() {
+                                continue;
+                            }
+                            let batch = oc
+                                .convert_rows(rows)
+                                .map_err(weir_operators::Error::from)
+                                .and_then(|cols| {
+                                    Ok(RecordBatch::try_new(a3.output_schema.clone(), cols)?)
+                                });
+                            let mut ready = Vec::new();
+                            let r = batch.and_then(|b| run_chain(&mut post, b, &mut ready));
+                            if let Err(e) = r {
+                                shared.fail(e);
+                                continue;
+                            }
+                            for b in ready {
+                                let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+                                cols.push(Arc::new(StringArray::from(vec![op; b.num_rows()])));
+                                match RecordBatch::try_new(out_schema.clone(), cols) {
+                                    Ok(b) => session.give((0u64, BatchMsg(b))),
+                                    Err(e) => shared.fail(e),
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        )
+}
