@@ -343,6 +343,30 @@ impl Lowering<'_> {
         })
     }
 
+    /// The group and aggregate expressions of an `Aggregate`, named as in its output schema.
+    fn named(
+        &self,
+        a: &datafusion::logical_expr::Aggregate,
+    ) -> Result<(Vec<NamedExpr>, Vec<NamedExpr>), SqlError> {
+        let fields = a.schema.fields();
+        let mut group = Vec::new();
+        for (i, g) in a.group_expr.iter().enumerate() {
+            group.push(NamedExpr {
+                sql: self.sql(g)?,
+                name: fields[i].name().clone(),
+            });
+        }
+        let n = group.len();
+        let mut aggregates = Vec::new();
+        for (i, e) in a.aggr_expr.iter().enumerate() {
+            aggregates.push(NamedExpr {
+                sql: self.sql(e)?,
+                name: fields[n + i].name().clone(),
+            });
+        }
+        Ok((group, aggregates))
+    }
+
     /// Lowers `plan`; returns its output schema (unqualified).
     fn lower(&mut self, plan: &LogicalPlan) -> Result<Schema, SqlError> {
         match plan {
@@ -466,24 +490,10 @@ impl Lowering<'_> {
                         "aggregate once per pipeline, or write a second pipeline",
                     ));
                 }
+                self.aggregated = true;
+                let fields = a.schema.fields();
+                let (group, aggregates) = self.named(a)?;
                 let Some((spec, _)) = self.window else {
-                    self.aggregated = true;
-                    let fields = a.schema.fields();
-                    let mut group = Vec::new();
-                    for (i, g) in a.group_expr.iter().enumerate() {
-                        group.push(NamedExpr {
-                            sql: self.sql(g)?,
-                            name: fields[i].name().clone(),
-                        });
-                    }
-                    let n = group.len();
-                    let mut aggregates = Vec::new();
-                    for (i, e) in a.aggr_expr.iter().enumerate() {
-                        aggregates.push(NamedExpr {
-                            sql: self.sql(e)?,
-                            name: fields[n + i].name().clone(),
-                        });
-                    }
                     if group.is_empty() {
                         return Err(self.unsupported(
                             "an aggregate without GROUP BY or window",
@@ -502,23 +512,6 @@ impl Lowering<'_> {
                             .collect::<Vec<_>>(),
                     ));
                 };
-                self.aggregated = true;
-                let fields = a.schema.fields();
-                let mut group = Vec::new();
-                for (i, g) in a.group_expr.iter().enumerate() {
-                    group.push(NamedExpr {
-                        sql: self.sql(g)?,
-                        name: fields[i].name().clone(),
-                    });
-                }
-                let n = group.len();
-                let mut aggregates = Vec::new();
-                for (i, e) in a.aggr_expr.iter().enumerate() {
-                    aggregates.push(NamedExpr {
-                        sql: self.sql(e)?,
-                        name: fields[n + i].name().clone(),
-                    });
-                }
                 let pos = |col: &str| group.iter().position(|g| g.sql.trim_matches('"') == col);
                 let (Some(window_start), Some(window_end)) = (pos(WINDOW_START), pos(WINDOW_END))
                 else {
