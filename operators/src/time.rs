@@ -60,41 +60,36 @@ pub fn to_millis(name: &str, array: &ArrayRef) -> Result<Vec<EventTime>> {
 /// Builds a column of `data_type` (the event-time column's type) from epoch-ms values.
 pub fn from_millis(data_type: &DataType, values: Vec<EventTime>) -> Result<ArrayRef> {
     let arr: ArrayRef = match data_type {
-        DataType::Timestamp(unit, tz) => {
-            let (mul, _) = match unit {
-                TimeUnit::Second => (0, 0),
-                TimeUnit::Millisecond => (1, 0),
-                TimeUnit::Microsecond => (1000, 0),
-                TimeUnit::Nanosecond => (1_000_000, 0),
-            };
-            match unit {
-                TimeUnit::Second => Arc::new(
-                    PrimitiveArray::<TimestampSecondType>::from(
-                        values
-                            .into_iter()
-                            .map(|v| v.div_euclid(1000))
-                            .collect::<Vec<_>>(),
-                    )
+        DataType::Timestamp(unit, tz) => match unit {
+            TimeUnit::Second => Arc::new(
+                PrimitiveArray::<TimestampSecondType>::from(
+                    values
+                        .into_iter()
+                        .map(|v| v.div_euclid(1000))
+                        .collect::<Vec<_>>(),
+                )
+                .with_timezone_opt(tz.clone()),
+            ),
+            TimeUnit::Millisecond => Arc::new(
+                PrimitiveArray::<TimestampMillisecondType>::from(values)
                     .with_timezone_opt(tz.clone()),
-                ),
-                TimeUnit::Millisecond => Arc::new(
-                    PrimitiveArray::<TimestampMillisecondType>::from(values)
-                        .with_timezone_opt(tz.clone()),
-                ),
-                TimeUnit::Microsecond => Arc::new(
-                    PrimitiveArray::<TimestampMicrosecondType>::from(
-                        values.into_iter().map(|v| v * mul).collect::<Vec<_>>(),
-                    )
-                    .with_timezone_opt(tz.clone()),
-                ),
-                TimeUnit::Nanosecond => Arc::new(
-                    PrimitiveArray::<TimestampNanosecondType>::from(
-                        values.into_iter().map(|v| v * mul).collect::<Vec<_>>(),
-                    )
-                    .with_timezone_opt(tz.clone()),
-                ),
-            }
-        }
+            ),
+            TimeUnit::Microsecond => Arc::new(
+                PrimitiveArray::<TimestampMicrosecondType>::from(
+                    values.into_iter().map(|v| v * 1000).collect::<Vec<_>>(),
+                )
+                .with_timezone_opt(tz.clone()),
+            ),
+            TimeUnit::Nanosecond => Arc::new(
+                PrimitiveArray::<TimestampNanosecondType>::from(
+                    values
+                        .into_iter()
+                        .map(|v| v * 1_000_000)
+                        .collect::<Vec<_>>(),
+                )
+                .with_timezone_opt(tz.clone()),
+            ),
+        },
         DataType::Int64 => Arc::new(Int64Array::from(values)),
         other => cast(&(Arc::new(Int64Array::from(values)) as ArrayRef), other)?,
     };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::execution::context::SessionState;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
@@ -16,7 +17,7 @@ use weir_operators::window::aggregate::AggregateParts;
 use weir_operators::window::{AssignWindow, SessionAggregate, WindowAggregate, WindowSpec};
 use weir_operators::BatchOperator;
 
-use crate::plan::{OperatorSpec, Stage};
+use crate::plan::{NamedExpr, OperatorSpec, Stage};
 use crate::{Error, Result};
 
 fn physical(state: &SessionState, sql: &str, df: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
@@ -60,22 +61,8 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
             window_start,
             window_end,
         } => {
-            let mut group_exprs = Vec::with_capacity(group.len());
-            for g in group {
-                group_exprs.push((physical(state, &g.sql, &df)?, g.name.clone()));
-            }
-            let mut aggs = Vec::with_capacity(aggregates.len());
-            for a in aggregates {
-                let e = state.create_logical_expr(&a.sql, &df)?;
-                #[allow(deprecated)]
-                let (agg, filter, _order) = create_aggregate_expr_and_maybe_filter(
-                    &e,
-                    &df,
-                    &schema,
-                    state.execution_props(),
-                )?;
-                aggs.push((agg, filter, a.name.clone()));
-            }
+            let group_exprs = named_physical(state, group, &df)?;
+            let aggs = aggregate_exprs(state, aggregates, &df, &schema)?;
             let parts = AggregateParts {
                 group_exprs,
                 window_start: *window_start,
@@ -98,53 +85,66 @@ pub fn build_updating(state: &SessionState, stage: &Stage) -> Result<UpdatingAgg
     };
     let schema: SchemaRef = Arc::new(stage.input_schema.clone());
     let df = DFSchema::try_from(stage.input_schema.clone())?;
-    let mut group_exprs = Vec::with_capacity(group.len());
-    for g in group {
-        group_exprs.push((physical(state, &g.sql, &df)?, g.name.clone()));
-    }
-    let mut aggs = Vec::with_capacity(aggregates.len());
-    for a in aggregates {
-        let e = state.create_logical_expr(&a.sql, &df)?;
-        #[allow(deprecated)]
-        let (agg, filter, _order) =
-            create_aggregate_expr_and_maybe_filter(&e, &df, &schema, state.execution_props())?;
-        aggs.push((agg, filter, a.name.clone()));
-    }
+    let group_exprs = named_physical(state, group, &df)?;
+    let aggs = aggregate_exprs(state, aggregates, &df, &schema)?;
     Ok(UpdatingAggregate::new(group_exprs, aggs, schema)?)
 }
 
 /// The partitioner that sends every row of a group to one worker (non-window group keys).
 pub fn partitioner(state: &SessionState, stage: &Stage) -> Result<Partitioner> {
-    if let OperatorSpec::UpdatingAggregate { group, .. } = &stage.op {
-        let df = DFSchema::try_from(stage.input_schema.clone())?;
-        let mut keys = Vec::new();
-        for g in group {
-            keys.push(physical(state, &g.sql, &df)?);
-        }
-        return Ok(Partitioner::new(keys));
-    }
-    let OperatorSpec::WindowAggregate {
-        group,
-        window_start,
-        window_end,
-        ..
-    } = &stage.op
-    else {
-        return Ok(Partitioner::new(Vec::new()));
+    let (group, window_columns) = match &stage.op {
+        OperatorSpec::UpdatingAggregate { group, .. } => (group, vec![]),
+        OperatorSpec::WindowAggregate {
+            group,
+            window_start,
+            window_end,
+            ..
+        } => (group, vec![*window_start, *window_end]),
+        _ => return Ok(Partitioner::new(Vec::new())),
     };
     let df = DFSchema::try_from(stage.input_schema.clone())?;
     let mut keys = Vec::new();
     for (i, g) in group.iter().enumerate() {
-        if i != *window_start && i != *window_end {
+        if !window_columns.contains(&i) {
             keys.push(physical(state, &g.sql, &df)?);
         }
     }
     Ok(Partitioner::new(keys))
 }
 
-/// Output schema of a chain of operators over `input`.
-pub fn output_schema(ops: &[Box<dyn BatchOperator>], input: &Schema) -> SchemaRef {
-    ops.last()
-        .map(|o| o.output_schema())
-        .unwrap_or_else(|| Arc::new(input.clone()))
+/// Physical expressions for named SQL expressions over `df`.
+fn named_physical(
+    state: &SessionState,
+    exprs: &[NamedExpr],
+    df: &DFSchema,
+) -> Result<Vec<(Arc<dyn PhysicalExpr>, String)>> {
+    exprs
+        .iter()
+        .map(|e| Ok((physical(state, &e.sql, df)?, e.name.clone())))
+        .collect()
+}
+
+/// A DataFusion aggregate function, its optional `FILTER (WHERE …)` and its output name.
+type PhysicalAggregate = (
+    Arc<AggregateFunctionExpr>,
+    Option<Arc<dyn PhysicalExpr>>,
+    String,
+);
+
+/// DataFusion aggregate functions for named aggregate SQL expressions over `df`.
+fn aggregate_exprs(
+    state: &SessionState,
+    exprs: &[NamedExpr],
+    df: &DFSchema,
+    schema: &Schema,
+) -> Result<Vec<PhysicalAggregate>> {
+    let mut aggs = Vec::with_capacity(exprs.len());
+    for a in exprs {
+        let e = state.create_logical_expr(&a.sql, df)?;
+        #[allow(deprecated)]
+        let (agg, filter, _order) =
+            create_aggregate_expr_and_maybe_filter(&e, df, schema, state.execution_props())?;
+        aggs.push((agg, filter, a.name.clone()));
+    }
+    Ok(aggs)
 }
