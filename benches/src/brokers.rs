@@ -34,19 +34,14 @@ fn run_weir(script: &std::path::Path) -> (Duration, f64, String) {
     let (tx, rx) = mpsc::channel::<()>();
     let watcher = std::thread::spawn(move || {
         let mut peak = 0.0f64;
-        loop {
-            match std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                Ok(s) => {
-                    if let Some(kb) = s
-                        .lines()
-                        .find(|l| l.starts_with("VmHWM:"))
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .and_then(|v| v.parse::<f64>().ok())
-                    {
-                        peak = peak.max(kb / 1024.0);
-                    }
-                }
-                Err(_) => break,
+        while let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kb) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                peak = peak.max(kb / 1024.0);
             }
             if rx.try_recv().is_ok() {
                 break;

@@ -9,10 +9,10 @@ use datafusion::arrow::compute::filter;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::scalar::ScalarValue;
 
+use crate::window::aggregate::NamedAggregate;
 use crate::Result;
 
 /// A planned updating aggregate.
@@ -20,11 +20,7 @@ pub struct UpdatingAggregate {
     /// Group expressions and output names.
     pub group_exprs: Vec<(Arc<dyn PhysicalExpr>, String)>,
     /// Aggregates with optional filters and output names.
-    pub aggregates: Vec<(
-        Arc<AggregateFunctionExpr>,
-        Option<Arc<dyn PhysicalExpr>>,
-        String,
-    )>,
+    pub aggregates: Vec<NamedAggregate>,
     /// Input schema.
     pub input_schema: SchemaRef,
     /// Output schema: group columns, then aggregates.
@@ -35,11 +31,7 @@ impl UpdatingAggregate {
     /// Builds from planned parts.
     pub fn new(
         group_exprs: Vec<(Arc<dyn PhysicalExpr>, String)>,
-        aggregates: Vec<(
-            Arc<AggregateFunctionExpr>,
-            Option<Arc<dyn PhysicalExpr>>,
-            String,
-        )>,
+        aggregates: Vec<NamedAggregate>,
         input_schema: SchemaRef,
     ) -> Result<Self> {
         let mut fields = Vec::new();

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::execution::context::SessionState;
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 use weir_operators::exchange::Partitioner;
 use weir_operators::expr::{Filter, Project};
 use weir_operators::updating::UpdatingAggregate;
-use weir_operators::window::aggregate::AggregateParts;
+use weir_operators::window::aggregate::{AggregateParts, NamedAggregate};
 use weir_operators::window::{AssignWindow, SessionAggregate, WindowAggregate, WindowSpec};
 use weir_operators::BatchOperator;
 
@@ -124,20 +123,13 @@ fn named_physical(
         .collect()
 }
 
-/// A DataFusion aggregate function, its optional `FILTER (WHERE …)` and its output name.
-type PhysicalAggregate = (
-    Arc<AggregateFunctionExpr>,
-    Option<Arc<dyn PhysicalExpr>>,
-    String,
-);
-
 /// DataFusion aggregate functions for named aggregate SQL expressions over `df`.
 fn aggregate_exprs(
     state: &SessionState,
     exprs: &[NamedExpr],
     df: &DFSchema,
     schema: &Schema,
-) -> Result<Vec<PhysicalAggregate>> {
+) -> Result<Vec<NamedAggregate>> {
     let mut aggs = Vec::with_capacity(exprs.len());
     for a in exprs {
         let e = state.create_logical_expr(&a.sql, df)?;

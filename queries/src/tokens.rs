@@ -32,6 +32,9 @@ pub fn split(sql: &str) -> Result<Vec<Vec<TokenWithSpan>>, SqlError> {
     Ok(out)
 }
 
+/// One `key = value` of a `WITH (…)` list, with the key's (line, column).
+pub type WithOption = (String, String, (u64, u64));
+
 /// A cursor over one statement's tokens.
 pub struct Cursor {
     toks: Vec<TokenWithSpan>,
@@ -107,7 +110,7 @@ impl Cursor {
     }
 
     /// Consumes `WITH (key = value, …)` if present.
-    pub fn options(&mut self) -> Result<Vec<(String, String, (u64, u64))>, SqlError> {
+    pub fn options(&mut self) -> Result<Vec<WithOption>, SqlError> {
         let mut out = Vec::new();
         if !self.eat("WITH") {
             return Ok(out);
@@ -176,7 +179,7 @@ impl Cursor {
 }
 
 /// Options as a map (later keys win).
-pub fn to_map(opts: &[(String, String, (u64, u64))]) -> BTreeMap<String, String> {
+pub fn to_map(opts: &[WithOption]) -> BTreeMap<String, String> {
     opts.iter()
         .map(|(k, v, _)| (k.clone(), v.clone()))
         .collect()

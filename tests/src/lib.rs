@@ -517,10 +517,10 @@ impl MqttPublisher {
         std::thread::spawn(move || {
             for ev in conn.iter() {
                 match ev {
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
-                        if tx.send(()).is_err() {
-                            return;
-                        }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))
+                        if tx.send(()).is_err() =>
+                    {
+                        return
                     }
                     Err(_) => return,
                     _ => {}
@@ -629,4 +629,23 @@ pub fn make_certs(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("server.pem"),
         dir.join("server.key"),
     )
+}
+
+/// Runs `weir run SCRIPT --progress 0 ARGS…` to completion.
+pub fn run_weir(script: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(weir_bin())
+        .arg("run")
+        .arg(script)
+        .args(["--progress", "0"])
+        .args(args)
+        .output()
+        .expect("running weir")
+}
+
+/// As [`run_weir`], asserting success; returns stderr (the summary).
+pub fn run_weir_ok(script: &std::path::Path, args: &[&str]) -> String {
+    let out = run_weir(script, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "weir run failed: {stderr}");
+    stderr
 }

@@ -2,7 +2,7 @@
 //! SQL as a positioned error (exit code 1, no panic), and `explain`.
 use std::process::Command;
 
-use weir_tests::{scratch, weir_bin};
+use weir_tests::{run_weir, scratch, weir_bin};
 
 fn data(name: &str) -> String {
     format!("{}/data/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -104,10 +104,7 @@ fn bad_sql_is_a_positioned_error_not_a_panic() {
         "CREATE SOURCE r (sensor_id TEXT, ts BIGINT)\n  WITH (connector = 'generator', rows = '10');\nSELECT sensor, count(*)\nFROM r GROUP BY sensor_id, tumble(ts, INTERVAL '1' SECOND);\n",
     )
     .unwrap();
-    let run = Command::new(weir_bin())
-        .args(["run", script.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let run = run_weir(&script, &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(
@@ -127,10 +124,7 @@ fn unknown_connector_option_fails_cleanly() {
         "CREATE SOURCE r (sensor_id TEXT, ts BIGINT) WITH (connector = 'generator', sensorz = '10', event_time = 'ts');\nCREATE SINK o WITH (connector = 'stdout');\nCREATE PIPELINE p AS INSERT INTO o SELECT * FROM r;\n",
     )
     .unwrap();
-    let run = Command::new(weir_bin())
-        .args(["run", script.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let run = run_weir(&script, &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(

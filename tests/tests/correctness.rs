@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use weir_tests::{scratch, weir_bin};
+use weir_tests::{run_weir_ok, scratch, weir_bin};
 
 struct Lcg(u64);
 impl Lcg {
@@ -40,20 +40,7 @@ fn run_weir(dir: &std::path::Path, script: &std::path::Path, mode: Mode) -> Stri
     let script = script.to_str().unwrap();
     match mode {
         Mode::Workers(n) => {
-            let run = Command::new(weir_bin())
-                .args([
-                    "run",
-                    script,
-                    "--workers",
-                    &n.to_string(),
-                    "--progress",
-                    "0",
-                ])
-                .output()
-                .unwrap();
-            let stderr = String::from_utf8_lossy(&run.stderr).to_string();
-            assert!(run.status.success(), "weir run failed: {stderr}");
-            stderr
+            run_weir_ok(std::path::Path::new(script), &["--workers", &n.to_string()])
         }
         Mode::Cluster => {
             let ports: Vec<u16> = (0..2)

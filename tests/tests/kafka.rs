@@ -11,7 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use weir_tests::{scratch, weir_bin, Tansu};
+use weir_tests::{run_weir_ok, scratch, weir_bin, Tansu};
 
 #[test]
 fn kafka_windowed_aggregate_end_to_end() {
@@ -82,19 +82,7 @@ fn kafka_windowed_aggregate_end_to_end() {
     )
     .unwrap();
     for workers in ["1", "2"] {
-        let run = Command::new(weir_bin())
-            .args([
-                "run",
-                script.to_str().unwrap(),
-                "--workers",
-                workers,
-                "--progress",
-                "0",
-            ])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(run.status.success(), "{stderr}");
+        let stderr = run_weir_ok(&script, &["--workers", workers]);
         assert!(
             stderr.contains(&format!("rows in {sent}")) && stderr.contains("dead-letter 2"),
             "{stderr}"
@@ -221,11 +209,7 @@ fn kafka_resumes_from_committed_offsets() {
             ),
         )
         .unwrap();
-        let r = Command::new(weir_bin())
-            .args(["run", script.to_str().unwrap(), "--progress", "0"])
-            .output()
-            .unwrap();
-        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        run_weir_ok(&script, &[]);
         let mut v: Vec<i64> = std::fs::read_to_string(out)
             .unwrap_or_default()
             .lines()

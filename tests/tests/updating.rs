@@ -2,23 +2,10 @@
 //! insert/delete) replays to the right final state — checked against the aggregate computed
 //! here from the same rows — with retractions when groups change, for 1 and 2 workers.
 use std::collections::BTreeMap;
-use std::process::Command;
-
-use weir_tests::{scratch, weir_bin};
+use weir_tests::scratch;
 
 fn run(script: &std::path::Path, workers: &str) {
-    let r = Command::new(weir_bin())
-        .args([
-            "run",
-            script.to_str().unwrap(),
-            "--workers",
-            workers,
-            "--progress",
-            "0",
-        ])
-        .output()
-        .unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    weir_tests::run_weir_ok(script, &["--workers", workers]);
 }
 
 #[test]

@@ -24,6 +24,9 @@ use super::Shared;
 
 type Update = ((Vec<u8>, Vec<u8>), u64, isize);
 
+/// Output changes waiting for the frontier: the capability to emit them at, and (row, diff).
+type Pending = (Capability<u64>, Vec<(Vec<u8>, isize)>);
+
 /// Builds the updating aggregate; rows must already be partitioned by group key.
 pub fn build<'s>(
     input: Stream<'s, u64, Vec<(u64, BatchMsg)>>,
@@ -124,8 +127,7 @@ pub fn build<'s>(
             "Changelog",
             move |_cap, _info| {
                 let oc = a3.output_codec();
-                let mut stash: BTreeMap<u64, (Capability<u64>, Vec<(Vec<u8>, isize)>)> =
-                    BTreeMap::new();
+                let mut stash: BTreeMap<u64, Pending> = BTreeMap::new();
                 move |(input, frontier), output| {
                     let port = output.output_index();
                     input.for_each(|cap, data| {

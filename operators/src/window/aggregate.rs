@@ -21,6 +21,13 @@ use crate::state::OperatorState;
 use crate::time::to_millis;
 use crate::{BatchOperator, EventTime, Result};
 
+/// A DataFusion aggregate function, its optional `FILTER (WHERE …)` and its output name.
+pub type NamedAggregate = (
+    Arc<AggregateFunctionExpr>,
+    Option<Arc<dyn PhysicalExpr>>,
+    String,
+);
+
 /// The physical pieces of a windowed aggregate, built by the planner.
 #[derive(Clone)]
 pub struct AggregateParts {
@@ -31,11 +38,7 @@ pub struct AggregateParts {
     /// Position in `group_exprs` of the `window_end` column.
     pub window_end: usize,
     /// Aggregates, with an optional `FILTER (WHERE …)` each, named as in the output.
-    pub aggregates: Vec<(
-        Arc<AggregateFunctionExpr>,
-        Option<Arc<dyn PhysicalExpr>>,
-        String,
-    )>,
+    pub aggregates: Vec<NamedAggregate>,
     /// Input schema the expressions were planned against.
     pub input_schema: SchemaRef,
 }
