@@ -6,17 +6,21 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use timely::dataflow::operators::core::Probe;
 use timely::dataflow::ProbeHandle;
 use weir_connectors::deadletter::DeadLetterFile;
 use weir_connectors::{registry, ConnectorMetrics, Sink, SinkContext, SourceContext};
 use weir_queries::physical::{build_stage, build_updating, partitioner};
-use weir_queries::plan::{OperatorSpec, ScriptPlan, SinkRef};
+use weir_queries::physical_join::{build_interval, build_lookup, interval_keys, lookup_keys};
+use weir_queries::plan::{OperatorSpec, PipelinePlan, ScriptPlan, SinkRef, SourceDef};
 use weir_queries::session::session;
 
-use crate::dataflow::{aggregate, sink, source, updating, DeadLetter, Output, Shared};
+use crate::dataflow::route::Router;
+use crate::dataflow::{
+    aggregate, interval, lookup, route, sink, source, table, updating, DeadLetter, Output, Shared,
+};
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
@@ -150,29 +154,14 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     })?;
     let process = opts.cluster.as_ref().map(|c| c.process).unwrap_or(0);
     let failure = Arc::new(Mutex::new(None));
+    // One watermark high-water mark for the whole script: an idle input (after idle_timeout)
+    // catches up with the furthest input of any pipeline or table.
+    let global_wm = Arc::new(AtomicI64::new(i64::MIN));
     let mut sinks: HashMap<String, SinkSlot> = HashMap::new();
     let mut shared = Vec::new();
+    let mut tables: Vec<Shared> = Vec::new();
     for p in &plan.pipelines {
-        let src = plan
-            .source(&p.source)
-            .cloned()
-            .ok_or_else(|| Error::Runtime {
-                pipeline: p.name.clone(),
-                message: format!("unknown source '{}'", p.source),
-            })?;
-        if !registry().has_source(&src.connector) {
-            return Err(connector_err(format!("source '{}'", src.name))(
-                weir_connectors::Error::UnknownConnector {
-                    name: src.connector.clone(),
-                    known: registry()
-                        .sources
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                },
-            ));
-        }
+        let src = known_source(&plan, &p.source, &p.name)?;
         // Pipeline output is exchanged to worker 0, which lives in process 0: only there is the
         // sink opened.
         let (output, sink_metrics) = match &p.sink {
@@ -186,34 +175,68 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             None => None,
             Some(n) => Some(open_sink(&plan, n, &src.schema, &mut sinks, process)?.0),
         };
-        let dead = match &src.dead_letter {
-            None => None,
-            Some(name) if plan.sink(name).is_some() => Some(DeadLetter::Sink(
-                open_sink(
-                    &plan,
-                    name,
-                    &weir_connectors::deadletter::schema(),
-                    &mut sinks,
-                    process,
-                )?
-                .0,
-            )),
-            Some(path) => Some(DeadLetter::File(Arc::new(Mutex::new(
-                DeadLetterFile::open(&per_process_path(path, process))
-                    .map_err(connector_err(format!("source '{}'", src.name)))?,
-            )))),
-        };
-        shared.push(Shared {
+        let dead = open_dead(&plan, &src, &mut sinks, process)?;
+        let main = Shared {
             plan: p.clone(),
             source: src,
             metrics: Arc::new(Metrics::default()),
             output,
             late,
             dead,
-            max_watermark: Arc::new(AtomicI64::new(i64::MIN)),
+            max_watermark: global_wm.clone(),
             source_metrics: Arc::new(ConnectorMetrics::default()),
             sink_metrics,
             failure: failure.clone(),
+            right_inputs: Vec::new(),
+        };
+        let mut right_inputs = Vec::new();
+        for st in &p.stages {
+            match &st.op {
+                OperatorSpec::IntervalJoin { right, .. } => {
+                    let def = known_source(&plan, &right.source, &p.name)?;
+                    let dead = open_dead(&plan, &def, &mut sinks, process)?;
+                    right_inputs.push(Shared {
+                        source: def,
+                        late: None,
+                        dead,
+                        source_metrics: Arc::new(ConnectorMetrics::default()),
+                        sink_metrics: None,
+                        ..main.clone()
+                    });
+                }
+                OperatorSpec::LookupJoin { table, .. } => {
+                    if tables.iter().any(|t: &Shared| &t.source.name == table) {
+                        continue;
+                    }
+                    let def = known_source(&plan, table, &p.name)?;
+                    let dead = open_dead(&plan, &def, &mut sinks, process)?;
+                    tables.push(Shared {
+                        plan: PipelinePlan {
+                            name: format!("table {table}"),
+                            source: table.clone(),
+                            sink: SinkRef::Collect,
+                            late_sink: None,
+                            stages: Vec::new(),
+                            output_schema: def.schema.clone(),
+                        },
+                        source: def,
+                        metrics: Arc::new(Metrics::default()),
+                        output: Output::Collect(Arc::new(Mutex::new(Vec::new()))),
+                        late: None,
+                        dead,
+                        max_watermark: global_wm.clone(),
+                        source_metrics: Arc::new(ConnectorMetrics::default()),
+                        sink_metrics: None,
+                        failure: failure.clone(),
+                        right_inputs: Vec::new(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        shared.push(Shared {
+            right_inputs,
+            ..main
         });
     }
     let started = Instant::now();
@@ -236,36 +259,72 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             worker: timely::WorkerConfig::default(),
         },
     };
+    let worker_tables = tables.clone();
     let guards = timely::execute(config, move |worker| {
         let index = worker.index();
         let peers = worker.peers();
         let state = session();
-        let mut probes = Vec::new();
+        let mut built_tables = Vec::new();
+        for t in &worker_tables {
+            let parts = source_parts(t, &t.source, Vec::new(), None, index, peers)
+                .and_then(|p| Ok((p, weir_queries::physical_join::table_keys(&t.source)?)));
+            match parts {
+                Ok((p, k)) => built_tables.push((t.clone(), p, k)),
+                Err(e) => {
+                    t.fail(e);
+                    return;
+                }
+            }
+        }
+        let mut built = Vec::new();
         for sh in &worker_shared {
-            let built = build_pipeline(sh, &state, index, peers);
-            let (src_parts, agg, post) = match built {
-                Ok(b) => b,
+            match build_pipeline(sh, &state, index, peers, &worker_tables) {
+                Ok(b) => built.push((sh.clone(), b)),
                 Err(e) => {
                     sh.fail(e);
                     return;
                 }
-            };
-            let probe = ProbeHandle::new();
-            let sh2 = sh.clone();
-            worker.dataflow::<u64, _, _>(|scope| {
-                let stream = source::build(scope, sh2.clone(), src_parts);
-                let stream = match agg {
-                    Some(Stateful::Window(op)) => aggregate::build(stream, sh2.clone(), op, post),
-                    Some(Stateful::Updating(agg)) => {
-                        updating::build(stream, sh2.clone(), agg, post)
-                    }
-                    None => stream,
-                };
-                let stream = stream.probe_with(&probe);
-                sink::build(stream, sh2.clone());
-            });
-            probes.push(probe);
+            }
         }
+        let mut probes = Vec::new();
+        worker.dataflow::<u64, _, _>(|scope| {
+            let mut arranged = HashMap::new();
+            for (t, parts, keys) in built_tables {
+                let stream = source::build(scope, t.clone(), parts);
+                arranged.insert(t.source.name.clone(), table::build(stream, t, keys));
+            }
+            for (sh, (parts, steps)) in built {
+                let mut stream = source::build(scope, sh.clone(), parts);
+                for (i, step) in steps.into_iter().enumerate() {
+                    if i > 0 {
+                        if let Some(r) = step.router {
+                            stream = route::build(stream, sh.clone(), r, peers);
+                        }
+                    }
+                    stream = match step.op {
+                        Stateful::Window(op) => aggregate::build(stream, sh.clone(), op, step.post),
+                        Stateful::Updating(agg) => {
+                            updating::build(stream, sh.clone(), agg, step.post)
+                        }
+                        Stateful::Lookup(join, name) => match arranged.get(&name) {
+                            Some(t) => lookup::build(stream, t, sh.clone(), join, step.post),
+                            None => {
+                                sh.fail(format!("table '{name}' was not built"));
+                                stream
+                            }
+                        },
+                        Stateful::Interval(join, right, right_shared) => {
+                            let r = source::build(scope, right_shared, *right);
+                            interval::build(stream, r, sh.clone(), join, step.post)
+                        }
+                    };
+                }
+                let probe = ProbeHandle::new();
+                let stream = stream.probe_with(&probe);
+                sink::build(stream, sh.clone());
+                probes.push(probe);
+            }
+        });
         loop {
             if fail.lock().map(|f| f.is_some()).unwrap_or(true) {
                 break;
@@ -332,34 +391,70 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     Ok(RunReport { pipelines, elapsed })
 }
 
-/// The stateful operator of a pipeline.
+/// The stateful operator of a pipeline step.
 enum Stateful {
     /// A windowed aggregate driven by the frontier.
     Window(Box<dyn weir_operators::BatchOperator>),
     /// An updating view on differential dataflow.
     Updating(weir_operators::updating::UpdatingAggregate),
+    /// A lookup join against the named table.
+    Lookup(weir_operators::join::LookupJoin, String),
+    /// An interval join with a second source.
+    Interval(
+        weir_operators::join::IntervalJoin,
+        Box<source::SourceParts>,
+        Shared,
+    ),
 }
 
-type Built = (
-    source::SourceParts,
-    Option<Stateful>,
-    Vec<Box<dyn weir_operators::BatchOperator>>,
-);
+/// A stateful operator, how rows reach it, and the stateless operators after it.
+struct Step {
+    op: Stateful,
+    router: Option<Router>,
+    post: Vec<Box<dyn weir_operators::BatchOperator>>,
+}
 
-fn build_pipeline(
+type Built = (source::SourceParts, Vec<Step>);
+
+fn is_stateful(op: &OperatorSpec) -> bool {
+    matches!(
+        op,
+        OperatorSpec::WindowAggregate { .. }
+            | OperatorSpec::UpdatingAggregate { .. }
+            | OperatorSpec::LookupJoin { .. }
+            | OperatorSpec::IntervalJoin { .. }
+    )
+}
+
+/// Opens a source on this worker, with its stateless chain and router.
+fn source_parts(
     sh: &Shared,
-    state: &datafusion::execution::context::SessionState,
+    src: &SourceDef,
+    chain: Vec<Box<dyn weir_operators::BatchOperator>>,
+    router: Option<Router>,
     index: usize,
     peers: usize,
-) -> Result<Built> {
-    let src = &sh.source;
+) -> Result<source::SourceParts> {
+    let mut schema = src.schema.clone();
+    let mut options = src.options.clone();
+    // A Kafka table without an op column marks tombstones (null payloads) in a hidden column.
+    if let Some(t) = &src.table {
+        if src.connector == "kafka" && t.op_column.is_none() {
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(Field::new(table::TOMBSTONE_COLUMN, DataType::Utf8, true));
+            schema = Schema::new(fields);
+            options.insert("tombstone_key".into(), t.primary_key.join(","));
+            options.insert("tombstone_column".into(), table::TOMBSTONE_COLUMN.into());
+        }
+    }
     let source = registry()
         .source(
             &src.connector,
             SourceContext {
                 name: src.name.clone(),
-                schema: Arc::new(src.schema.clone()),
-                options: src.options.clone(),
+                schema: Arc::new(schema),
+                options,
                 format: src.format.clone(),
                 worker: index,
                 workers: peers,
@@ -367,47 +462,137 @@ fn build_pipeline(
             },
         )
         .map_err(connector_err(format!("source '{}'", src.name)))?;
+    Ok(source::SourceParts {
+        source,
+        chain,
+        router,
+        peers,
+    })
+}
+
+fn build_pipeline(
+    sh: &Shared,
+    state: &datafusion::execution::context::SessionState,
+    index: usize,
+    peers: usize,
+    tables: &[Shared],
+) -> Result<Built> {
     let stages = &sh.plan.stages;
-    let agg_at = stages.iter().position(|s| {
-        matches!(
-            s.op,
-            OperatorSpec::WindowAggregate { .. } | OperatorSpec::UpdatingAggregate { .. }
-        )
-    });
-    let (pre, agg, post) = match agg_at {
-        Some(i) => (&stages[..i], Some(&stages[i]), &stages[i + 1..]),
-        None => (&stages[..], None, &stages[stages.len()..]),
+    let cuts: Vec<usize> = (0..stages.len())
+        .filter(|i| is_stateful(&stages[*i].op))
+        .collect();
+    let chain_of = |from: usize, to: usize| {
+        stages[from..to]
+            .iter()
+            .map(|s| build_stage(state, s))
+            .collect::<std::result::Result<Vec<_>, _>>()
     };
-    let chain = pre
-        .iter()
-        .map(|s| build_stage(state, s))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let post = post
-        .iter()
-        .map(|s| build_stage(state, s))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let (partitioner, agg) = match agg {
-        Some(s) => {
-            let stateful = match s.op {
-                OperatorSpec::UpdatingAggregate { .. } => {
-                    Stateful::Updating(build_updating(state, s)?)
-                }
-                _ => Stateful::Window(build_stage(state, s)?),
-            };
-            (Some(partitioner(state, s)?), Some(stateful))
-        }
-        None => (None, None),
-    };
-    Ok((
-        source::SourceParts {
-            source,
-            chain,
-            partitioner,
-            peers,
-        },
-        agg,
-        post,
-    ))
+    let first = cuts.first().copied().unwrap_or(stages.len());
+    let chain = chain_of(0, first)?;
+    let mut steps = Vec::new();
+    let mut rights = sh.right_inputs.iter();
+    for (n, &i) in cuts.iter().enumerate() {
+        let s = &stages[i];
+        let end = cuts.get(n + 1).copied().unwrap_or(stages.len());
+        let post = chain_of(i + 1, end)?;
+        let (op, router) = match &s.op {
+            OperatorSpec::UpdatingAggregate { .. } => (
+                Stateful::Updating(build_updating(state, s)?),
+                Router::Hash(partitioner(state, s)?),
+            ),
+            OperatorSpec::LookupJoin { table, .. } => {
+                let t = tables
+                    .iter()
+                    .find(|t| &t.source.name == table)
+                    .ok_or_else(|| Error::Runtime {
+                        pipeline: sh.plan.name.clone(),
+                        message: format!("unknown table '{table}'"),
+                    })?;
+                (
+                    Stateful::Lookup(build_lookup(state, s, &t.source)?, table.clone()),
+                    Router::Key(lookup_keys(state, s, &t.source)?),
+                )
+            }
+            OperatorSpec::IntervalJoin { right, .. } => {
+                let rs = rights.next().ok_or_else(|| Error::Runtime {
+                    pipeline: sh.plan.name.clone(),
+                    message: "interval join without its second input".into(),
+                })?;
+                let (lk, rk) = interval_keys(state, s)?;
+                let rchain = right
+                    .stages
+                    .iter()
+                    .map(|s| build_stage(state, s))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let parts =
+                    source_parts(rs, &rs.source, rchain, Some(Router::Key(rk)), index, peers)?;
+                (
+                    Stateful::Interval(build_interval(state, s)?, Box::new(parts), rs.clone()),
+                    Router::Key(lk),
+                )
+            }
+            _ => (
+                Stateful::Window(build_stage(state, s)?),
+                Router::Hash(partitioner(state, s)?),
+            ),
+        };
+        steps.push(Step {
+            op,
+            router: Some(router),
+            post,
+        });
+    }
+    let first_router = steps.first_mut().and_then(|s| s.router.take());
+    let parts = source_parts(sh, &sh.source, chain, first_router, index, peers)?;
+    Ok((parts, steps))
+}
+
+/// The declared source `name`, with a connector weir knows.
+fn known_source(plan: &ScriptPlan, name: &str, pipeline: &str) -> Result<SourceDef> {
+    let src = plan.source(name).cloned().ok_or_else(|| Error::Runtime {
+        pipeline: pipeline.to_string(),
+        message: format!("unknown source '{name}'"),
+    })?;
+    if !registry().has_source(&src.connector) {
+        return Err(connector_err(format!("source '{}'", src.name))(
+            weir_connectors::Error::UnknownConnector {
+                name: src.connector.clone(),
+                known: registry()
+                    .sources
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+        ));
+    }
+    Ok(src)
+}
+
+/// The dead-letter output of a source: a declared sink, or a file.
+fn open_dead(
+    plan: &ScriptPlan,
+    src: &SourceDef,
+    sinks: &mut HashMap<String, SinkSlot>,
+    process: usize,
+) -> Result<Option<DeadLetter>> {
+    Ok(match &src.dead_letter {
+        None => None,
+        Some(name) if plan.sink(name).is_some() => Some(DeadLetter::Sink(
+            open_sink(
+                plan,
+                name,
+                &weir_connectors::deadletter::schema(),
+                sinks,
+                process,
+            )?
+            .0,
+        )),
+        Some(path) => Some(DeadLetter::File(Arc::new(Mutex::new(
+            DeadLetterFile::open(&per_process_path(path, process))
+                .map_err(connector_err(format!("source '{}'", src.name)))?,
+        )))),
+    })
 }
 
 fn spawn_progress(

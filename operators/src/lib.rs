@@ -10,6 +10,7 @@
 //! - `window/`: window assignment (tumble, hop, session) and windowed aggregation with
 //!   DataFusion accumulators.
 //! - `exchange/`: splitting batches by key hash for exchange between workers.
+//! - `join/`: join keys, lookup joins against tables, interval joins of two streams.
 //! - `time`: event-time extraction and window column construction.
 //!
 //! How to add an operator:
@@ -20,6 +21,7 @@
 pub mod error;
 pub mod exchange;
 pub mod expr;
+pub mod join;
 pub mod state;
 pub mod time;
 pub mod updating;

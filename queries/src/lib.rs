@@ -11,7 +11,9 @@
 
 pub mod duration;
 pub mod error;
+mod join;
 pub mod physical;
+pub mod physical_join;
 pub mod plan;
 pub mod planner;
 pub mod script;

@@ -19,7 +19,11 @@ use weir_operators::BatchOperator;
 use crate::plan::{NamedExpr, OperatorSpec, Stage};
 use crate::{Error, Result};
 
-fn physical(state: &SessionState, sql: &str, df: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+pub(crate) fn physical(
+    state: &SessionState,
+    sql: &str,
+    df: &DFSchema,
+) -> Result<Arc<dyn PhysicalExpr>> {
     let e = state.create_logical_expr(sql, df)?;
     Ok(state.create_physical_expr(e, df)?)
 }
@@ -48,9 +52,12 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
             }
             Box::new(Project::new(v, &schema)?)
         }
-        OperatorSpec::UpdatingAggregate { .. } => {
+        OperatorSpec::UpdatingAggregate { .. }
+        | OperatorSpec::LookupJoin { .. }
+        | OperatorSpec::IntervalJoin { .. } => {
             return Err(Error::Plan(
-                "an updating aggregate runs on differential dataflow; see build_updating".into(),
+                "updating aggregates and joins are built by build_updating and physical_join"
+                    .into(),
             ))
         }
         OperatorSpec::WindowAggregate {

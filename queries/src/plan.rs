@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use datafusion::arrow::datatypes::Schema;
 use serde::{Deserialize, Serialize};
+use weir_operators::join::JoinKind;
 use weir_operators::window::WindowSpec;
 
 /// A whole script, compiled.
@@ -41,6 +42,30 @@ pub struct SourceDef {
     pub idle_timeout_ms: Option<i64>,
     /// File receiving undecodable records.
     pub dead_letter: Option<String>,
+    /// Set for `CREATE TABLE`: a keyed collection read through joins.
+    #[serde(default)]
+    pub table: Option<TableDef>,
+}
+
+/// What makes a source a table (`CREATE TABLE … PRIMARY KEY (…)`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableDef {
+    /// Primary-key columns: a row replaces the row with the same key (upsert).
+    pub primary_key: Vec<String>,
+    /// Column whose value `delete` removes the key (for changelog files); Kafka tables also
+    /// delete on a null payload (a tombstone).
+    pub op_column: Option<String>,
+}
+
+/// The second input of a stream–stream join: a source and its stateless operators.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinInput {
+    /// The source.
+    pub source: String,
+    /// Operators between the source and the join.
+    pub stages: Vec<Stage>,
+    /// Schema of the rows reaching the join.
+    pub schema: Schema,
 }
 
 /// `CREATE SINK`.
@@ -91,6 +116,36 @@ pub enum OperatorSpec {
     UpdatingAggregate {
         group: Vec<NamedExpr>,
         aggregates: Vec<NamedExpr>,
+    },
+    /// Joins each row with the table row of its key valid at the row's event time (`as_of`).
+    LookupJoin {
+        table: String,
+        kind: JoinKind,
+        /// One per primary-key column, in key order, over the input.
+        left_keys: Vec<String>,
+        /// Input column holding the event time the table is read at.
+        as_of: String,
+        /// Conditions on the table row alone, over the table's columns.
+        table_filters: Vec<String>,
+        /// Table columns appended to the input's, in order.
+        table_columns: Vec<usize>,
+        /// Condition on the joined row.
+        residual: Option<String>,
+        output_schema: Schema,
+    },
+    /// Joins with a second stream: equal keys and `right_time - left_time` in
+    /// `[lower_ms, upper_ms]`.
+    IntervalJoin {
+        right: Box<JoinInput>,
+        kind: JoinKind,
+        left_keys: Vec<String>,
+        right_keys: Vec<String>,
+        left_time: String,
+        right_time: String,
+        lower_ms: i64,
+        upper_ms: i64,
+        residual: Option<String>,
+        output_schema: Schema,
     },
 }
 
@@ -178,6 +233,30 @@ impl ScriptPlan {
                             group.iter().map(|g| g.sql.clone()).collect::<Vec<_>>().join(", "),
                             group.iter().map(|g| g.sql.clone()).collect::<Vec<_>>().join(", "),
                             aggregates.iter().map(|a| a.sql.clone()).collect::<Vec<_>>().join(", ")
+                        ),
+                        OperatorSpec::LookupJoin {
+                            table,
+                            kind,
+                            left_keys,
+                            as_of,
+                            ..
+                        } => format!(
+                            "exchange by key({})\n  lookup_join ({kind:?}) table {table} as of {as_of}",
+                            left_keys.join(", ")
+                        ),
+                        OperatorSpec::IntervalJoin {
+                            right,
+                            kind,
+                            left_keys,
+                            left_time,
+                            right_time,
+                            lower_ms,
+                            upper_ms,
+                            ..
+                        } => format!(
+                            "exchange by key({})\n  interval_join ({kind:?}) source {} on {right_time} - {left_time} in [{lower_ms}ms, {upper_ms}ms]",
+                            left_keys.join(", "),
+                            right.source
                         ),
                         OperatorSpec::WindowAggregate {
                             window,

@@ -108,6 +108,24 @@ pub(crate) fn logical_plan(
         .state
         .optimize(&plan)
         .map_err(|e| df_error(&e, ql, qc, None))?;
+    // A windowed view brings its window along.
+    let mut window = window;
+    if window.is_none() {
+        let used = provider.used.borrow();
+        if let Some(((spec, col), _)) = c
+            .views
+            .iter()
+            .filter(|(n, _)| used.contains(n))
+            .find_map(|(_, v)| v.window.clone().map(|w| (w, ())))
+        {
+            window = Some(FoundWindow {
+                spec,
+                time_column: col,
+                at: (ql, qc),
+            });
+            return Ok((plan, window.map(|w| (w.spec, w.time_column))));
+        }
+    }
     if let Some(w) = &window {
         let used = provider.used.borrow();
         for u in used.iter() {
@@ -134,18 +152,12 @@ pub(crate) fn plan_query(
     name: String,
     sink: SinkRef,
     late_sink: Option<String>,
+    as_of: Vec<String>,
 ) -> Result<PipelinePlan, SqlError> {
     let (ql, qc) = query_start(&query);
     let (plan, window) = logical_plan(c, query)?;
-    let mut lowering = Lowering {
-        c,
-        window,
-        source: None,
-        stages: Vec::new(),
-        at: (ql, qc),
-        aggregated: false,
-        changelog: false,
-    };
+    let mut lowering = Lowering::new(c, window, (ql, qc));
+    lowering.as_of = as_of;
     let schema = lowering.lower(&plan)?;
     let source = lowering.source.clone().ok_or_else(|| {
         SqlError::at(ql, qc, "the query reads no source")
@@ -278,14 +290,7 @@ fn interval_ms(c: &Compiler, a: &ast::Expr) -> Result<i64, SqlError> {
         .sql_to_expr(a.clone(), &DFSchema::empty(), &mut PlannerContext::new())
         .map_err(|e| df_error(&e, at.0, at.1, None))?;
     let ms = match e {
-        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
-            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
-        }
-        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
-            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
-        }
-        Expr::Literal(ScalarValue::Int64(Some(v)), _) => Some(v),
-        Expr::Literal(ScalarValue::Utf8(Some(v)), _) => crate::duration::parse_ms(&v),
+        Expr::Literal(v, _) => scalar_ms(&v),
         _ => None,
     };
     match ms {
@@ -296,6 +301,22 @@ fn interval_ms(c: &Compiler, a: &ast::Expr) -> Result<i64, SqlError> {
             format!("'{a}' is not a positive fixed interval"),
         )
         .hint("write INTERVAL '10' SECOND (months and years are not fixed lengths)")),
+    }
+}
+
+/// A constant duration in milliseconds: a fixed interval, an integer (ms) or a duration string.
+pub(crate) fn scalar_ms(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
+            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        ScalarValue::IntervalDayTime(Some(v)) => {
+            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
+        }
+        ScalarValue::Int64(Some(v)) => Some(*v),
+        ScalarValue::Int32(Some(v)) => Some(*v as i64),
+        ScalarValue::Utf8(Some(v)) => crate::duration::parse_ms(v),
+        _ => None,
     }
 }
 
@@ -313,18 +334,40 @@ pub(crate) fn to_sql(e: &Expr) -> Result<String, DataFusionError> {
     Ok(expr_to_sql(&e)?.to_string())
 }
 
-struct Lowering<'a> {
-    c: &'a Compiler,
-    window: Option<(WindowSpec, String)>,
-    source: Option<String>,
-    stages: Vec<Stage>,
-    at: (u64, u64),
-    aggregated: bool,
-    changelog: bool,
+pub(crate) struct Lowering<'a> {
+    pub(crate) c: &'a Compiler,
+    pub(crate) window: Option<(WindowSpec, String)>,
+    pub(crate) source: Option<String>,
+    pub(crate) stages: Vec<Stage>,
+    pub(crate) at: (u64, u64),
+    pub(crate) aggregated: bool,
+    pub(crate) changelog: bool,
+    /// Columns named by `FOR SYSTEM_TIME AS OF`.
+    pub(crate) as_of: Vec<String>,
+    /// Join outputs whose names clash: (qualifier, name) → the column's name in the plan.
+    pub(crate) renames: Vec<(String, String, String)>,
 }
 
-impl Lowering<'_> {
-    fn unsupported(&self, what: &str, hint: &str) -> SqlError {
+impl<'a> Lowering<'a> {
+    pub(crate) fn new(
+        c: &'a Compiler,
+        window: Option<(WindowSpec, String)>,
+        at: (u64, u64),
+    ) -> Self {
+        Lowering {
+            c,
+            window,
+            source: None,
+            stages: Vec::new(),
+            at,
+            aggregated: false,
+            changelog: false,
+            as_of: Vec::new(),
+            renames: Vec::new(),
+        }
+    }
+
+    pub(crate) fn unsupported(&self, what: &str, hint: &str) -> SqlError {
         SqlError::at(
             self.at.0,
             self.at.1,
@@ -333,7 +376,31 @@ impl Lowering<'_> {
         .hint(hint)
     }
 
-    fn sql(&self, e: &Expr) -> Result<String, SqlError> {
+    pub(crate) fn sql(&self, e: &Expr) -> Result<String, SqlError> {
+        let e = if self.renames.is_empty() {
+            e.clone()
+        } else {
+            e.clone()
+                .transform_up(|x| match x {
+                    Expr::Column(col) => {
+                        let q = col.relation.as_ref().map(|r| r.table().to_string());
+                        match self
+                            .renames
+                            .iter()
+                            .find(|(rq, n, _)| Some(rq) == q.as_ref() && *n == col.name)
+                        {
+                            Some((_, _, to)) => {
+                                Ok(Transformed::yes(Expr::Column(Column::new_unqualified(to))))
+                            }
+                            None => Ok(Transformed::no(Expr::Column(col))),
+                        }
+                    }
+                    other => Ok(Transformed::no(other)),
+                })
+                .map(|t| t.data)
+                .unwrap_or_else(|_| e.clone())
+        };
+        let e = &e;
         to_sql(e).map_err(|err| {
             SqlError::at(
                 self.at.0,
@@ -368,14 +435,14 @@ impl Lowering<'_> {
     }
 
     /// Lowers `plan`; returns its output schema (unqualified).
-    fn lower(&mut self, plan: &LogicalPlan) -> Result<Schema, SqlError> {
+    pub(crate) fn lower(&mut self, plan: &LogicalPlan) -> Result<Schema, SqlError> {
         match plan {
             LogicalPlan::TableScan(scan) => {
                 let name = scan.table_name.table().to_string();
                 if self.source.is_some() {
                     return Err(self.unsupported(
-                        "reading two sources in one pipeline (a join)",
-                        "joins arrive with tables and interval joins",
+                        "reading two sources in one pipeline without a join",
+                        "join them: a table with JOIN ... ON key, two streams with an interval join",
                     ));
                 }
                 let def = self
@@ -386,6 +453,12 @@ impl Lowering<'_> {
                     .ok_or_else(|| {
                         SqlError::at(self.at.0, self.at.1, format!("unknown source '{name}'"))
                     })?;
+                if def.table.is_some() {
+                    return Err(self.unsupported(
+                        &format!("reading table '{name}' on its own"),
+                        "tables are read through a join: FROM <source> JOIN <table> ON <key>",
+                    ));
+                }
                 self.source = Some(name);
                 let mut schema = def.schema.clone();
                 if let Some((spec, time_column)) = &self.window {
@@ -467,6 +540,18 @@ impl Lowering<'_> {
                         .iter()
                         .zip(input.fields())
                         .all(|(e, f)| e.name == *f.name() && e.sql.trim_matches('"') == f.name());
+                self.renames.clear();
+                let mut seen = std::collections::HashSet::new();
+                for e in &exprs {
+                    if !seen.insert(e.name.clone()) {
+                        return Err(SqlError::at(
+                            self.at.0,
+                            self.at.1,
+                            format!("two output columns are named '{}'", e.name),
+                        )
+                        .hint("give one of them an alias: SELECT r.machine_id, m.machine_id AS table_machine_id"));
+                    }
+                }
                 if !identity {
                     self.stages.push(Stage {
                         op: OperatorSpec::Project { exprs },
@@ -493,6 +578,7 @@ impl Lowering<'_> {
                 self.aggregated = true;
                 let fields = a.schema.fields();
                 let (group, aggregates) = self.named(a)?;
+                self.renames.clear();
                 let Some((spec, _)) = self.window else {
                     if group.is_empty() {
                         return Err(self.unsupported(
@@ -537,9 +623,7 @@ impl Lowering<'_> {
                         .collect::<Vec<_>>(),
                 ))
             }
-            LogicalPlan::Join(_) => {
-                Err(self.unsupported("JOIN", "joins arrive with tables and interval joins"))
-            }
+            LogicalPlan::Join(j) => self.lower_join(j),
             LogicalPlan::Sort(_) => Err(self.unsupported(
                 "ORDER BY",
                 "sinks receive rows in event-time order per window; sort downstream",

@@ -1,10 +1,11 @@
-//! The DDL catalog and statement dispatch: `CREATE SOURCE`, `CREATE SINK`, `CREATE VIEW`,
+//! The DDL catalog and statement dispatch: `CREATE SOURCE`, `CREATE TABLE`, `CREATE SINK`, `CREATE VIEW`,
 //! `CREATE PIPELINE … AS INSERT INTO sink SELECT …` and bare queries.
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::Constraint;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, TableSource};
 use datafusion::sql::planner::SqlToRel;
@@ -15,14 +16,15 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 use weir_operators::time::is_event_time_type;
 
 use crate::error::SqlError;
-use crate::plan::{PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef};
+use crate::plan::{PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef, TableDef};
 use crate::planner::{df_error, plan_query};
 use crate::session::{parser_options, session, Provider};
 use crate::tokens::{parser_location, split, to_map, Cursor};
 
-/// A view: its optimized logical plan, inlined where it is read.
+/// A view: its optimized logical plan, inlined where it is read, and its window, if any.
 pub struct View {
     plan: LogicalPlan,
+    pub(crate) window: Option<(weir_operators::window::WindowSpec, String)>,
 }
 
 impl TableSource for View {
@@ -108,24 +110,24 @@ impl Compiler {
         let w0 = c.word_at(0).unwrap_or_default();
         let w1 = c.word_at(1).unwrap_or_default();
         match (w0.as_str(), w1.as_str()) {
-            ("CREATE", "SOURCE") => self.create_source(c).map(|_| None),
+            ("CREATE", "SOURCE") => self.create_source(c, false).map(|_| None),
+            ("CREATE", "TABLE") => self.create_source(c, true).map(|_| None),
             ("CREATE", "SINK") => self.create_sink(c).map(|_| None),
             ("CREATE", "VIEW") => self.create_view(c).map(|_| None),
             ("CREATE", "PIPELINE") => self.create_pipeline(c).map(Some),
             ("SELECT", _) | ("WITH", _) => {
                 self.queries += 1;
                 let name = format!("query_{}", self.queries);
-                let query = parse_query(c.rest())?;
-                plan_query(self, query, name, SinkRef::Collect, None).map(Some)
+                let (query, as_of) = parse_query(c.rest())?;
+                plan_query(self, query, name, SinkRef::Collect, None, as_of).map(Some)
             }
-            ("CREATE", "TABLE") => Err(c.error("CREATE TABLE (tables for lookup joins) is not supported yet")
-                .hint("declare streams with CREATE SOURCE")),
             _ => Err(c.error(format!("unsupported statement starting with '{}'", c.all().first().map(|t| t.token.to_string()).unwrap_or_default()))
                 .hint("weir accepts CREATE SOURCE, CREATE SINK, CREATE VIEW, CREATE PIPELINE and SELECT")),
         }
     }
 
-    fn create_source(&mut self, c: Cursor) -> Result<(), SqlError> {
+    /// `CREATE SOURCE` (a stream) or `CREATE TABLE` (keyed, upserted, read through joins).
+    fn create_source(&mut self, c: Cursor, is_table: bool) -> Result<(), SqlError> {
         // Parse as CREATE TABLE (same columns syntax); the SOURCE word becomes TABLE in place,
         // so positions in errors stay right.
         let mut toks = c.all().to_vec();
@@ -193,10 +195,38 @@ impl Compiler {
             return Err(SqlError::at(sl, scol, "could not read the column list"));
         };
         let schema: Schema = cmt.input.schema().as_arrow().clone();
+        let what = if is_table { "table" } else { "source" };
+        let primary_key: Vec<String> = cmt
+            .constraints
+            .iter()
+            .filter_map(|k| match k {
+                Constraint::PrimaryKey(cols) => Some(cols.clone()),
+                _ => None,
+            })
+            .flatten()
+            .map(|i| schema.field(i).name().clone())
+            .collect();
         let connector = map.remove("connector").ok_or_else(|| {
             SqlError::at(sl, scol, format!("source '{name}' has no connector"))
                 .hint("add WITH (connector = 'file' | 'generator', ...)")
         })?;
+        let table = if is_table {
+            Some(self.table_def(
+                &name,
+                &schema,
+                primary_key,
+                &connector,
+                &mut map,
+                (sl, scol),
+            )?)
+        } else if !primary_key.is_empty() {
+            return Err(
+                SqlError::at(sl, scol, format!("source '{name}' declares a PRIMARY KEY"))
+                    .hint("a keyed collection that rows update is a table: write CREATE TABLE"),
+            );
+        } else {
+            None
+        };
         let format = map.remove("format");
         let event_time = map.remove("event_time").map(|s| s.to_ascii_lowercase());
         if let Some(et) = &event_time {
@@ -214,7 +244,7 @@ impl Compiler {
                     return Err(SqlError::at(
                         sl,
                         scol,
-                        format!("event_time column '{et}' is not a column of '{name}'"),
+                        format!("event_time column '{et}' is not a column of {what} '{name}'"),
                     ))
                 }
             }
@@ -241,8 +271,61 @@ impl Compiler {
             watermark_delay_ms,
             idle_timeout_ms,
             dead_letter,
+            table,
         });
+        if let Some(t) = self.sources.last() {
+            if t.table.is_some()
+                && t.connector == "kafka"
+                && t.event_time.is_none()
+                && t.options
+                    .get("bounded")
+                    .map(|b| b != "true")
+                    .unwrap_or(true)
+            {
+                return Err(SqlError::at(sl, scol, format!("Kafka table '{}' has no event_time", t.name))
+                    .hint("declare WITH (event_time = '<column>') so lookups know which version each row sees, or read it once with bounded = 'true'"));
+            }
+        }
         Ok(())
+    }
+
+    /// The keyed part of `CREATE TABLE`.
+    fn table_def(
+        &self,
+        name: &str,
+        schema: &Schema,
+        primary_key: Vec<String>,
+        connector: &str,
+        map: &mut BTreeMap<String, String>,
+        (sl, scol): (u64, u64),
+    ) -> Result<TableDef, SqlError> {
+        if primary_key.is_empty() {
+            return Err(SqlError::at(sl, scol, format!("table '{name}' has no primary key"))
+                .hint("add PRIMARY KEY (<column>) to the column list: rows with the same key replace each other"));
+        }
+        if !matches!(connector, "file" | "kafka") {
+            return Err(SqlError::at(
+                sl,
+                scol,
+                format!("tables read from 'file' or 'kafka', not '{connector}'"),
+            )
+            .hint("declare a stream with CREATE SOURCE instead"));
+        }
+        let op_column = map.remove("op_column").map(|s| s.to_ascii_lowercase());
+        if let Some(op) = &op_column {
+            if schema.field_with_name(op).is_err() {
+                return Err(SqlError::at(
+                    sl,
+                    scol,
+                    format!("op_column '{op}' is not a column of table '{name}'"),
+                )
+                .hint("op_column names a TEXT column whose value 'delete' removes the row's key"));
+            }
+        }
+        Ok(TableDef {
+            primary_key,
+            op_column,
+        })
     }
 
     fn create_sink(&mut self, mut c: Cursor) -> Result<(), SqlError> {
@@ -289,9 +372,9 @@ impl Compiler {
             ));
         }
         c.expect("AS")?;
-        let query = parse_query(c.rest())?;
-        let plan = crate::planner::logical_plan(self, query)?.0;
-        self.views.push((name, Arc::new(View { plan })));
+        let (query, _) = parse_query(c.rest())?;
+        let (plan, window) = crate::planner::logical_plan(self, query)?;
+        self.views.push((name, Arc::new(View { plan, window })));
         Ok(())
     }
 
@@ -346,8 +429,8 @@ impl Compiler {
                     .hint("declare it first with CREATE SINK"),
             );
         }
-        let query = parse_query(c.rest())?;
-        plan_query(self, query, name, SinkRef::Named(sink), late_sink)
+        let (query, as_of) = parse_query(c.rest())?;
+        plan_query(self, query, name, SinkRef::Named(sink), late_sink, as_of)
     }
 }
 
@@ -357,9 +440,12 @@ fn end_of(toks: &[TokenWithSpan]) -> (u64, u64) {
         .unwrap_or((1, 1))
 }
 
+/// Parses a query; `FOR SYSTEM_TIME AS OF <column>` after a table name (Flink's lookup-join
+/// form, which the generic dialect does not parse) is taken out first and its columns returned.
 fn parse_query(
     toks: Vec<TokenWithSpan>,
-) -> Result<Box<datafusion::sql::sqlparser::ast::Query>, SqlError> {
+) -> Result<(Box<datafusion::sql::sqlparser::ast::Query>, Vec<String>), SqlError> {
+    let (toks, as_of) = take_system_time(toks)?;
     let end = end_of(&toks);
     let mut p = Parser::new(&GenericDialect {}).with_tokens_with_locations(toks);
     let q = p.parse_query().map_err(|e| parser_error(e, end))?;
@@ -372,7 +458,63 @@ fn parse_query(
         )
         .hint("end each statement with ';'"));
     }
-    Ok(q)
+    Ok((q, as_of))
+}
+
+/// Removes every `FOR SYSTEM_TIME AS OF a.b` from `toks`; returns the column names (`b`).
+fn take_system_time(
+    toks: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Vec<String>), SqlError> {
+    let word = |t: &TokenWithSpan| match &t.token {
+        Token::Word(w) => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(toks.len());
+    let mut as_of = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        if word(&toks[i]).as_deref() == Some("FOR") {
+            let solid: Vec<usize> = (i..toks.len())
+                .filter(|j| !matches!(toks[*j].token, Token::Whitespace(_)))
+                .take(4)
+                .collect();
+            let words: Vec<String> = solid.iter().filter_map(|j| word(&toks[*j])).collect();
+            if words == ["FOR", "SYSTEM_TIME", "AS", "OF"] {
+                let mut j = solid[3] + 1;
+                while j < toks.len() && matches!(toks[j].token, Token::Whitespace(_)) {
+                    j += 1;
+                }
+                let mut last = None;
+                while j < toks.len() {
+                    match &toks[j].token {
+                        Token::Word(w)
+                            if last.is_none() || matches!(toks[j - 1].token, Token::Period) =>
+                        {
+                            last = Some(w.value.to_ascii_lowercase());
+                        }
+                        Token::Period => {}
+                        _ => break,
+                    }
+                    j += 1;
+                }
+                let Some(col) = last else {
+                    let t = &toks[solid[3]];
+                    return Err(SqlError::at(
+                        t.span.start.line,
+                        t.span.start.column,
+                        "FOR SYSTEM_TIME AS OF needs a column",
+                    )
+                    .hint("write JOIN machines FOR SYSTEM_TIME AS OF r.ts AS m ON ..."));
+                };
+                as_of.push(col);
+                i = j;
+                continue;
+            }
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    Ok((out, as_of))
 }
 
 fn parser_error(e: datafusion::sql::sqlparser::parser::ParserError, end: (u64, u64)) -> SqlError {

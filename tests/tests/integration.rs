@@ -30,6 +30,11 @@ fn slt_views() {
 }
 
 #[test]
+fn slt_joins() {
+    weir_tests::run_slt_dir("joins");
+}
+
+#[test]
 fn slt_errors() {
     weir_tests::run_slt_dir("errors");
 }

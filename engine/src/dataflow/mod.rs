@@ -1,12 +1,18 @@
 //! The plan as a timely dataflow. One adapter per role: `source` (reads, tracks the watermark,
 //! routes late rows, runs the stateless operators before the exchange and partitions by key),
-//! `aggregate` (the stateful operator after the exchange, driven by the input frontier), and
-//! `sink` (writes on worker 0). Timely timestamps are event-time milliseconds; frontiers are
-//! the watermarks.
+//! `route` (re-routes rows between two stateful operators), the stateful operators after an
+//! exchange — `aggregate` (windows, driven by the input frontier), `updating` (non-windowed
+//! GROUP BY on differential), `lookup` (stream–table join against a `table` arrangement) and
+//! `interval` (stream–stream join) — and `sink` (writes on worker 0). Timely timestamps are
+//! event-time milliseconds; frontiers are the watermarks.
 pub mod aggregate;
 pub mod batch;
+pub mod interval;
+pub mod lookup;
+pub mod route;
 pub mod sink;
 pub mod source;
+pub mod table;
 pub mod updating;
 
 use std::sync::atomic::AtomicI64;
@@ -60,6 +66,8 @@ pub struct Shared {
     pub sink_metrics: Option<Arc<weir_connectors::ConnectorMetrics>>,
     /// First failure of any operator.
     pub failure: Arc<Mutex<Option<String>>>,
+    /// The second inputs of the pipeline's interval joins, in stage order.
+    pub right_inputs: Vec<Shared>,
 }
 
 impl Shared {

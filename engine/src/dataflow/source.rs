@@ -13,11 +13,11 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
 use weir_connectors::{PartitionState, Poll, Source};
-use weir_operators::exchange::Partitioner;
 use weir_operators::time::to_millis;
 use weir_operators::{run_chain, BatchOperator};
 
 use super::batch::BatchMsg;
+use super::route::Router;
 use super::{DeadLetter, Shared};
 use crate::metrics::Metrics;
 
@@ -32,8 +32,8 @@ pub struct SourceParts {
     pub source: Box<dyn Source>,
     /// Stateless operators before the exchange.
     pub chain: Vec<Box<dyn BatchOperator>>,
-    /// Key partitioner for the exchange (`None`: no exchange by key).
-    pub partitioner: Option<Partitioner>,
+    /// Routes rows to the first stateful operator's workers (`None`: no exchange by key).
+    pub router: Option<Router>,
     /// Number of workers.
     pub peers: usize,
 }
@@ -168,7 +168,7 @@ pub fn build<'s>(
                             }
                             let mut session = output.session(&*c);
                             for b in out.drain(..) {
-                                match &parts.partitioner {
+                                match &parts.router {
                                     None => session.give((0u64, BatchMsg(b))),
                                     Some(p) => match p.split(&b, parts.peers) {
                                         Ok(split) => {

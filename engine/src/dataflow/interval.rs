@@ -1,0 +1,108 @@
+//! The interval-join adapter: both streams routed by key; each arriving batch is paired with
+//! the other side's stored rows at once (emitted at the batch's time), and as the two input
+//! frontiers — the sides' watermarks — advance, rows that can no longer pair are freed; a LEFT
+//! JOIN's unmatched left rows are emitted then, at the time they arrived (a capability is held
+//! for every time that still has such rows).
+use std::collections::BTreeMap;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+use weir_operators::join::IntervalJoin;
+use weir_operators::{run_chain, BatchOperator, EventTime};
+
+use super::batch::BatchMsg;
+use super::Shared;
+
+/// Builds the interval join of two routed streams.
+pub fn build<'s>(
+    left: Stream<'s, u64, Vec<(u64, BatchMsg)>>,
+    right: Stream<'s, u64, Vec<(u64, BatchMsg)>>,
+    shared: Shared,
+    mut join: IntervalJoin,
+    mut post: Vec<Box<dyn BatchOperator>>,
+) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
+    let by_worker = |(w, _): &(u64, BatchMsg)| *w;
+    left.binary_frontier::<_, CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _, _, _>(
+        right,
+        Exchange::new(by_worker),
+        Exchange::new(by_worker),
+        "IntervalJoin",
+        move |_cap, _info| {
+            let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
+            let mut ready = Vec::new();
+            move |(lin, lfront), (rin, rfront), output| {
+                let port = output.output_index();
+                lin.for_each(|cap, data| {
+                    let Some(t) = cap.least().copied() else {
+                        return;
+                    };
+                    caps.entry(t).or_insert_with(|| cap.delayed(&t, port));
+                    for (_, b) in data.drain(..) {
+                        match join.on_left(&b.0, t) {
+                            Ok(out) => {
+                                for o in out {
+                                    if let Err(e) = run_chain(&mut post, o, &mut ready) {
+                                        shared.fail(e);
+                                    }
+                                }
+                            }
+                            Err(e) => shared.fail(e),
+                        }
+                    }
+                    let mut session = output.session(&cap);
+                    for b in ready.drain(..) {
+                        session.give((0u64, BatchMsg(b)));
+                    }
+                });
+                rin.for_each(|cap, data| {
+                    let Some(t) = cap.least().copied() else {
+                        return;
+                    };
+                    for (_, b) in data.drain(..) {
+                        match join.on_right(&b.0, t) {
+                            Ok(Some(o)) => {
+                                if let Err(e) = run_chain(&mut post, o, &mut ready) {
+                                    shared.fail(e);
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => shared.fail(e),
+                        }
+                    }
+                    let mut session = output.session(&cap);
+                    for b in ready.drain(..) {
+                        session.give((0u64, BatchMsg(b)));
+                    }
+                });
+                let wm = |f: &[u64]| match f.iter().min() {
+                    Some(t) => *t as EventTime,
+                    None => EventTime::MAX,
+                };
+                match join.expire(wm(&lfront.frontier()), wm(&rfront.frontier())) {
+                    Ok(freed) => {
+                        for (t, b) in freed {
+                            if let Err(e) = run_chain(&mut post, b, &mut ready) {
+                                shared.fail(e);
+                            }
+                            if let Some(cap) = caps.get(&t) {
+                                let mut session = output.session(cap);
+                                for b in ready.drain(..) {
+                                    session.give((0u64, BatchMsg(b)));
+                                }
+                            } else {
+                                shared.fail("interval join: no capability for unmatched rows");
+                                ready.clear();
+                            }
+                        }
+                    }
+                    Err(e) => shared.fail(e),
+                }
+                let live = join.live_caps();
+                caps.retain(|t, _| live.binary_search(t).is_ok());
+            }
+        },
+    )
+}
