@@ -439,13 +439,16 @@ fn source_parts(
     let mut options = src.options.clone();
     // A Kafka table without an op column marks tombstones (null payloads) in a hidden column.
     if let Some(t) = &src.table {
-        if src.connector == "kafka" && t.op_column.is_none() {
+        if src.connector == "kafka" && t.op_column.is_none() && t.primary_key.len() == 1 {
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
             fields.push(Field::new(table::TOMBSTONE_COLUMN, DataType::Utf8, true));
             schema = Schema::new(fields);
             options.insert("tombstone_key".into(), t.primary_key.join(","));
             options.insert("tombstone_column".into(), table::TOMBSTONE_COLUMN.into());
+            if let Some(et) = &src.event_time {
+                options.insert("tombstone_time".into(), et.clone());
+            }
         }
     }
     let source = registry()

@@ -180,6 +180,7 @@ impl Lowering<'_> {
         kind: JoinKind,
         table: &SourceDef,
     ) -> Result<Schema, SqlError> {
+        self.keep_time = true;
         let left = self.lower(&j.left)?;
         let Some(def) = &table.table else {
             return Err(self.unsupported("a join with a stream on the right", "join a table"));

@@ -346,6 +346,9 @@ pub(crate) struct Lowering<'a> {
     pub(crate) as_of: Vec<String>,
     /// Join outputs whose names clash: (qualifier, name) → the column's name in the plan.
     pub(crate) renames: Vec<(String, String, String)>,
+    /// Keep the source's event-time column even where the query does not read it (a lookup
+    /// join reads the table as of it).
+    pub(crate) keep_time: bool,
 }
 
 impl<'a> Lowering<'a> {
@@ -364,6 +367,7 @@ impl<'a> Lowering<'a> {
             changelog: false,
             as_of: Vec::new(),
             renames: Vec::new(),
+            keep_time: false,
         }
     }
 
@@ -486,7 +490,17 @@ impl<'a> Lowering<'a> {
                         input_schema: schema.clone(),
                     });
                 }
-                if let Some(proj) = &scan.projection {
+                let mut projection = scan.projection.clone();
+                if let (true, Some(p), Some(et)) =
+                    (self.keep_time, projection.as_mut(), &def.event_time)
+                {
+                    if let Ok(i) = schema.index_of(et) {
+                        if !p.contains(&i) {
+                            p.push(i);
+                        }
+                    }
+                }
+                if let Some(proj) = &projection {
                     let all: Vec<usize> = (0..schema.fields().len()).collect();
                     if *proj != all {
                         let exprs = proj

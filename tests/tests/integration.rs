@@ -4,6 +4,7 @@
 mod cli;
 mod correctness;
 mod kafka;
+mod kafka_tables;
 mod mqtt;
 mod mqtt_faults;
 mod sparkplug;

@@ -13,6 +13,7 @@
 //! default, or `csv`).
 pub mod sink;
 pub mod source;
+mod tombstone;
 
 use rdkafka::config::ClientConfig;
 

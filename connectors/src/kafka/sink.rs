@@ -18,6 +18,8 @@ pub struct KafkaSink {
     topic: String,
     key: Option<usize>,
     format: Format,
+    /// `changelog = 'upsert'`: the `op` column's index; deletes become tombstones.
+    upsert: Option<usize>,
     buf: Vec<u8>,
     metrics: std::sync::Arc<ConnectorMetrics>,
 }
@@ -41,6 +43,28 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         }
     };
     let idempotent = o.bool("idempotent", false)?;
+    let upsert = match o.string("changelog").as_deref() {
+        None | Some("rows") => None,
+        Some("upsert") => {
+            if key.is_none() {
+                return Err(Error::Option {
+                    option: "changelog".into(),
+                    message: "'upsert' needs key = '<group key column>'".into(),
+                });
+            }
+            Some(ctx.schema.index_of("op").map_err(|_| Error::Option {
+                option: "changelog".into(),
+                message:
+                    "'upsert' takes an updating view's changelog (rows with an op column)".into(),
+            })?)
+        }
+        Some(other) => {
+            return Err(Error::Option {
+                option: "changelog".into(),
+                message: format!("expected 'rows' or 'upsert', got '{other}'"),
+            })
+        }
+    };
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
     let producer: BaseProducer = base_config(&brokers)
@@ -63,13 +87,106 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         topic,
         key,
         format,
+        upsert,
         buf: Vec::new(),
         metrics: ctx.metrics,
     }))
 }
 
+impl KafkaSink {
+    /// Sends one record, waiting while the producer's queue is full.
+    fn send(&mut self, key: Option<String>, payload: Option<Vec<u8>>) -> Result<()> {
+        loop {
+            let mut rec = BaseRecord::<String, [u8]>::to(&self.topic);
+            if let Some(p) = payload.as_ref() {
+                rec = rec.payload(p);
+            }
+            if let Some(k) = key.as_ref() {
+                rec = rec.key(k);
+            }
+            match self.producer.send(rec) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => {
+                    return Err(Error::io(
+                        "producing to Kafka",
+                        std::io::Error::other(e.to_string()),
+                    ))
+                }
+            }
+        }
+        ConnectorMetrics::add(&self.metrics.messages, 1);
+        ConnectorMetrics::add(
+            &self.metrics.bytes,
+            payload.map(|p| p.len()).unwrap_or(0) as u64,
+        );
+        Ok(())
+    }
+
+    /// A changelog as upserts: an inserted row is the key's new value (without `op`); a
+    /// deleted key with no insert in the same change is a tombstone (null payload); the delete
+    /// half of an update is dropped.
+    fn write_upserts(&mut self, batch: &RecordBatch, op: usize) -> Result<()> {
+        let Some(ki) = self.key else { return Ok(()) };
+        let text = |i: usize| -> Result<Vec<Option<String>>> {
+            let col = batch.column(i);
+            let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())?;
+            Ok((0..batch.num_rows())
+                .map(|r| (!col.is_null(r)).then(|| f.value(r).to_string()))
+                .collect())
+        };
+        let keys = text(ki)?;
+        let ops = text(op)?;
+        let inserted: std::collections::HashSet<&str> = keys
+            .iter()
+            .zip(&ops)
+            .filter(|(_, o)| o.as_deref() == Some("insert"))
+            .filter_map(|(k, _)| k.as_deref())
+            .collect();
+        let values = batch.project(
+            &(0..batch.num_columns())
+                .filter(|c| *c != op)
+                .collect::<Vec<_>>(),
+        )?;
+        self.buf.clear();
+        self.format.encode(&values, false, &mut self.buf)?;
+        let lines: Vec<Vec<u8>> = self
+            .buf
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| l.to_vec())
+            .collect();
+        let mut sends = Vec::new();
+        for (r, line) in lines.into_iter().enumerate() {
+            let key = keys.get(r).cloned().flatten();
+            match ops.get(r).and_then(|o| o.as_deref()) {
+                Some("delete") => {
+                    if !key
+                        .as_deref()
+                        .map(|k| inserted.contains(k))
+                        .unwrap_or(false)
+                    {
+                        sends.push((key, None));
+                    }
+                }
+                _ => sends.push((key, Some(line))),
+            }
+        }
+        for (k, p) in sends {
+            self.send(k, p)?;
+        }
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+}
+
 impl Sink for KafkaSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if let Some(op) = self.upsert {
+            return self.write_upserts(batch, op);
+        }
         self.buf.clear();
         self.format.encode(batch, false, &mut self.buf)?;
         let keys: Option<Vec<Option<String>>> = match self.key {
@@ -95,28 +212,10 @@ impl Sink for KafkaSink {
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
             .collect();
-        for (i, line) in lines.iter().enumerate() {
+        let lines: Vec<Vec<u8>> = lines.iter().map(|l| l.to_vec()).collect();
+        for (i, line) in lines.into_iter().enumerate() {
             let key = keys.as_ref().and_then(|k| k.get(i).cloned().flatten());
-            loop {
-                let mut rec = BaseRecord::<String, [u8]>::to(&self.topic).payload(line);
-                if let Some(k) = key.as_ref() {
-                    rec = rec.key(k);
-                }
-                match self.producer.send(rec) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        self.producer.poll(Duration::from_millis(10));
-                    }
-                    Err((e, _)) => {
-                        return Err(Error::io(
-                            "producing to Kafka",
-                            std::io::Error::other(e.to_string()),
-                        ))
-                    }
-                }
-            }
-            ConnectorMetrics::add(&self.metrics.messages, 1);
-            ConnectorMetrics::add(&self.metrics.bytes, line.len() as u64);
+            self.send(key, Some(line))?;
         }
         self.producer.poll(Duration::ZERO);
         Ok(())

@@ -12,7 +12,7 @@ use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::base_config;
+use super::{base_config, tombstone};
 use crate::format::Format;
 use crate::{
     ConnectorMetrics, Error, Options, PartitionState, Poll, Result, Source, SourceContext,
@@ -56,6 +56,26 @@ impl ConsumerContext for LagContext {}
 
 type LagConsumer = BaseConsumer<LagContext>;
 
+/// A message waiting to be decoded: partition, offset, payload (`None`: a tombstone), key and
+/// timestamp (ms).
+pub(super) struct Record {
+    pub(super) partition: i32,
+    pub(super) offset: i64,
+    pub(super) payload: Option<Vec<u8>>,
+    pub(super) key: Option<Vec<u8>>,
+    pub(super) timestamp: Option<i64>,
+}
+
+/// For tables: tombstones (null payloads) become rows that delete their key. The table's
+/// schema ends with a marker column (`delete` on tombstone rows, NULL otherwise); a tombstone
+/// row carries the key (from the message key) and, in the event-time column, the message's
+/// timestamp.
+pub(super) struct Tombstones {
+    pub(super) key: usize,
+    pub(super) marker: usize,
+    pub(super) time: Option<usize>,
+}
+
 /// The Kafka source on one worker.
 pub struct KafkaSource {
     consumer: Option<LagConsumer>,
@@ -69,7 +89,8 @@ pub struct KafkaSource {
     max_messages: u64,
     received: u64,
     metrics: Arc<ConnectorMetrics>,
-    pending: Vec<(i32, i64, Vec<u8>)>,
+    pending: Vec<Record>,
+    tombstones: Option<Tombstones>,
     assigned: Vec<i32>,
     caught_up: HashMap<i32, bool>,
 }
@@ -93,6 +114,26 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let commit = o.bool("commit", true)?;
     let bounded = o.bool("bounded", false)?;
     let max_messages = o.u64("max_messages", 0)?;
+    let tombstones = match (o.string("tombstone_key"), o.string("tombstone_column")) {
+        (Some(k), Some(c)) => {
+            let find = |n: &str, what: &str| {
+                ctx.schema.index_of(n).map_err(|_| Error::Option {
+                    option: what.into(),
+                    message: format!("'{n}' is not a column"),
+                })
+            };
+            let time = o
+                .string("tombstone_time")
+                .map(|t| find(&t, "tombstone_time"))
+                .transpose()?;
+            Some(Tombstones {
+                key: find(&k, "tombstone_key")?,
+                marker: find(&c, "tombstone_column")?,
+                time,
+            })
+        }
+        _ => None,
+    };
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
     let consumer: LagConsumer = base_config(&brokers)
@@ -145,6 +186,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
             received: 0,
             metrics: ctx.metrics,
             pending: Vec::new(),
+            tombstones,
             assigned: Vec::new(),
             caught_up: HashMap::new(),
         }));
@@ -209,6 +251,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         received: 0,
         metrics: ctx.metrics,
         pending: Vec::new(),
+        tombstones,
         assigned: mine,
         caught_up: HashMap::new(),
     }))
@@ -278,10 +321,22 @@ impl Source for KafkaSource {
                     tracing::trace!("kafka source on {}: partition {p} offset {off}", self.topic);
                     self.next.insert(p, off + 1);
                     self.caught_up.insert(p, false);
-                    let Some(payload) = m.payload() else { continue };
+                    let payload = m.payload().map(|b| b.to_vec());
+                    if payload.is_none() && (self.tombstones.is_none() || m.key().is_none()) {
+                        continue;
+                    }
                     ConnectorMetrics::add(&self.metrics.messages, 1);
-                    ConnectorMetrics::add(&self.metrics.bytes, payload.len() as u64);
-                    self.pending.push((p, off, payload.to_vec()));
+                    ConnectorMetrics::add(
+                        &self.metrics.bytes,
+                        payload.as_ref().map(|b| b.len()).unwrap_or(0) as u64,
+                    );
+                    self.pending.push(Record {
+                        partition: p,
+                        offset: off,
+                        payload,
+                        key: m.key().map(|k| k.to_vec()),
+                        timestamp: m.timestamp().to_millis(),
+                    });
                 }
             }
         }
@@ -289,30 +344,49 @@ impl Source for KafkaSource {
             return Ok(Poll::Idle);
         }
         // One partition per batch, so the engine can keep a watermark per partition.
-        let part = self.pending[0].0;
+        let part = self.pending[0].partition;
         let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
-            .partition(|(p, _, _)| *p == part);
+            .partition(|r| r.partition == part);
         self.pending = rest;
         self.received += mine.len() as u64;
+        let (values, tombs): (Vec<&Record>, Vec<&Record>) =
+            mine.iter().partition(|r| r.payload.is_some());
         let mut chunk = Vec::new();
-        for (_, _, payload) in &mine {
-            chunk.extend(
-                payload
-                    .iter()
-                    .map(|b| if *b == b'\n' || *b == b'\r' { b' ' } else { *b }),
-            );
+        for r in &values {
+            chunk.extend(r.payload.iter().flatten().map(|b| {
+                if *b == b'\n' || *b == b'\r' {
+                    b' '
+                } else {
+                    *b
+                }
+            }));
             chunk.push(b'\n');
         }
-        let (batch, mut bad) = self
-            .format
-            .decode(&self.schema, &chunk, mine.len(), "", 0)?;
+        let decode_schema = match &self.tombstones {
+            Some(t) => std::sync::Arc::new(tombstone::without_marker(&self.schema, t.marker)),
+            None => self.schema.clone(),
+        };
+        let (mut batch, mut bad) =
+            self.format
+                .decode(&decode_schema, &chunk, values.len(), "", 0)?;
+        let mut failed = std::collections::HashSet::new();
         for b in bad.iter_mut() {
             let idx: usize = b.position.trim_start_matches(':').parse().unwrap_or(0);
-            if let Some((p, off, payload)) = mine.get(idx) {
-                b.position = format!("{}/{}@{}", self.topic, p, off);
-                b.payload = payload.clone();
+            failed.insert(idx);
+            if let Some(r) = values.get(idx) {
+                b.position = format!("{}/{}@{}", self.topic, r.partition, r.offset);
+                b.payload = r.payload.clone().unwrap_or_default();
             }
+        }
+        if let Some(t) = &self.tombstones {
+            let good: Vec<&Record> = values
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !failed.contains(i))
+                .map(|(_, r)| *r)
+                .collect();
+            batch = tombstone::merge(&self.schema, t, batch, &good, &tombs)?;
         }
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
         if self.received % 10_000 < mine.len() as u64 {

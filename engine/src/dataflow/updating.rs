@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use differential_dataflow::AsCollection;
@@ -145,7 +146,9 @@ pub fn build<'s>(
                             break;
                         }
                         let (cap, changes) = entry.remove();
-                        let mut session = output.session(&cap);
+                        // Deletes first, then inserts, in one batch: a sink sees an update of
+                        // a key (delete + insert) together.
+                        let mut parts = Vec::new();
                         for (op, sign) in [("delete", -1isize), ("insert", 1isize)] {
                             let rows: Vec<_> = changes
                                 .iter()
@@ -173,10 +176,17 @@ pub fn build<'s>(
                                 let mut cols: Vec<ArrayRef> = b.columns().to_vec();
                                 cols.push(Arc::new(StringArray::from(vec![op; b.num_rows()])));
                                 match RecordBatch::try_new(out_schema.clone(), cols) {
-                                    Ok(b) => session.give((0u64, BatchMsg(b))),
+                                    Ok(b) => parts.push(b),
                                     Err(e) => shared.fail(e),
                                 }
                             }
+                        }
+                        if parts.is_empty() {
+                            continue;
+                        }
+                        match concat_batches(&out_schema, &parts) {
+                            Ok(b) => output.session(&cap).give((0u64, BatchMsg(b))),
+                            Err(e) => shared.fail(e),
                         }
                     }
                 }
