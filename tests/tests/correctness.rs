@@ -7,9 +7,9 @@ use std::process::Command;
 
 use weir_tests::{run_weir_ok, scratch, weir_bin};
 
-struct Lcg(u64);
+pub(crate) struct Lcg(pub(crate) u64);
 impl Lcg {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -28,7 +28,7 @@ struct Agg {
 
 /// How `weir run` is started.
 #[derive(Debug, Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     /// One process with N worker threads.
     Workers(usize),
     /// Two processes with one worker each, exchanging rows over TCP (timely cluster mode).
@@ -36,7 +36,7 @@ enum Mode {
 }
 
 /// Runs the script; returns process 0's stderr.
-fn run_weir(dir: &std::path::Path, script: &std::path::Path, mode: Mode) -> String {
+pub(crate) fn run_weir(dir: &std::path::Path, script: &std::path::Path, mode: Mode) -> String {
     let script = script.to_str().unwrap();
     match mode {
         Mode::Workers(n) => {

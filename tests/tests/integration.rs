@@ -3,6 +3,7 @@
 //! the CLI's errors and counters.
 mod cli;
 mod correctness;
+mod joins;
 mod kafka;
 mod kafka_tables;
 mod mqtt;
