@@ -4,6 +4,7 @@
 //! `target/release/weir-bench windowed [ROWS] [WORKERS]`
 //! `target/release/weir-bench mqtt [MESSAGES] [QOS]` (needs mosquitto)
 //! `target/release/weir-bench kafka [ROWS]` (needs Tansu)
+//! `target/release/weir-bench lookup [ROWS] [MACHINES] [WORKERS]`
 //!
 //! `windowed`: ROWS readings (default 10 million) of 1000 sensors with ms timestamps and up to
 //! 200 ms of jitter, written once to `bench-data/readings-ROWS.csv`, then a 1-second tumbling
@@ -16,6 +17,7 @@ use std::time::Instant;
 use weir_engine::{run_sql, RunOptions};
 
 mod brokers;
+mod lookup;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -63,6 +65,11 @@ fn main() {
             brokers::mqtt(n, qos);
             return;
         }
+        "lookup" => {
+            let n = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+            lookup::lookup(n(2, 10_000_000), n(3, 10_000), n(4, 1) as usize);
+            return;
+        }
         "kafka" => {
             brokers::kafka(
                 args.get(2)
@@ -72,7 +79,7 @@ fn main() {
             return;
         }
         _ => {
-            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] | mqtt [MESSAGES] [QOS] | kafka [ROWS]");
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | lookup [ROWS] [MACHINES] [WORKERS]");
             std::process::exit(2);
         }
     }
