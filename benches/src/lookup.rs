@@ -68,6 +68,7 @@ pub fn lookup(rows: u64, machines: u64, workers: usize) {
         workers,
         progress: None,
         cluster: None,
+        control: None,
     };
     match run_sql(&sql, &opts) {
         Ok(report) => {

@@ -117,6 +117,7 @@ fn main() {
             workers,
             progress: None,
             cluster: None,
+            control: None,
         },
     ) {
         Ok(report) => {

@@ -6,6 +6,7 @@
 //! window, rows are exchanged by key between workers. SQL text never reaches this crate: it calls
 //! `weir_queries` to compile and to build operators from plan specs.
 
+pub mod control;
 pub mod dataflow;
 pub mod error;
 pub mod metrics;

@@ -44,6 +44,10 @@ enum Command {
         /// A file with one `host:port` per process, in process order.
         #[arg(long)]
         hosts: Option<String>,
+        /// A control file: every line appended to it while the pipelines run is applied, e.g.
+        /// `ALTER MODEL risk SET VERSION 'v2';` (hot swap).
+        #[arg(long)]
+        control: Option<std::path::PathBuf>,
     },
     /// Prints the operator graph of every pipeline in FILE.
     Explain {
@@ -80,7 +84,7 @@ fn main() -> ExitCode {
                 print!("{}", plan.explain());
             }
         }),
-        Command::Run { file, workers, progress, json_summary, mqtt_listen, processes, process, hosts } => compile(&file).and_then(|plan| {
+        Command::Run { file, workers, progress, json_summary, mqtt_listen, processes, process, hosts, control } => compile(&file).and_then(|plan| {
             let cluster = if processes > 1 {
                 let hosts = hosts.ok_or("--processes needs --hosts FILE (one host:port per process)")?;
                 let text = read(&hosts)?;
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
                 workers,
                 progress: if progress == 0 { None } else { Some(Duration::from_secs(progress)) },
                 cluster,
+                control,
             };
             let report = run(&plan, &opts).map_err(|e| format!("{file}: {e}"))?;
             let secs = report.elapsed.as_secs_f64().max(1e-9);

@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub progress: Option<Duration>,
     /// Run as one process of a cluster (timely's cluster mode).
     pub cluster: Option<Cluster>,
+    /// A control file whose appended lines are applied while the pipelines run
+    /// (`ALTER MODEL name SET VERSION 'v'`).
+    pub control: Option<std::path::PathBuf>,
 }
 
 /// This process's place in a cluster of weir processes running the same script.
@@ -50,6 +53,7 @@ impl Default for RunOptions {
             workers: 1,
             progress: None,
             cluster: None,
+            control: None,
         }
     }
 }
@@ -153,6 +157,23 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         message: format!("reading the plan: {e}"),
     })?;
     let process = opts.cluster.as_ref().map(|c| c.process).unwrap_or(0);
+    // Every process loads the script's models; the versions marked current start current.
+    for m in &plan.models {
+        weir_models::registry()
+            .declare(&m.name, &m.version, &m.path, m.features)
+            .map_err(|e| Error::Runtime {
+                pipeline: String::new(),
+                message: e.to_string(),
+            })?;
+    }
+    for m in plan.models.iter().filter(|m| m.current) {
+        weir_models::registry()
+            .set_current(&m.name, &m.version)
+            .map_err(|e| Error::Runtime {
+                pipeline: String::new(),
+                message: e.to_string(),
+            })?;
+    }
     let failure = Arc::new(Mutex::new(None));
     // One watermark high-water mark for the whole script: an idle input (after idle_timeout)
     // catches up with the furthest input of any pipeline or table.
@@ -244,6 +265,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     let progress = opts
         .progress
         .map(|every| spawn_progress(every, shared.clone(), started));
+    let control = opts.control.clone().map(crate::control::spawn);
     let worker_shared = shared.clone();
     let fail = failure.clone();
     let config = match &opts.cluster {
@@ -340,7 +362,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             return Err(Error::Workers(e));
         }
     }
-    if let Some((stop, handle)) = progress {
+    for (stop, handle) in progress.into_iter().chain(control) {
         let _ = stop.send(());
         let _ = handle.join();
     }
@@ -420,6 +442,7 @@ fn is_stateful(op: &OperatorSpec) -> bool {
     matches!(
         op,
         OperatorSpec::WindowAggregate { .. }
+            | OperatorSpec::Features { .. }
             | OperatorSpec::UpdatingAggregate { .. }
             | OperatorSpec::LookupJoin { .. }
             | OperatorSpec::IntervalJoin { .. }

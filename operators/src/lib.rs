@@ -10,6 +10,7 @@
 //! - `window/`: window assignment (tumble, hop, session) and windowed aggregation with
 //!   DataFusion accumulators.
 //! - `exchange/`: splitting batches by key hash for exchange between workers.
+//! - `features/`: per-key feature functions over event time (OVER … PARTITION BY … ORDER BY).
 //! - `join/`: join keys, lookup joins against tables, interval joins of two streams.
 //! - `time`: event-time extraction and window column construction.
 //!
@@ -20,6 +21,7 @@
 
 pub mod error;
 pub mod exchange;
+pub mod features;
 pub mod expr;
 pub mod join;
 pub mod state;
@@ -60,6 +62,8 @@ pub fn run_chain(
     batch: RecordBatch,
     out: &mut Vec<RecordBatch>,
 ) -> Result<()> {
+    // A model switched while the pipeline runs takes effect between batches.
+    weir_models::begin_batch();
     let mut current = vec![batch];
     for op in chain.iter_mut() {
         let mut next = Vec::new();

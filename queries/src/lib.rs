@@ -11,7 +11,10 @@
 
 pub mod duration;
 pub mod error;
+mod features;
+mod functions;
 mod join;
+mod models;
 pub mod physical;
 pub mod physical_join;
 pub mod plan;

@@ -10,6 +10,8 @@ use datafusion::physical_expr::PhysicalExpr;
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 use weir_operators::exchange::Partitioner;
+use weir_operators::features::state::Feature;
+use weir_operators::features::Features;
 use weir_operators::expr::{Filter, Project};
 use weir_operators::updating::UpdatingAggregate;
 use weir_operators::window::aggregate::{AggregateParts, NamedAggregate};
@@ -51,6 +53,39 @@ pub fn build_stage(state: &SessionState, stage: &Stage) -> Result<Box<dyn BatchO
                 v.push((physical(state, &e.sql, &df)?, e.name.clone()));
             }
             Box::new(Project::new(v, &schema)?)
+        }
+        OperatorSpec::Features {
+            partition,
+            time_column,
+            slots,
+            features,
+        } => {
+            let time = schema
+                .index_of(time_column)
+                .map_err(|_| Error::Plan(format!("event-time column '{time_column}' missing")))?;
+            let keys = partition
+                .iter()
+                .map(|k| physical(state, k, &df))
+                .collect::<Result<Vec<_>>>()?;
+            let slots = slots
+                .iter()
+                .map(|k| physical(state, k, &df))
+                .collect::<Result<Vec<_>>>()?;
+            let list = features
+                .iter()
+                .map(|f| {
+                    (
+                        Feature {
+                            function: f.function,
+                            frame: f.frame,
+                            slot: f.slot,
+                        },
+                        f.name.clone(),
+                        f.data_type.clone(),
+                    )
+                })
+                .collect();
+            Box::new(Features::new(&schema, keys, time, slots, list)?)
         }
         OperatorSpec::UpdatingAggregate { .. }
         | OperatorSpec::LookupJoin { .. }
@@ -100,6 +135,14 @@ pub fn build_updating(state: &SessionState, stage: &Stage) -> Result<UpdatingAgg
 pub fn partitioner(state: &SessionState, stage: &Stage) -> Result<Partitioner> {
     let (group, window_columns) = match &stage.op {
         OperatorSpec::UpdatingAggregate { group, .. } => (group, vec![]),
+        OperatorSpec::Features { partition, .. } => {
+            let df = DFSchema::try_from(stage.input_schema.clone())?;
+            let keys = partition
+                .iter()
+                .map(|k| physical(state, k, &df))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Partitioner::new(keys));
+        }
         OperatorSpec::WindowAggregate {
             group,
             window_start,

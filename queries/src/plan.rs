@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use datafusion::arrow::datatypes::Schema;
 use serde::{Deserialize, Serialize};
+use weir_operators::features::{FeatureFn, Frame};
 use weir_operators::join::JoinKind;
 use weir_operators::window::WindowSpec;
 
@@ -19,6 +20,26 @@ pub struct ScriptPlan {
     pub sinks: Vec<SinkDef>,
     /// Pipelines, in script order.
     pub pipelines: Vec<PipelinePlan>,
+    /// Model versions (`CREATE MODEL`), loaded by every process before the pipelines start.
+    #[serde(default)]
+    pub models: Vec<ModelDef>,
+}
+
+/// `CREATE MODEL name FROM 'path' WITH (version = …)`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelDef {
+    /// Model name, as `predict('name', …)` calls it.
+    pub name: String,
+    /// Version name.
+    pub version: String,
+    /// ONNX file.
+    pub path: String,
+    /// Input width, when the file leaves it unset.
+    pub features: Option<usize>,
+    /// Whether this version is current when the pipelines start.
+    pub current: bool,
+    /// Which evaluator runs it (`tract` or `weir`).
+    pub evaluator: String,
 }
 
 /// `CREATE SOURCE`.
@@ -117,6 +138,16 @@ pub enum OperatorSpec {
         group: Vec<NamedExpr>,
         aggregates: Vec<NamedExpr>,
     },
+    /// Per-key features (`… OVER (PARTITION BY … ORDER BY ts …)`): rows are exchanged by
+    /// `partition`, held until the watermark passes them, then emitted in event-time order per
+    /// key with one column per feature.
+    Features {
+        partition: Vec<String>,
+        time_column: String,
+        /// Input values the features read (SQL over the input).
+        slots: Vec<String>,
+        features: Vec<FeatureSpec>,
+    },
     /// Joins each row with the table row of its key valid at the row's event time (`as_of`).
     LookupJoin {
         table: String,
@@ -147,6 +178,17 @@ pub enum OperatorSpec {
         residual: Option<String>,
         output_schema: Schema,
     },
+}
+
+/// One feature column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    pub name: String,
+    pub function: FeatureFn,
+    pub frame: Frame,
+    /// Index into the operator's `slots`.
+    pub slot: usize,
+    pub data_type: datafusion::arrow::datatypes::DataType,
 }
 
 /// An operator and the schema of its input.
@@ -198,6 +240,18 @@ impl ScriptPlan {
     /// The operator graph, as `weir explain` prints it.
     pub fn explain(&self) -> String {
         let mut s = String::new();
+        for m in &self.models {
+            let _ = writeln!(
+                s,
+                "model {} version {} from {} [{} features, evaluator {}]{}",
+                m.name,
+                m.version,
+                m.path,
+                m.features.map(|f| f.to_string()).unwrap_or_else(|| "?".into()),
+                m.evaluator,
+                if m.current { " (current)" } else { "" }
+            );
+        }
         for p in &self.pipelines {
             let _ = writeln!(s, "pipeline {}", p.name);
             if let Some(src) = self.source(&p.source) {
@@ -233,6 +287,21 @@ impl ScriptPlan {
                             group.iter().map(|g| g.sql.clone()).collect::<Vec<_>>().join(", "),
                             group.iter().map(|g| g.sql.clone()).collect::<Vec<_>>().join(", "),
                             aggregates.iter().map(|a| a.sql.clone()).collect::<Vec<_>>().join(", ")
+                        ),
+                        OperatorSpec::Features {
+                            partition,
+                            time_column,
+                            slots,
+                            features,
+                        } => format!(
+                            "exchange by hash({})\n  features by [{}] order by {time_column}: {}",
+                            partition.join(", "),
+                            partition.join(", "),
+                            features
+                                .iter()
+                                .map(|f| format!("{} = {:?}({}) over {:?}", f.name, f.function, slots[f.slot], f.frame))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                         OperatorSpec::LookupJoin {
                             table,

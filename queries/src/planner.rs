@@ -315,6 +315,7 @@ pub(crate) fn scalar_ms(v: &ScalarValue) -> Option<i64> {
         }
         ScalarValue::Int64(Some(v)) => Some(*v),
         ScalarValue::Int32(Some(v)) => Some(*v as i64),
+        ScalarValue::UInt64(Some(v)) => Some(*v as i64),
         ScalarValue::Utf8(Some(v)) => crate::duration::parse_ms(v),
         _ => None,
     }
@@ -651,10 +652,7 @@ impl<'a> Lowering<'a> {
             LogicalPlan::Distinct(_) => {
                 Err(self.unsupported("DISTINCT", "group by the columns in a window instead"))
             }
-            LogicalPlan::Window(_) => Err(self.unsupported(
-                "OVER (...) window functions",
-                "per-key features arrive with the models issue",
-            )),
+            LogicalPlan::Window(w) => self.lower_features(w),
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
                 Err(
                     SqlError::at(self.at.0, self.at.1, "the query reads no source")

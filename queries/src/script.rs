@@ -16,7 +16,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 use weir_operators::time::is_event_time_type;
 
 use crate::error::SqlError;
-use crate::plan::{PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef, TableDef};
+use crate::plan::{ModelDef, PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef, TableDef};
 use crate::planner::{df_error, plan_query};
 use crate::session::{parser_options, session, Provider};
 use crate::tokens::{parser_location, split, to_map, Cursor};
@@ -42,6 +42,7 @@ pub struct Compiler {
     pub(crate) sources: Vec<SourceDef>,
     pub(crate) sinks: Vec<SinkDef>,
     pub(crate) views: Vec<(String, Arc<View>)>,
+    pub(crate) models: Vec<ModelDef>,
     pipelines: Vec<PipelinePlan>,
     queries: usize,
 }
@@ -67,6 +68,7 @@ impl Compiler {
             sources: Vec::new(),
             sinks: Vec::new(),
             views: Vec::new(),
+            models: Vec::new(),
             pipelines: Vec::new(),
             queries: 0,
         }
@@ -78,6 +80,7 @@ impl Compiler {
             sources: self.sources.clone(),
             sinks: self.sinks.clone(),
             pipelines: self.pipelines.clone(),
+            models: self.models.clone(),
         }
     }
 
@@ -115,6 +118,8 @@ impl Compiler {
             ("CREATE", "SINK") => self.create_sink(c).map(|_| None),
             ("CREATE", "VIEW") => self.create_view(c).map(|_| None),
             ("CREATE", "PIPELINE") => self.create_pipeline(c).map(Some),
+            ("CREATE", "MODEL") => self.create_model(c).map(|_| None),
+            ("ALTER", "MODEL") => self.alter_model(c).map(|_| None),
             ("SELECT", _) | ("WITH", _) => {
                 self.queries += 1;
                 let name = format!("query_{}", self.queries);
@@ -122,7 +127,7 @@ impl Compiler {
                 plan_query(self, query, name, SinkRef::Collect, None, as_of).map(Some)
             }
             _ => Err(c.error(format!("unsupported statement starting with '{}'", c.all().first().map(|t| t.token.to_string()).unwrap_or_default()))
-                .hint("weir accepts CREATE SOURCE, CREATE SINK, CREATE VIEW, CREATE PIPELINE and SELECT")),
+                .hint("weir accepts CREATE SOURCE, CREATE TABLE, CREATE SINK, CREATE VIEW, CREATE MODEL, ALTER MODEL, CREATE PIPELINE and SELECT")),
         }
     }
 

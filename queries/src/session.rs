@@ -1,4 +1,5 @@
-//! The DataFusion side of planning: one `SessionState` with every function weir plans with,
+//! The DataFusion side of planning: one `SessionState` with every function weir plans with
+//! (DataFusion's, plus the model functions of `weir_models::udf`),
 //! and the `ContextProvider` that shows DataFusion's SQL planner weir's sources and views.
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,10 +21,18 @@ pub fn session() -> SessionState {
     let config = SessionConfig::new()
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         .set_bool("datafusion.sql_parser.collect_spans", true);
-    SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
-        .build()
+        .build();
+    for f in weir_models::udf::functions() {
+        // Registering returns the function a name replaced; weir's names are new.
+        let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
+    }
+    for f in crate::functions::feature_functions() {
+        let _ = datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(f));
+    }
+    state
 }
 
 /// Parser options matching [`session`].

@@ -109,6 +109,17 @@ impl Cursor {
         }
     }
 
+    /// Consumes a single-quoted string.
+    pub fn string(&mut self, what: &str) -> Result<String, SqlError> {
+        match self.toks.get(self.pos).map(|t| t.token.clone()) {
+            Some(Token::SingleQuotedString(s)) => {
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.error(format!("expected {what}, found {}", self.describe()))),
+        }
+    }
+
     /// Consumes `WITH (key = value, …)` if present.
     pub fn options(&mut self) -> Result<Vec<WithOption>, SqlError> {
         let mut out = Vec::new();

@@ -6,6 +6,7 @@ mod correctness;
 mod joins;
 mod kafka;
 mod kafka_tables;
+mod models;
 mod mqtt;
 mod mqtt_faults;
 mod sparkplug;
@@ -29,6 +30,11 @@ fn slt_formats() {
 #[test]
 fn slt_views() {
     weir_tests::run_slt_dir("views");
+}
+
+#[test]
+fn slt_features() {
+    weir_tests::run_slt_dir("features");
 }
 
 #[test]
