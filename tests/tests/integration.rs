@@ -2,6 +2,7 @@
 //! workers), correctness against an independent computation through the `weir` binary, and
 //! the CLI's errors and counters.
 mod cli;
+mod features;
 mod correctness;
 mod joins;
 mod kafka;
