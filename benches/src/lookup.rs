@@ -18,7 +18,13 @@ fn generate(readings: &Path, table: &Path, rows: u64, machines: u64) -> std::io:
         writeln!(t, "m{m:05},L{},{},{base}", m % 20, 60 + m % 30)?;
     }
     for m in (0..machines).step_by(10) {
-        writeln!(t, "m{m:05},L{},{},{}", (m + 1) % 20, 55 + m % 30, base + (span as i64 / 2) * 1000)?;
+        writeln!(
+            t,
+            "m{m:05},L{},{},{}",
+            (m + 1) % 20,
+            55 + m % 30,
+            base + (span as i64 / 2) * 1000
+        )?;
     }
     t.flush()?;
     if readings.exists() {

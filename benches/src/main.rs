@@ -5,6 +5,8 @@
 //! `target/release/weir-bench mqtt [MESSAGES] [QOS]` (needs mosquitto)
 //! `target/release/weir-bench kafka [ROWS]` (needs Tansu)
 //! `target/release/weir-bench lookup [ROWS] [MACHINES] [WORKERS]`
+//! `target/release/weir-bench inference [ROWS] [BATCH] [none]` (`none`: without the model)
+//! `target/release/weir-bench compressor [ROWS] [WORKERS]`
 //!
 //! `windowed`: ROWS readings (default 10 million) of 1000 sensors with ms timestamps and up to
 //! 200 ms of jitter, written once to `bench-data/readings-ROWS.csv`, then a 1-second tumbling
@@ -18,6 +20,7 @@ use weir_engine::{run_sql, RunOptions};
 
 mod brokers;
 mod lookup;
+mod models;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -70,6 +73,21 @@ fn main() {
             lookup::lookup(n(2, 10_000_000), n(3, 10_000), n(4, 1) as usize);
             return;
         }
+        "inference" => {
+            let n = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+            std::fs::create_dir_all("bench-data").ok();
+            models::inference(
+                n(2, 2_000_000),
+                n(3, 1024),
+                args.get(4).map(String::as_str) != Some("none"),
+            );
+            return;
+        }
+        "compressor" => {
+            let n = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+            models::compressor(n(2, 2_000_000), n(3, 1) as usize);
+            return;
+        }
         "kafka" => {
             brokers::kafka(
                 args.get(2)
@@ -79,7 +97,7 @@ fn main() {
             return;
         }
         _ => {
-            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | lookup [ROWS] [MACHINES] [WORKERS]");
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS]");
             std::process::exit(2);
         }
     }

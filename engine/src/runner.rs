@@ -335,8 +335,13 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                                 stream
                             }
                         },
-                        Stateful::Interval(join, right, right_shared) => {
-                            let r = source::build(scope, right_shared, *right);
+                        Stateful::Interval(step_parts) => {
+                            let IntervalStep {
+                                join,
+                                right,
+                                shared,
+                            } = *step_parts;
+                            let r = source::build(scope, shared, right);
                             interval::build(stream, r, sh.clone(), join, step.post)
                         }
                     };
@@ -422,11 +427,14 @@ enum Stateful {
     /// A lookup join against the named table.
     Lookup(weir_operators::join::LookupJoin, String),
     /// An interval join with a second source.
-    Interval(
-        weir_operators::join::IntervalJoin,
-        Box<source::SourceParts>,
-        Shared,
-    ),
+    Interval(Box<IntervalStep>),
+}
+
+/// An interval join, its second source and that source's shared state.
+struct IntervalStep {
+    join: weir_operators::join::IntervalJoin,
+    right: source::SourceParts,
+    shared: Shared,
 }
 
 /// A stateful operator, how rows reach it, and the stateless operators after it.
@@ -553,7 +561,11 @@ fn build_pipeline(
                 let parts =
                     source_parts(rs, &rs.source, rchain, Some(Router::Key(rk)), index, peers)?;
                 (
-                    Stateful::Interval(build_interval(state, s)?, Box::new(parts), rs.clone()),
+                    Stateful::Interval(Box::new(IntervalStep {
+                        join: build_interval(state, s)?,
+                        right: parts,
+                        shared: rs.clone(),
+                    })),
                     Router::Key(lk),
                 )
             }

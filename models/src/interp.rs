@@ -11,9 +11,32 @@ use crate::{Error, Result};
 
 /// The operators this evaluator runs.
 pub const SUPPORTED: &[&str] = &[
-    "Abs", "Add", "Cast", "Div", "Equal", "Exp", "Gather", "Greater", "GreaterOrEqual",
-    "Identity", "LabelEncoder", "Less", "LessOrEqual", "Log", "Max", "Min", "Mul", "Neg", "Not",
-    "Pow", "Reshape", "Sqrt", "Sub", "Sum", "TreeEnsembleClassifier", "TreeEnsembleRegressor",
+    "Abs",
+    "Add",
+    "Cast",
+    "Div",
+    "Equal",
+    "Exp",
+    "Gather",
+    "Greater",
+    "GreaterOrEqual",
+    "Identity",
+    "LabelEncoder",
+    "Less",
+    "LessOrEqual",
+    "Log",
+    "Max",
+    "Min",
+    "Mul",
+    "Neg",
+    "Not",
+    "Pow",
+    "Reshape",
+    "Sqrt",
+    "Sub",
+    "Sum",
+    "TreeEnsembleClassifier",
+    "TreeEnsembleRegressor",
     "Where",
 ];
 
@@ -95,7 +118,13 @@ fn binary(a: &Tensor, b: &Tensor, name: &str) -> Result<Tensor> {
             "Add" => x + y,
             "Sub" => x - y,
             "Mul" => x * y,
-            "Div" => if y == 0 { 0 } else { x / y },
+            "Div" => {
+                if y == 0 {
+                    0
+                } else {
+                    x / y
+                }
+            }
             "Pow" => x.pow(y.max(0) as u32),
             "Max" => x.max(y),
             _ => x.min(y),
@@ -134,9 +163,13 @@ fn compare(a: &Tensor, b: &Tensor, name: &str) -> Result<Tensor> {
     };
     let (s, v) = match (&a.data, &b.data) {
         (Data::I64(x), Data::I64(y)) => zip(x, &a.shape, y, &b.shape, |p, q| c(p.cmp(&q)))?,
-        _ => zip(a.as_f32()?, &a.shape, b.as_f32()?, &b.shape, |p: f32, q: f32| {
-            p.partial_cmp(&q).map(c).unwrap_or(false)
-        })?,
+        _ => zip(
+            a.as_f32()?,
+            &a.shape,
+            b.as_f32()?,
+            &b.shape,
+            |p: f32, q: f32| p.partial_cmp(&q).map(c).unwrap_or(false),
+        )?,
     };
     Ok(Tensor {
         shape: s,
@@ -208,8 +241,13 @@ fn op<'a>(n: &Node, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor>
                 })
                 .collect();
             if let Some(p) = spec.iter().position(|d| *d == -1) {
-                let known: usize = shape.iter().enumerate().filter(|(i, _)| *i != p).map(|(_, d)| *d).product();
-                shape[p] = if known == 0 { 0 } else { total / known };
+                let known: usize = shape
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != p)
+                    .map(|(_, d)| *d)
+                    .product();
+                shape[p] = total.checked_div(known).unwrap_or(0);
             }
             Ok(Tensor {
                 shape,
@@ -225,7 +263,13 @@ fn op<'a>(n: &Node, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor>
                 return Err(Error::Eval("Gather: only 2-D data on axis 0 or 1".into()));
             }
             let (rows, cols) = (x.shape[0], x.shape[1]);
-            let fix = |i: i64, n: usize| if i < 0 { (i + n as i64) as usize } else { i as usize };
+            let fix = |i: i64, n: usize| {
+                if i < 0 {
+                    (i + n as i64) as usize
+                } else {
+                    i as usize
+                }
+            };
             let pick: Vec<usize> = if axis == 1 {
                 (0..rows)
                     .flat_map(|r| idx.iter().map(move |i| r * cols + fix(*i, cols)))
@@ -235,7 +279,11 @@ fn op<'a>(n: &Node, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor>
                     .flat_map(|i| (0..cols).map(move |c| fix(*i, rows) * cols + c))
                     .collect()
             };
-            let shape = if axis == 1 { vec![rows, idx.len()] } else { vec![idx.len(), cols] };
+            let shape = if axis == 1 {
+                vec![rows, idx.len()]
+            } else {
+                vec![idx.len(), cols]
+            };
             let data = match &x.data {
                 Data::F32(v) => Data::F32(pick.iter().map(|i| v[*i]).collect()),
                 Data::I64(v) => Data::I64(pick.iter().map(|i| v[*i]).collect()),
@@ -253,7 +301,11 @@ fn op<'a>(n: &Node, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor>
             let shape = crate::tensor::broadcast_shape(&c.shape, &s)?;
             let ic = crate::tensor::broadcast_index(&c.shape, &shape);
             let iv = crate::tensor::broadcast_index(&s, &shape);
-            let v = ic.iter().zip(&iv).map(|(i, j)| if cv[*i] { ab[*j].0 } else { ab[*j].1 }).collect();
+            let v = ic
+                .iter()
+                .zip(&iv)
+                .map(|(i, j)| if cv[*i] { ab[*j].0 } else { ab[*j].1 })
+                .collect();
             Ok(Tensor::f32(shape, v))
         }
         "LabelEncoder" => {
@@ -275,11 +327,25 @@ fn op<'a>(n: &Node, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor>
                 _ => key_at(i),
             };
             if !vf.is_empty() {
-                let d = n.attrs.get("default_float").map(|_| n.floats("default_float")[0]).unwrap_or(-0.0);
-                Ok(Tensor::f32(x.shape.clone(), (0..x.len()).map(|i| find(i).map(|k| vf[k]).unwrap_or(d)).collect()))
+                let d = n
+                    .attrs
+                    .get("default_float")
+                    .map(|_| n.floats("default_float")[0])
+                    .unwrap_or(-0.0);
+                Ok(Tensor::f32(
+                    x.shape.clone(),
+                    (0..x.len())
+                        .map(|i| find(i).map(|k| vf[k]).unwrap_or(d))
+                        .collect(),
+                ))
             } else {
                 let d = n.int("default_int64", -1);
-                Ok(Tensor::i64(x.shape.clone(), (0..x.len()).map(|i| find(i).map(|k| vi[k]).unwrap_or(d)).collect()))
+                Ok(Tensor::i64(
+                    x.shape.clone(),
+                    (0..x.len())
+                        .map(|i| find(i).map(|k| vi[k]).unwrap_or(d))
+                        .collect(),
+                ))
             }
         }
         other => Err(Error::Eval(format!("operator {other} is not supported"))),

@@ -54,7 +54,14 @@ impl Predictor for Own {
     fn predict(&self, x: &[f32], rows: usize) -> Result<Outputs> {
         let t = Tensor::f32(vec![rows, self.features], x.to_vec());
         let outs = self.interp.run(t)?;
-        Ok(self.interp.graph().outputs.iter().cloned().zip(outs).collect())
+        Ok(self
+            .interp
+            .graph()
+            .outputs
+            .iter()
+            .cloned()
+            .zip(outs)
+            .collect())
     }
 
     fn evaluator(&self) -> &'static str {
@@ -73,18 +80,27 @@ pub fn load(path: &str, features: Option<usize>) -> Result<Arc<dyn Predictor>> {
         .or_else(|| graph.inputs.first().and_then(|i| i.1))
         .ok_or_else(|| Error::Unsupported {
             path: path.to_string(),
-            message: "the input's feature count is not in the file: declare it with inputs = '<n>'".into(),
+            message: "the input's feature count is not in the file: declare it with inputs = '<n>'"
+                .into(),
         })?;
     if graph.inputs.len() != 1 {
         return Err(Error::Unsupported {
             path: path.to_string(),
-            message: format!("{} inputs; weir feeds models one float matrix", graph.inputs.len()),
+            message: format!(
+                "{} inputs; weir feeds models one float matrix",
+                graph.inputs.len()
+            ),
         });
     }
     let ops = graph.ops();
-    let needs_own = ops.iter().any(|o| o.starts_with("TreeEnsemble") || o == "LabelEncoder");
+    let needs_own = ops
+        .iter()
+        .any(|o| o.starts_with("TreeEnsemble") || o == "LabelEncoder");
     if needs_own {
-        if let Some(bad) = ops.iter().find(|o| !interp::SUPPORTED.contains(&o.as_str())) {
+        if let Some(bad) = ops
+            .iter()
+            .find(|o| !interp::SUPPORTED.contains(&o.as_str()))
+        {
             return Err(Error::Unsupported {
                 path: path.to_string(),
                 message: format!("operator {bad} next to a tree ensemble is not supported"),
@@ -95,7 +111,12 @@ pub fn load(path: &str, features: Option<usize>) -> Result<Arc<dyn Predictor>> {
             features: width,
         }));
     }
-    Ok(Arc::new(tract_backend::TractModel::load(path, &bytes, width, graph.outputs)?))
+    Ok(Arc::new(tract_backend::TractModel::load(
+        path,
+        &bytes,
+        width,
+        graph.outputs,
+    )?))
 }
 
 /// The score a model gives each row: for a classifier (an output named `probabilities`, or any
@@ -111,7 +132,12 @@ pub fn score(outputs: &Outputs, rows: usize) -> Result<Vec<f32>> {
         .iter()
         .find(|(n, t)| n == "probabilities" && matches!(t.data, Data::F32(_)))
         .map(|(_, t)| t)
-        .or_else(|| floats.iter().find(|t| t.shape.len() == 2 && t.shape[1] > 1).copied());
+        .or_else(|| {
+            floats
+                .iter()
+                .find(|t| t.shape.len() == 2 && t.shape[1] > 1)
+                .copied()
+        });
     let (t, col) = match probs {
         Some(p) => (p, p.shape[1] - 1),
         None => (

@@ -53,13 +53,20 @@ fn poisoned<T>(_: T) -> Error {
 impl Registry {
     /// Loads `path` as version `version` of `name` (again only if the path changed). The first
     /// version declared becomes current.
-    pub fn declare(&self, name: &str, version: &str, path: &str, features: Option<usize>) -> Result<Arc<Version>> {
+    pub fn declare(
+        &self,
+        name: &str,
+        version: &str,
+        path: &str,
+        features: Option<usize>,
+    ) -> Result<Arc<Version>> {
         {
             let models = self.models.read().map_err(poisoned)?;
-            if let Some(v) = models
-                .get(name)
-                .and_then(|e| e.versions.iter().find(|v| v.version == version && v.path == path))
-            {
+            if let Some(v) = models.get(name).and_then(|e| {
+                e.versions
+                    .iter()
+                    .find(|v| v.version == version && v.path == path)
+            }) {
                 return Ok(v.clone());
             }
         }
@@ -89,7 +96,11 @@ impl Registry {
             .ok_or_else(|| {
                 Error::Registry(format!(
                     "model '{name}' has no version '{version}' (known: {})",
-                    e.versions.iter().map(|v| v.version.as_str()).collect::<Vec<_>>().join(", ")
+                    e.versions
+                        .iter()
+                        .map(|v| v.version.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
         e.current = i;
@@ -104,9 +115,9 @@ impl Registry {
         }
         let v = {
             let models = self.models.read().map_err(poisoned)?;
-            let e = models
-                .get(name)
-                .ok_or_else(|| Error::Registry(format!("no model '{name}' (declare it with CREATE MODEL)")))?;
+            let e = models.get(name).ok_or_else(|| {
+                Error::Registry(format!("no model '{name}' (declare it with CREATE MODEL)"))
+            })?;
             e.versions
                 .get(e.current)
                 .cloned()
@@ -128,7 +139,10 @@ impl Registry {
 
     /// Whether `name` is declared.
     pub fn has(&self, name: &str) -> bool {
-        self.models.read().map(|m| m.contains_key(name)).unwrap_or(false)
+        self.models
+            .read()
+            .map(|m| m.contains_key(name))
+            .unwrap_or(false)
     }
 }
 
@@ -138,7 +152,12 @@ pub fn apply_control(line: &str) -> Result<String> {
     let t = line.trim().trim_end_matches(';').trim();
     let words: Vec<&str> = t.split_whitespace().collect();
     let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
-    if words.len() == 6 && upper[0] == "ALTER" && upper[1] == "MODEL" && upper[3] == "SET" && upper[4] == "VERSION" {
+    if words.len() == 6
+        && upper[0] == "ALTER"
+        && upper[1] == "MODEL"
+        && upper[3] == "SET"
+        && upper[4] == "VERSION"
+    {
         let name = words[2].to_ascii_lowercase();
         let version = words[5].trim_matches('\'');
         registry().set_current(&name, version)?;

@@ -19,11 +19,17 @@ pub struct Tensor {
 
 impl Tensor {
     pub fn f32(shape: Vec<usize>, v: Vec<f32>) -> Tensor {
-        Tensor { shape, data: Data::F32(v) }
+        Tensor {
+            shape,
+            data: Data::F32(v),
+        }
     }
 
     pub fn i64(shape: Vec<usize>, v: Vec<i64>) -> Tensor {
-        Tensor { shape, data: Data::I64(v) }
+        Tensor {
+            shape,
+            data: Data::I64(v),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -66,7 +72,11 @@ impl Tensor {
                 Data::Bool(v) => v.iter().map(|b| *b as i64).collect(),
             }),
             9 => Data::Bool((0..n).map(|i| as_f(i) != 0.0).collect()),
-            other => return Err(Error::Eval(format!("Cast to ONNX type {other} is not supported"))),
+            other => {
+                return Err(Error::Eval(format!(
+                    "Cast to ONNX type {other} is not supported"
+                )))
+            }
         };
         Ok(Tensor {
             shape: self.shape.clone(),
@@ -80,8 +90,16 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let x = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let y = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let x = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let y = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (x, y) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -131,7 +149,10 @@ pub fn zip<T: Copy, U>(
     }
     let ia = broadcast_index(sa, &shape);
     let ib = broadcast_index(sb, &shape);
-    Ok((shape, ia.iter().zip(&ib).map(|(i, j)| f(a[*i], b[*j])).collect()))
+    Ok((
+        shape,
+        ia.iter().zip(&ib).map(|(i, j)| f(a[*i], b[*j])).collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -140,7 +161,14 @@ mod tests {
 
     #[test]
     fn broadcasts_like_numpy() {
-        let (s, v) = zip(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2], &[10.0f32], &[1], |a, b| a + b).unwrap();
+        let (s, v) = zip(
+            &[1.0f32, 2.0, 3.0, 4.0],
+            &[2, 2],
+            &[10.0f32],
+            &[1],
+            |a, b| a + b,
+        )
+        .unwrap();
         assert_eq!((s, v), (vec![2, 2], vec![11.0, 12.0, 13.0, 14.0]));
         let (s, v) = zip(&[1i64, 2], &[2, 1], &[10i64, 20, 30], &[3], |a, b| a * b).unwrap();
         assert_eq!(s, vec![2, 3]);

@@ -61,7 +61,10 @@ impl TractModel {
             .and_then(|m| m.into_runnable())
             .map_err(tract_err)?;
         let plan: Plan = Arc::new(move |t: Tensor| runnable.run(tvec!(t.into())));
-        self.plans.lock().map_err(tract_err)?.insert(batch, plan.clone());
+        self.plans
+            .lock()
+            .map_err(tract_err)?
+            .insert(batch, plan.clone());
         Ok(plan)
     }
 
@@ -78,13 +81,28 @@ impl TractModel {
             let take = rows * width.max(1);
             let data = match v.datum_type() {
                 DatumType::F32 => Data::F32(
-                    v.to_plain_array_view::<f32>().map_err(tract_err)?.iter().take(take).copied().collect(),
+                    v.to_plain_array_view::<f32>()
+                        .map_err(tract_err)?
+                        .iter()
+                        .take(take)
+                        .copied()
+                        .collect(),
                 ),
                 DatumType::F64 => Data::F32(
-                    v.to_plain_array_view::<f64>().map_err(tract_err)?.iter().take(take).map(|x| *x as f32).collect(),
+                    v.to_plain_array_view::<f64>()
+                        .map_err(tract_err)?
+                        .iter()
+                        .take(take)
+                        .map(|x| *x as f32)
+                        .collect(),
                 ),
                 DatumType::I64 => Data::I64(
-                    v.to_plain_array_view::<i64>().map_err(tract_err)?.iter().take(take).copied().collect(),
+                    v.to_plain_array_view::<i64>()
+                        .map_err(tract_err)?
+                        .iter()
+                        .take(take)
+                        .copied()
+                        .collect(),
                 ),
                 other => return Err(Error::Eval(format!("output of type {other:?}"))),
             };
@@ -92,7 +110,11 @@ impl TractModel {
             if let Some(s) = shape.first_mut() {
                 *s = rows;
             }
-            let name = self.names.get(i).cloned().unwrap_or_else(|| format!("output_{i}"));
+            let name = self
+                .names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("output_{i}"));
             match out.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, t)) => {
                     t.shape[0] += rows;
@@ -119,7 +141,11 @@ impl Predictor for TractModel {
         let mut start = 0;
         while start < rows {
             let n = (rows - start).min(MAX_PLAN);
-            self.run_chunk(&x[start * self.features..(start + n) * self.features], n, &mut out)?;
+            self.run_chunk(
+                &x[start * self.features..(start + n) * self.features],
+                n,
+                &mut out,
+            )?;
             start += n;
         }
         Ok(out)

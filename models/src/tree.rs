@@ -72,18 +72,30 @@ impl Ensemble {
         let features = n.ints("nodes_featureids");
         let values = {
             let v = n.floats("nodes_values");
-            if v.is_empty() { n.floats("nodes_values_as_tensor") } else { v }
+            if v.is_empty() {
+                n.floats("nodes_values_as_tensor")
+            } else {
+                v
+            }
         };
         let modes = n.strs("nodes_modes");
         let yes = n.ints("nodes_truenodeids");
         let no = n.ints("nodes_falsenodeids");
         let nan_yes = n.ints("nodes_missing_value_tracks_true");
         let count = tree_ids.len();
-        if [node_ids.len(), features.len(), modes.len(), yes.len(), no.len()]
-            .iter()
-            .any(|l| *l != count)
+        if [
+            node_ids.len(),
+            features.len(),
+            modes.len(),
+            yes.len(),
+            no.len(),
+        ]
+        .iter()
+        .any(|l| *l != count)
         {
-            return Err(Error::Eval("tree ensemble: node attributes differ in length".into()));
+            return Err(Error::Eval(
+                "tree ensemble: node attributes differ in length".into(),
+            ));
         }
         let mut index: HashMap<(i64, i64), usize> = HashMap::new();
         for i in 0..count {
@@ -119,11 +131,17 @@ impl Ensemble {
         let vi = n.ints(&format!("{p}ids"));
         let vw = {
             let w = n.floats(&format!("{p}weights"));
-            if w.is_empty() { n.floats(&format!("{p}weights_as_tensor")) } else { w }
+            if w.is_empty() {
+                n.floats(&format!("{p}weights_as_tensor"))
+            } else {
+                w
+            }
         };
         for k in 0..vt.len() {
             let at = look(vt[k], vn[k])?;
-            nodes[at].votes.push((vi[k].max(0) as usize, vw.get(k).copied().unwrap_or(0.0)));
+            nodes[at]
+                .votes
+                .push((vi[k].max(0) as usize, vw.get(k).copied().unwrap_or(0.0)));
         }
         let mut roots: Vec<(i64, usize)> = Vec::new();
         for i in 0..count {
@@ -155,7 +173,11 @@ impl Ensemble {
         class_ids.dedup();
         let base = {
             let b = n.floats("base_values");
-            if b.is_empty() { n.floats("base_values_as_tensor") } else { b }
+            if b.is_empty() {
+                n.floats("base_values_as_tensor")
+            } else {
+                b
+            }
         };
         Ok(Ensemble {
             roots: roots.into_iter().map(|r| r.1).collect(),
@@ -232,7 +254,7 @@ impl Ensemble {
     /// `[labels, probabilities]`.
     pub fn eval(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         let width = *x.shape.last().unwrap_or(&1);
-        let rows = if width == 0 { 0 } else { x.len() / width };
+        let rows = x.len().checked_div(width).unwrap_or(0);
         let data = x.cast(1)?;
         let s = self.scores(data.as_f32()?, rows, width);
         let k = self.n_targets;
@@ -242,7 +264,13 @@ impl Ensemble {
         }
         let (probs, width_out) = if self.binary {
             // Votes for one class only: its score s and 1 - s (onnxruntime's binary case).
-            let positive = self.nodes.iter().flat_map(|n| n.votes.iter()).map(|v| v.0).next().unwrap_or(1);
+            let positive = self
+                .nodes
+                .iter()
+                .flat_map(|n| n.votes.iter())
+                .map(|v| v.0)
+                .next()
+                .unwrap_or(1);
             let mut p = Vec::with_capacity(rows * 2);
             for r in 0..rows {
                 let v = s[r * k + positive];
@@ -284,7 +312,11 @@ pub fn post(kind: &str, mut s: Vec<f32>, k: usize) -> Vec<f32> {
                 let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for v in row.iter_mut() {
-                    *v = if kind == "SOFTMAX_ZERO" && *v == 0.0 { 0.0 } else { (*v - m).exp() };
+                    *v = if kind == "SOFTMAX_ZERO" && *v == 0.0 {
+                        0.0
+                    } else {
+                        (*v - m).exp()
+                    };
                     sum += *v;
                 }
                 if sum > 0.0 {

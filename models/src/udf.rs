@@ -8,6 +8,7 @@
 //! - `ab_bucket(key, share)` → BOOLEAN: true for a deterministic `share` of keys (FNV-1a hash
 //!   of the key's text, bucket = hash mod 10 000 < share × 10 000), for routing keys to a
 //!   challenger.
+//!
 //! Features are cast to FLOAT; a row with a NULL feature gets a NULL prediction.
 use std::sync::Arc;
 
@@ -73,7 +74,12 @@ fn ext(e: crate::Error) -> DataFusionError {
 }
 
 /// Runs `v` on the feature columns; returns scores or labels per row (NULL where a feature is).
-fn run(v: &Version, features: &[ColumnarValue], rows: usize, labels: bool) -> datafusion::error::Result<ArrayRef> {
+fn run(
+    v: &Version,
+    features: &[ColumnarValue],
+    rows: usize,
+    labels: bool,
+) -> datafusion::error::Result<ArrayRef> {
     let width = v.model.features();
     if features.len() != width {
         return exec_err!(
@@ -105,10 +111,14 @@ fn run(v: &Version, features: &[ColumnarValue], rows: usize, labels: bool) -> da
     let out = v.model.predict(&x, rows).map_err(ext)?;
     Ok(if labels {
         let l = crate::label(&out, rows).map_err(ext)?;
-        Arc::new(Int64Array::from_iter((0..rows).map(|r| valid[r].then_some(l[r]))))
+        Arc::new(Int64Array::from_iter(
+            (0..rows).map(|r| valid[r].then_some(l[r])),
+        ))
     } else {
         let s = crate::score(&out, rows).map_err(ext)?;
-        Arc::new(Float64Array::from_iter((0..rows).map(|r| valid[r].then_some(s[r] as f64))))
+        Arc::new(Float64Array::from_iter(
+            (0..rows).map(|r| valid[r].then_some(s[r] as f64)),
+        ))
     })
 }
 
@@ -139,7 +149,10 @@ impl ScalarUDFImpl for ModelFn {
         })
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
         let rows = args.number_rows;
         let a = &args.args;
         match self.kind {
@@ -147,8 +160,15 @@ impl ScalarUDFImpl for ModelFn {
                 let Some(first) = a.first() else {
                     return exec_err!("{}('model', feature, …) needs a model name", self.name);
                 };
-                let v = registry().current(&text_arg(first, "the model name")?).map_err(ext)?;
-                Ok(ColumnarValue::Array(run(&v, &a[1..], rows, self.kind == Kind::Label)?))
+                let v = registry()
+                    .current(&text_arg(first, "the model name")?)
+                    .map_err(ext)?;
+                Ok(ColumnarValue::Array(run(
+                    &v,
+                    &a[1..],
+                    rows,
+                    self.kind == Kind::Label,
+                )?))
             }
             Kind::Versioned => {
                 if a.len() < 2 {
@@ -166,8 +186,12 @@ impl ScalarUDFImpl for ModelFn {
                 let Some(first) = a.first() else {
                     return exec_err!("model_version('model')");
                 };
-                let v = registry().current(&text_arg(first, "the model name")?).map_err(ext)?;
-                Ok(ColumnarValue::Array(Arc::new(StringArray::from(vec![v.version.as_str(); rows]))))
+                let v = registry()
+                    .current(&text_arg(first, "the model name")?)
+                    .map_err(ext)?;
+                Ok(ColumnarValue::Array(Arc::new(StringArray::from(
+                    vec![v.version.as_str(); rows],
+                ))))
             }
             Kind::AbBucket => {
                 if a.len() != 2 {
@@ -186,9 +210,12 @@ impl ScalarUDFImpl for ModelFn {
                     .downcast_ref::<StringArray>()
                     .ok_or_else(|| DataFusionError::Execution("ab_bucket: key".into()))?;
                 let limit = (share * 10_000.0).round() as u64;
-                Ok(ColumnarValue::Array(Arc::new(BooleanArray::from_iter((0..rows).map(|r| {
-                    keys.is_valid(r).then(|| fnv(keys.value(r)) % 10_000 < limit)
-                })))))
+                Ok(ColumnarValue::Array(Arc::new(BooleanArray::from_iter(
+                    (0..rows).map(|r| {
+                        keys.is_valid(r)
+                            .then(|| fnv(keys.value(r)) % 10_000 < limit)
+                    }),
+                ))))
             }
         }
     }

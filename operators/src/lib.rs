@@ -21,8 +21,8 @@
 
 pub mod error;
 pub mod exchange;
-pub mod features;
 pub mod expr;
+pub mod features;
 pub mod join;
 pub mod state;
 pub mod time;

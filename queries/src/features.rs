@@ -15,10 +15,13 @@ const HINT: &str = "write f(x) OVER (PARTITION BY machine_id ORDER BY ts ROWS BE
 
 fn constant(e: &Expr) -> Option<f64> {
     match e {
-        Expr::Literal(v, _) => v.cast_to(&datafusion::arrow::datatypes::DataType::Float64).ok().and_then(|v| match v {
-            ScalarValue::Float64(Some(f)) => Some(f),
-            _ => None,
-        }),
+        Expr::Literal(v, _) => v
+            .cast_to(&datafusion::arrow::datatypes::DataType::Float64)
+            .ok()
+            .and_then(|v| match v {
+                ScalarValue::Float64(Some(f)) => Some(f),
+                _ => None,
+            }),
         Expr::Cast(c) => constant(&c.expr),
         Expr::Alias(a) => constant(&a.expr),
         _ => None,
@@ -26,7 +29,10 @@ fn constant(e: &Expr) -> Option<f64> {
 }
 
 impl Lowering<'_> {
-    pub(crate) fn lower_features(&mut self, w: &datafusion::logical_expr::Window) -> Result<Schema, SqlError> {
+    pub(crate) fn lower_features(
+        &mut self,
+        w: &datafusion::logical_expr::Window,
+    ) -> Result<Schema, SqlError> {
         let input = self.lower(&w.input)?;
         let mut partition: Option<Vec<String>> = None;
         let mut time_column: Option<String> = None;
@@ -39,26 +45,46 @@ impl Lowering<'_> {
                 return Err(self.unsupported(&format!("the window expression {e}"), HINT));
             };
             let p = &wf.params;
-            let keys = p.partition_by.iter().map(|k| self.sql(k)).collect::<Result<Vec<_>, _>>()?;
+            let keys = p
+                .partition_by
+                .iter()
+                .map(|k| self.sql(k))
+                .collect::<Result<Vec<_>, _>>()?;
             if keys.is_empty() {
-                return Err(self.unsupported("OVER without PARTITION BY", "features are per key: PARTITION BY machine_id"));
+                return Err(self.unsupported(
+                    "OVER without PARTITION BY",
+                    "features are per key: PARTITION BY machine_id",
+                ));
             }
             if partition.get_or_insert(keys.clone()) != &keys {
-                return Err(self.unsupported("features with different PARTITION BY in one query", "use one PARTITION BY (a named WINDOW helps)"));
+                return Err(self.unsupported(
+                    "features with different PARTITION BY in one query",
+                    "use one PARTITION BY (a named WINDOW helps)",
+                ));
             }
             let [order] = p.order_by.as_slice() else {
                 return Err(self.unsupported("OVER without ORDER BY the event time", HINT));
             };
             let ts = self.sql(&order.expr)?.trim_matches('"').to_string();
-            let event_time = self.source.as_ref().and_then(|s| self.c.sources.iter().find(|d| &d.name == s)).and_then(|d| d.event_time.clone());
-            if !order.asc || event_time.as_deref() != Some(ts.as_str()) || input.field_with_name(&ts).is_err() {
+            let event_time = self
+                .source
+                .as_ref()
+                .and_then(|s| self.c.sources.iter().find(|d| &d.name == s))
+                .and_then(|d| d.event_time.clone());
+            if !order.asc
+                || event_time.as_deref() != Some(ts.as_str())
+                || input.field_with_name(&ts).is_err()
+            {
                 return Err(SqlError::at(self.at.0, self.at.1, format!("features are ordered by the source's event time ascending, not by {}", order.expr))
                     .hint("ORDER BY the source's event_time column (rows come out in event-time order per key)"));
             }
             time_column = Some(ts);
             let f = &p.window_frame;
             if !matches!(f.end_bound, WindowFrameBound::CurrentRow) {
-                return Err(self.unsupported("a frame that does not end at the current row", "frames end at CURRENT ROW: a row's features never wait for later rows"));
+                return Err(self.unsupported(
+                    "a frame that does not end at the current row",
+                    "frames end at CURRENT ROW: a row's features never wait for later rows",
+                ));
             }
             let frame = match (&f.units, &f.start_bound) {
                 (_, WindowFrameBound::Preceding(v)) if v.is_null() => Frame::Unbounded,

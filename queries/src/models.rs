@@ -30,17 +30,28 @@ impl Compiler {
             })?),
         };
         if let Some((k, _)) = map.into_iter().next() {
-            return Err(SqlError::at(loc.0, loc.1, format!("unknown model option '{k}'"))
-                .hint("models take version = '<name>' and inputs = '<feature count>'"));
+            return Err(
+                SqlError::at(loc.0, loc.1, format!("unknown model option '{k}'"))
+                    .hint("models take version = '<name>' and inputs = '<feature count>'"),
+            );
         }
-        if self.models.iter().any(|m| m.name == name && m.version == version) {
-            return Err(SqlError::at(loc.0, loc.1, format!("model '{name}' already has version '{version}'")));
+        if self
+            .models
+            .iter()
+            .any(|m| m.name == name && m.version == version)
+        {
+            return Err(SqlError::at(
+                loc.0,
+                loc.1,
+                format!("model '{name}' already has version '{version}'"),
+            ));
         }
         let loaded = weir_models::registry()
             .declare(&name, &version, &path, features)
             .map_err(|e| {
-                SqlError::at(ploc.0, ploc.1, e.to_string())
-                    .hint("models are ONNX files; tree ensembles, linear models and neural networks run")
+                SqlError::at(ploc.0, ploc.1, e.to_string()).hint(
+                    "models are ONNX files; tree ensembles, linear models and neural networks run",
+                )
             })?;
         let current = !self.models.iter().any(|m| m.name == name);
         if current {
@@ -67,9 +78,17 @@ impl Compiler {
         c.expect("SET")?;
         c.expect("VERSION")?;
         let version = c.string("the version, quoted")?;
-        if !self.models.iter().any(|m| m.name == name && m.version == version) {
-            return Err(SqlError::at(loc.0, loc.1, format!("model '{name}' has no version '{version}'"))
-                .hint("declare it first: CREATE MODEL name FROM 'file.onnx' WITH (version = '...')"));
+        if !self
+            .models
+            .iter()
+            .any(|m| m.name == name && m.version == version)
+        {
+            return Err(SqlError::at(
+                loc.0,
+                loc.1,
+                format!("model '{name}' has no version '{version}'"),
+            )
+            .hint("declare it first: CREATE MODEL name FROM 'file.onnx' WITH (version = '...')"));
         }
         for m in self.models.iter_mut().filter(|m| m.name == name) {
             m.current = m.version == version;

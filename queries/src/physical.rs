@@ -10,9 +10,9 @@ use datafusion::physical_expr::PhysicalExpr;
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 use weir_operators::exchange::Partitioner;
+use weir_operators::expr::{Filter, Project};
 use weir_operators::features::state::Feature;
 use weir_operators::features::Features;
-use weir_operators::expr::{Filter, Project};
 use weir_operators::updating::UpdatingAggregate;
 use weir_operators::window::aggregate::{AggregateParts, NamedAggregate};
 use weir_operators::window::{AssignWindow, SessionAggregate, WindowAggregate, WindowSpec};

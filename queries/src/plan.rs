@@ -247,7 +247,9 @@ impl ScriptPlan {
                 m.name,
                 m.version,
                 m.path,
-                m.features.map(|f| f.to_string()).unwrap_or_else(|| "?".into()),
+                m.features
+                    .map(|f| f.to_string())
+                    .unwrap_or_else(|| "?".into()),
                 m.evaluator,
                 if m.current { " (current)" } else { "" }
             );

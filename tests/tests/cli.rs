@@ -203,9 +203,11 @@ fn every_example_compiles() {
     for e in std::fs::read_dir(&dir).unwrap() {
         let path = e.unwrap().path();
         if path.extension().map(|x| x == "sql").unwrap_or(false) {
+            // Examples are run from the repository root (their model paths are relative to it).
             let out = Command::new(weir_bin())
                 .arg("explain")
                 .arg(&path)
+                .current_dir(format!("{}/..", env!("CARGO_MANIFEST_DIR")))
                 .output()
                 .unwrap();
             assert!(
@@ -218,4 +220,26 @@ fn every_example_compiles() {
         }
     }
     assert!(n >= 4, "examples found: {n}");
+}
+
+#[test]
+fn compressor_example_alerts_carry_risk_and_model_version() {
+    let out = Command::new(weir_bin())
+        .args(["run", "examples/compressor_health.sql", "--progress", "0"])
+        .current_dir(format!("{}/..", env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("rows in 200000"), "{stderr}");
+    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!alerts.is_empty(), "{stderr}");
+    for a in &alerts {
+        assert!(a["risk"].as_f64().unwrap() >= 0.8, "{a}");
+        assert_eq!(a["model_version"], "v1", "{a}");
+        assert!(a["avg_temp"].as_f64().is_some() && a["max_vib"].as_f64().is_some(), "{a}");
+    }
 }

@@ -30,7 +30,10 @@ fn features_match_direct_computation() {
             // Distinct times per machine; arrival order is shuffled by up to 300 ms.
             let ts = i * 100 + m;
             let temp = 50.0 + (rng.next() % 4000) as f64 / 100.0;
-            by_machine.entry(format!("m{m:02}")).or_default().push((ts, temp));
+            by_machine
+                .entry(format!("m{m:02}"))
+                .or_default()
+                .push((ts, temp));
         }
     }
     let mut arrival: Vec<(i64, String, i64, f64)> = by_machine
@@ -51,13 +54,23 @@ fn features_match_direct_computation() {
         for (i, (ts, x)) in v.iter().enumerate() {
             let rows4: Vec<f64> = v[i.saturating_sub(4)..=i].iter().map(|r| r.1).collect();
             let rows9: Vec<f64> = v[i.saturating_sub(9)..=i].iter().map(|r| r.1).collect();
-            let range1s: Vec<f64> = v[..=i].iter().filter(|r| r.0 >= ts - 1000).map(|r| r.1).collect();
-            let range500: Vec<f64> = v[..=i].iter().filter(|r| r.0 >= ts - 500).map(|r| r.1).collect();
+            let range1s: Vec<f64> = v[..=i]
+                .iter()
+                .filter(|r| r.0 >= ts - 1000)
+                .map(|r| r.1)
+                .collect();
+            let range500: Vec<f64> = v[..=i]
+                .iter()
+                .filter(|r| r.0 >= ts - 500)
+                .map(|r| r.1)
+                .collect();
             ewma = Some(match ewma {
                 None => *x,
                 Some(p) => 0.2 * x + 0.8 * p,
             });
-            let z = sd(&rows9).filter(|s| *s > 0.0).map(|s| (x - mean(&rows9)) / s);
+            let z = sd(&rows9)
+                .filter(|s| *s > 0.0)
+                .map(|s| (x - mean(&rows9)) / s);
             expected.insert(
                 (m.clone(), *ts),
                 vec![
@@ -104,13 +117,20 @@ fn features_match_direct_computation() {
         for r in &got {
             let ts: i64 = r[1].parse().unwrap();
             let prev = last.insert(r[0].clone(), ts);
-            assert!(prev.map(|p| p < ts).unwrap_or(true), "{} out of order at {ts}", r[0]);
+            assert!(
+                prev.map(|p| p < ts).unwrap_or(true),
+                "{} out of order at {ts}",
+                r[0]
+            );
             let want = &expected[&(r[0].clone(), ts)];
             for (k, w) in want.iter().enumerate() {
                 let have: Option<f64> = (r[2 + k] != "NULL").then(|| r[2 + k].parse().unwrap());
                 match (w, have) {
                     (None, None) => {}
-                    (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{r:?}: feature {k}: {a} vs {b}"),
+                    (Some(a), Some(b)) => assert!(
+                        (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                        "{r:?}: feature {k}: {a} vs {b}"
+                    ),
                     _ => panic!("{r:?}: feature {k}: expected {w:?}"),
                 }
             }

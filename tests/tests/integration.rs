@@ -2,8 +2,8 @@
 //! workers), correctness against an independent computation through the `weir` binary, and
 //! the CLI's errors and counters.
 mod cli;
-mod features;
 mod correctness;
+mod features;
 mod joins;
 mod kafka;
 mod kafka_tables;

@@ -16,7 +16,11 @@ fn csv_rows(path: &std::path::Path) -> Vec<Vec<String>> {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .skip(1)
-        .map(|l| l.split(',').map(|f| f.trim_end_matches(".0").to_string()).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|f| f.trim_end_matches(".0").to_string())
+                .collect()
+        })
         .collect();
     rows.sort();
     rows
@@ -36,7 +40,13 @@ fn joins_match_direct_computation() {
         let mut vs: Vec<Version> = vec![(0, Some((format!("L{}", m % 4), 60 + m % 30)))];
         for _ in 0..2 {
             let t = (rng.next() % 60_000) as i64;
-            vs.push((t, Some((format!("L{}", rng.next() % 4), 50 + (rng.next() % 40) as i64))));
+            vs.push((
+                t,
+                Some((
+                    format!("L{}", rng.next() % 4),
+                    50 + (rng.next() % 40) as i64,
+                )),
+            ));
         }
         if m % 17 == 0 {
             vs.push((40_000, None));
@@ -84,7 +94,11 @@ fn joins_match_direct_computation() {
     let mut lookup: Vec<Vec<String>> = readings
         .iter()
         .map(|(m, ts, temp)| {
-            let v = versions[m].iter().rev().find(|v| v.0 <= *ts).and_then(|v| v.1.clone());
+            let v = versions[m]
+                .iter()
+                .rev()
+                .find(|v| v.0 <= *ts)
+                .and_then(|v| v.1.clone());
             let (line, rated) = match v {
                 Some((l, r)) => (l, r.to_string()),
                 None => (String::new(), String::new()),
@@ -102,7 +116,13 @@ fn joins_match_direct_computation() {
     for (m, ts, temp) in &readings {
         for l in by_machine.get(m.as_str()).into_iter().flatten() {
             if l.1 >= ts - 300 && l.1 <= ts + 700 {
-                pairs.push(vec![m.clone(), ts.to_string(), temp.to_string(), l.1.to_string(), l.2.to_string()]);
+                pairs.push(vec![
+                    m.clone(),
+                    ts.to_string(),
+                    temp.to_string(),
+                    l.1.to_string(),
+                    l.2.to_string(),
+                ]);
             }
         }
     }

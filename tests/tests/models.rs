@@ -10,7 +10,9 @@ use weir_engine::{run_sql, RunOptions};
 use weir_tests::{rows, scratch, WeirProcess};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("models")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("models")
 }
 
 /// The fixture CSV `name` as rows of fields.
@@ -18,7 +20,12 @@ fn csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
     let header = lines.next().unwrap().split(',').map(String::from).collect();
-    (header, lines.map(|l| l.split(',').map(String::from).collect()).collect())
+    (
+        header,
+        lines
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect(),
+    )
 }
 
 #[test]
@@ -29,7 +36,11 @@ fn models_match_onnxruntime() {
     let mut big = String::from("id,temperature,vibration,pressure,temp_delta\n");
     for k in 0..15 {
         for r in &inputs {
-            big.push_str(&format!("{},{}\n", k * 1000 + r[0].parse::<usize>().unwrap(), r[1..].join(",")));
+            big.push_str(&format!(
+                "{},{}\n",
+                k * 1000 + r[0].parse::<usize>().unwrap(),
+                r[1..].join(",")
+            ));
         }
     }
     std::fs::write(dir.join("inputs.csv"), big).unwrap();
@@ -66,7 +77,8 @@ fn models_match_onnxruntime() {
         );
         let plan = weir_queries::compile(&sql).unwrap_or_else(|e| panic!("{model}: {e}"));
         assert_eq!(plan.models[0].evaluator, evaluator, "{model}");
-        let report = run_sql(&sql, &RunOptions::default()).unwrap_or_else(|e| panic!("{model}: {e}"));
+        let report =
+            run_sql(&sql, &RunOptions::default()).unwrap_or_else(|e| panic!("{model}: {e}"));
         let got = rows(&report.pipelines[0].results);
         assert_eq!(got.len(), 3000, "{model}");
         let mut worst = 0f64;
@@ -120,15 +132,30 @@ fn hot_swap_mid_stream_keeps_every_row_once_with_its_version() {
     let mut seen = std::collections::HashSet::new();
     let mut per_sensor: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
     for r in &scored {
-        assert!(seen.insert((r[0].clone(), r[1].clone())), "duplicate row {r:?}");
-        per_sensor.entry(r[0].clone()).or_default().push((r[1].parse().unwrap(), r[6].clone()));
+        assert!(
+            seen.insert((r[0].clone(), r[1].clone())),
+            "duplicate row {r:?}"
+        );
+        per_sensor
+            .entry(r[0].clone())
+            .or_default()
+            .push((r[1].parse().unwrap(), r[6].clone()));
     }
     let v2 = scored.iter().filter(|r| r[6] == "v2").count();
-    assert!(v2 > 0 && v2 < 4000, "the switch happened mid-stream: {v2} rows on v2");
+    assert!(
+        v2 > 0 && v2 < 4000,
+        "the switch happened mid-stream: {v2} rows on v2"
+    );
     for (s, mut list) in per_sensor {
         list.sort();
-        let first_v2 = list.iter().position(|(_, v)| v == "v2").unwrap_or(list.len());
-        assert!(list[first_v2..].iter().all(|(_, v)| v == "v2"), "{s}: v1 after v2");
+        let first_v2 = list
+            .iter()
+            .position(|(_, v)| v == "v2")
+            .unwrap_or(list.len());
+        assert!(
+            list[first_v2..].iter().all(|(_, v)| v == "v2"),
+            "{s}: v1 after v2"
+        );
     }
     // Each row's score is the one its version gives for its features.
     let check = format!(
@@ -147,7 +174,11 @@ fn hot_swap_mid_stream_keeps_every_row_once_with_its_version() {
     let got = rows(&report.pipelines[0].results);
     assert_eq!(got.len(), 4000);
     for r in got {
-        let (risk, p1, p2): (f64, f64, f64) = (r[1].parse().unwrap(), r[2].parse().unwrap(), r[3].parse().unwrap());
+        let (risk, p1, p2): (f64, f64, f64) = (
+            r[1].parse().unwrap(),
+            r[2].parse().unwrap(),
+            r[3].parse().unwrap(),
+        );
         assert!((p1 - p2).abs() > 1e-6, "the versions differ");
         let want = if r[0] == "v1" { p1 } else { p2 };
         assert!((risk - want).abs() < 1e-9, "{r:?}");

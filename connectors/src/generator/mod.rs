@@ -8,7 +8,8 @@
 //!
 //! Options: `sensors` (100), `sensors_per_machine` (4), `rows` (total; 0 = unbounded, default
 //! 100000), `rate` (rows/s over all workers; 0 = as fast as possible), `interval` ('1s'),
-//! `jitter` ('0ms'), `start` (epoch ms, default 1700000000000), `seed` (42).
+//! `jitter` ('0ms'), `start` (epoch ms, default 1700000000000), `seed` (42), `batch` (most rows
+//! per batch; default: as many as the engine asks for, 8192).
 //! Columns it fills, by name: `sensor_id`, `machine_id` (TEXT), `ts` (TIMESTAMP or BIGINT ms),
 //! `temperature`, `vibration`, `pressure` (DOUBLE), `seq` (BIGINT).
 use std::sync::Arc;
@@ -73,6 +74,8 @@ struct Sensor {
 
 /// The generator on one worker.
 pub struct Generator {
+    /// Most rows per batch (`batch` option).
+    batch: usize,
     schema: SchemaRef,
     sensors: Vec<Sensor>,
     tick: u64,
@@ -98,6 +101,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let jitter = o.duration_ms("jitter", 0)?.max(0);
     let start = o.u64("start", 1_700_000_000_000)? as i64;
     let seed = o.u64("seed", 42)?;
+    let batch = o.u64("batch", 0)?;
     o.finish()?;
     for f in ctx.schema.fields() {
         if !COLUMNS.contains(&f.name().as_str()) {
@@ -149,6 +153,11 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         emitted: 0,
         limit,
         rate_per_worker: rate as f64 * share,
+        batch: if batch == 0 {
+            usize::MAX
+        } else {
+            batch as usize
+        },
         interval,
         jitter,
         start,
@@ -162,7 +171,7 @@ impl Source for Generator {
         if self.emitted >= self.limit || self.sensors.is_empty() {
             return Ok(Poll::Done);
         }
-        let mut n = (max_rows as u64).min(self.limit - self.emitted);
+        let mut n = (max_rows.min(self.batch) as u64).min(self.limit - self.emitted);
         if self.rate_per_worker > 0.0 {
             let due = (self.started.elapsed().as_secs_f64() * self.rate_per_worker) as u64;
             if due <= self.emitted {

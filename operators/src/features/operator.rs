@@ -137,19 +137,31 @@ impl BatchOperator for Features {
                 .then(pa.times[a.1].cmp(&pb.times[b.1]))
                 .then(a.cmp(b))
         });
-        let mut columns: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(ready.len()); self.features.len()];
+        let mut columns: Vec<Vec<Option<f64>>> =
+            vec![Vec::with_capacity(ready.len()); self.features.len()];
         for (b, r) in &ready {
             let p = &self.pending[*b];
-            let state = self.states.entry(p.keys.row(*r).as_ref().to_vec()).or_default();
+            let state = self
+                .states
+                .entry(p.keys.row(*r).as_ref().to_vec())
+                .or_default();
             let vals = p.values.iter().map(|v| v[*r]).collect();
-            for (c, v) in state.next(p.times[*r], vals, &self.features, self.keep).into_iter().enumerate() {
+            for (c, v) in state
+                .next(p.times[*r], vals, &self.features, self.keep)
+                .into_iter()
+                .enumerate()
+            {
                 columns[c].push(v);
             }
         }
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
         let width = self.pending[0].batch.num_columns();
         for c in 0..width {
-            let arrays: Vec<&dyn Array> = self.pending.iter().map(|p| p.batch.column(c).as_ref()).collect();
+            let arrays: Vec<&dyn Array> = self
+                .pending
+                .iter()
+                .map(|p| p.batch.column(c).as_ref())
+                .collect();
             cols.push(interleave(&arrays, &ready)?);
         }
         for (v, t) in columns.into_iter().zip(&self.types) {
@@ -170,12 +182,19 @@ impl BatchOperator for Features {
                 &self
                     .partition
                     .iter()
-                    .map(|e| e.evaluate(&batch).and_then(|v| v.into_array(batch.num_rows())))
+                    .map(|e| {
+                        e.evaluate(&batch)
+                            .and_then(|v| v.into_array(batch.num_rows()))
+                    })
                     .collect::<std::result::Result<Vec<_>, _>>()?,
             )?;
             rest.push(Pending {
                 times: idx.iter().map(|i| p.times[*i]).collect(),
-                values: p.values.iter().map(|v| idx.iter().map(|i| v[*i]).collect()).collect(),
+                values: p
+                    .values
+                    .iter()
+                    .map(|v| idx.iter().map(|i| v[*i]).collect())
+                    .collect(),
                 keys,
                 batch,
             });

@@ -55,6 +55,9 @@ impl FeatureFn {
 
     /// Whether the frame matters (lag, delta and ewma follow the key's whole sequence).
     pub fn uses_frame(&self) -> bool {
-        !matches!(self, FeatureFn::Lag(_) | FeatureFn::Delta | FeatureFn::Ewma(_))
+        !matches!(
+            self,
+            FeatureFn::Lag(_) | FeatureFn::Delta | FeatureFn::Ewma(_)
+        )
     }
 }

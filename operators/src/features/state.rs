@@ -85,7 +85,13 @@ fn stddev(r: &Running) -> Option<f64> {
 impl KeyState {
     /// Computes every feature for the next row of the key (at `ts`, with `values` per slot),
     /// then remembers the row.
-    pub fn next(&mut self, ts: EventTime, values: Vec<Option<f64>>, features: &[Feature], keep: Keep) -> Vec<Option<f64>> {
+    pub fn next(
+        &mut self,
+        ts: EventTime,
+        values: Vec<Option<f64>>,
+        features: &[Feature],
+        keep: Keep,
+    ) -> Vec<Option<f64>> {
         let slots = values.len();
         if self.running.len() < slots {
             self.running.resize(slots, Running::default());
@@ -113,7 +119,13 @@ impl KeyState {
                     Frame::Unbounded => self.running[f.slot].clone(),
                     Frame::Rows(n) => {
                         let skip = self.history.len().saturating_sub(n as usize);
-                        stats(self.history.iter().skip(skip).filter_map(|h| h.1[f.slot]).chain(x))
+                        stats(
+                            self.history
+                                .iter()
+                                .skip(skip)
+                                .filter_map(|h| h.1[f.slot])
+                                .chain(x),
+                        )
                     }
                     Frame::Range(ms) => stats(
                         self.history
@@ -149,7 +161,10 @@ impl KeyState {
                     if k == 0 {
                         x
                     } else {
-                        self.history.len().checked_sub(k).and_then(|i| self.history[i].1[f.slot])
+                        self.history
+                            .len()
+                            .checked_sub(k)
+                            .and_then(|i| self.history[i].1[f.slot])
                     }
                 }
                 FeatureFn::Delta => match (x, self.history.back().and_then(|h| h.1[f.slot])) {
@@ -170,7 +185,11 @@ impl KeyState {
         }
         self.history.push_back((ts, values));
         while self.history.len() > keep.rows
-            && self.history.front().map(|h| h.0 < ts - keep.span).unwrap_or(false)
+            && self
+                .history
+                .front()
+                .map(|h| h.0 < ts - keep.span)
+                .unwrap_or(false)
         {
             self.history.pop_front();
         }
@@ -185,18 +204,47 @@ mod tests {
     #[test]
     fn frames_and_sequences() {
         let features = [
-            Feature { function: FeatureFn::Avg, frame: Frame::Rows(1), slot: 0 },
-            Feature { function: FeatureFn::Max, frame: Frame::Range(10), slot: 0 },
-            Feature { function: FeatureFn::Delta, frame: Frame::Unbounded, slot: 0 },
-            Feature { function: FeatureFn::Ewma(0.5), frame: Frame::Unbounded, slot: 0 },
-            Feature { function: FeatureFn::Count, frame: Frame::Unbounded, slot: 0 },
+            Feature {
+                function: FeatureFn::Avg,
+                frame: Frame::Rows(1),
+                slot: 0,
+            },
+            Feature {
+                function: FeatureFn::Max,
+                frame: Frame::Range(10),
+                slot: 0,
+            },
+            Feature {
+                function: FeatureFn::Delta,
+                frame: Frame::Unbounded,
+                slot: 0,
+            },
+            Feature {
+                function: FeatureFn::Ewma(0.5),
+                frame: Frame::Unbounded,
+                slot: 0,
+            },
+            Feature {
+                function: FeatureFn::Count,
+                frame: Frame::Unbounded,
+                slot: 0,
+            },
         ];
         let keep = Keep::of(&features);
         let mut k = KeyState::default();
-        assert_eq!(k.next(0, vec![Some(4.0)], &features, keep), vec![Some(4.0), Some(4.0), None, Some(4.0), Some(1.0)]);
-        assert_eq!(k.next(5, vec![Some(8.0)], &features, keep), vec![Some(6.0), Some(8.0), Some(4.0), Some(6.0), Some(2.0)]);
+        assert_eq!(
+            k.next(0, vec![Some(4.0)], &features, keep),
+            vec![Some(4.0), Some(4.0), None, Some(4.0), Some(1.0)]
+        );
+        assert_eq!(
+            k.next(5, vec![Some(8.0)], &features, keep),
+            vec![Some(6.0), Some(8.0), Some(4.0), Some(6.0), Some(2.0)]
+        );
         // At 20 the row at 5 is older than 10 ms: max over {20's value} and 15's.
         assert_eq!(k.next(15, vec![Some(2.0)], &features, keep)[1], Some(8.0));
-        assert_eq!(k.next(20, vec![Some(1.0)], &features, keep), vec![Some(1.5), Some(2.0), Some(-1.0), Some(2.5), Some(4.0)]);
+        assert_eq!(
+            k.next(20, vec![Some(1.0)], &features, keep),
+            vec![Some(1.5), Some(2.0), Some(-1.0), Some(2.5), Some(4.0)]
+        );
     }
 }
