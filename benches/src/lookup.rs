@@ -6,8 +6,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use weir_engine::{run_sql, RunOptions};
-
 fn generate(readings: &Path, table: &Path, rows: u64, machines: u64) -> std::io::Result<()> {
     std::fs::create_dir_all(readings.parent().unwrap_or(Path::new(".")))?;
     let span = rows / machines.max(1);
@@ -70,28 +68,5 @@ pub fn lookup(rows: u64, machines: u64, workers: usize) {
         table.display(),
         readings.display(),
     );
-    let opts = RunOptions {
-        workers,
-        progress: None,
-        cluster: None,
-        control: None,
-    };
-    match run_sql(&sql, &opts) {
-        Ok(report) => {
-            let p = &report.pipelines[0];
-            let secs = report.elapsed.as_secs_f64();
-            println!(
-                "lookup: rows {} machines {machines} workers {workers} elapsed {:.2}s rows/s {:.0} output rows {} peak RSS {:.0} MB",
-                p.rows_in,
-                secs,
-                p.rows_in as f64 / secs,
-                p.rows_out,
-                super::peak_rss_mb()
-            );
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
+    super::models::report(&format!("lookup: machines {machines}"), &sql, workers);
 }

@@ -8,7 +8,8 @@
 //!   prints rows/s and peak RSS.
 use weir_engine::{run_sql, RunOptions};
 
-fn report(what: &str, sql: &str, workers: usize) {
+/// Runs `sql` in this process; prints rows/s and peak RSS.
+pub fn report(what: &str, sql: &str, workers: usize) {
     let opts = RunOptions {
         workers,
         ..RunOptions::default()

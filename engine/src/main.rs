@@ -1,4 +1,4 @@
-//! The `weir` command: `weir run FILE.sql`, `weir explain FILE.sql`.
+//! The `weir` command: `weir run FILE.sql`, `weir explain FILE.sql`, `weir lineage FILE.sql`.
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -49,6 +49,17 @@ enum Command {
         #[arg(long)]
         control: Option<std::path::PathBuf>,
     },
+    /// Prints, for every sink column, the source columns and models it comes from.
+    Lineage {
+        /// The SQL script.
+        file: String,
+        /// Print Graphviz dot instead of a table.
+        #[arg(long)]
+        dot: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Prints the operator graph of every pipeline in FILE.
     Explain {
         /// The SQL script.
@@ -77,6 +88,17 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Lineage { file, dot, json } => compile(&file).and_then(|plan| {
+            let rows = weir_queries::lineage::lineage(&plan).map_err(|e| format!("{file}: {e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+            } else if dot {
+                print!("{}", weir_queries::lineage::dot(&rows));
+            } else {
+                print!("{}", weir_queries::lineage::table(&rows));
+            }
+            Ok(())
+        }),
         Command::Explain { file, json } => compile(&file).map(|plan| {
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());

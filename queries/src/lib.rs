@@ -14,6 +14,7 @@ pub mod error;
 mod features;
 mod functions;
 mod join;
+pub mod lineage;
 mod models;
 pub mod physical;
 pub mod physical_join;

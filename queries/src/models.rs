@@ -8,6 +8,12 @@ use crate::script::Compiler;
 use crate::tokens::{to_map, Cursor};
 
 impl Compiler {
+    fn has_version(&self, name: &str, version: &str) -> bool {
+        self.models
+            .iter()
+            .any(|m| m.name == name && m.version == version)
+    }
+
     pub(crate) fn create_model(&mut self, mut c: Cursor) -> Result<(), SqlError> {
         c.expect("CREATE")?;
         c.expect("MODEL")?;
@@ -35,11 +41,7 @@ impl Compiler {
                     .hint("models take version = '<name>' and inputs = '<feature count>'"),
             );
         }
-        if self
-            .models
-            .iter()
-            .any(|m| m.name == name && m.version == version)
-        {
+        if self.has_version(&name, &version) {
             return Err(SqlError::at(
                 loc.0,
                 loc.1,
@@ -78,11 +80,7 @@ impl Compiler {
         c.expect("SET")?;
         c.expect("VERSION")?;
         let version = c.string("the version, quoted")?;
-        if !self
-            .models
-            .iter()
-            .any(|m| m.name == name && m.version == version)
-        {
+        if !self.has_version(&name, &version) {
             return Err(SqlError::at(
                 loc.0,
                 loc.1,

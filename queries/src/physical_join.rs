@@ -24,6 +24,16 @@ fn exprs(
     sql.iter().map(|s| physical(state, s, &df)).collect()
 }
 
+/// An optional condition over `schema`.
+fn condition(
+    state: &SessionState,
+    sql: Option<&String>,
+    schema: &Schema,
+) -> Result<Option<Arc<dyn PhysicalExpr>>> {
+    let df = DFSchema::try_from(schema.clone())?;
+    sql.map(|s| physical(state, s, &df)).transpose()
+}
+
 fn types(exprs: &[Arc<dyn PhysicalExpr>], schema: &Schema) -> Result<Vec<DataType>> {
     Ok(exprs
         .iter()
@@ -103,10 +113,7 @@ pub fn build_lookup(state: &SessionState, stage: &Stage, table: &SourceDef) -> R
         return Err(Error::Plan("not a lookup join".into()));
     };
     let (keys, as_of) = lookup_parts(state, stage, table)?;
-    let residual = residual
-        .as_ref()
-        .map(|r| exprs(state, std::slice::from_ref(r), output_schema).map(|mut v| v.remove(0)))
-        .transpose()?;
+    let residual = condition(state, residual.as_ref(), output_schema)?;
     // A window result is read as of its last instant (`window_end` is exclusive).
     let as_of_offset = if stage.input_schema.field(as_of).name() == WINDOW_END {
         -1
@@ -169,10 +176,7 @@ pub fn build_interval(state: &SessionState, stage: &Stage) -> Result<IntervalJoi
         .schema
         .index_of(right_time)
         .map_err(|_| Error::Plan(format!("time column '{right_time}' missing")))?;
-    let residual = residual
-        .as_ref()
-        .map(|r| exprs(state, std::slice::from_ref(r), output_schema).map(|mut v| v.remove(0)))
-        .transpose()?;
+    let residual = condition(state, residual.as_ref(), output_schema)?;
     let out: SchemaRef = Arc::new(output_schema.clone());
     Ok(IntervalJoin::new(
         lk,

@@ -240,6 +240,9 @@ fn compressor_example_alerts_carry_risk_and_model_version() {
     for a in &alerts {
         assert!(a["risk"].as_f64().unwrap() >= 0.8, "{a}");
         assert_eq!(a["model_version"], "v1", "{a}");
-        assert!(a["avg_temp"].as_f64().is_some() && a["max_vib"].as_f64().is_some(), "{a}");
+        assert!(
+            a["avg_temp"].as_f64().is_some() && a["max_vib"].as_f64().is_some(),
+            "{a}"
+        );
     }
 }

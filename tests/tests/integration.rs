@@ -7,6 +7,7 @@ mod features;
 mod joins;
 mod kafka;
 mod kafka_tables;
+mod lineage;
 mod models;
 mod mqtt;
 mod mqtt_faults;

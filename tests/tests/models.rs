@@ -184,3 +184,70 @@ fn hot_swap_mid_stream_keeps_every_row_once_with_its_version() {
         assert!((risk - want).abs() < 1e-9, "{r:?}");
     }
 }
+
+#[test]
+fn champion_and_challenger_side_by_side_and_routed_by_key() {
+    let (_, inputs) = csv(&fixtures().join("inputs.csv"));
+    let (_, v1) = csv(&fixtures().join("expected_linear.csv"));
+    let (_, v2) = csv(&fixtures().join("expected_linear_v2.csv"));
+    let dir = scratch("champion");
+    let mut big = String::from("id,temperature,vibration,pressure,temp_delta\n");
+    for k in 0..50 {
+        for r in &inputs {
+            big.push_str(&format!(
+                "{},{}\n",
+                k * 1000 + r[0].parse::<usize>().unwrap(),
+                r[1..].join(",")
+            ));
+        }
+    }
+    std::fs::write(dir.join("inputs.csv"), big).unwrap();
+    let f = "temperature, vibration, pressure, temp_delta";
+    let sql = format!(
+        "CREATE SOURCE inputs (id BIGINT, temperature DOUBLE, vibration DOUBLE, pressure DOUBLE, temp_delta DOUBLE)
+           WITH (connector = 'file', path = '{d}/inputs.csv');
+         CREATE MODEL cc FROM '{m}/linear.onnx' WITH (version = 'v1');
+         CREATE MODEL cc FROM '{m}/linear_v2.onnx' WITH (version = 'v2');
+         SELECT id,
+                predict('cc', {f}) AS champion,
+                predict_version('cc', 'v2', {f}) AS challenger,
+                ab_bucket(id, 0.25) AS to_challenger,
+                CASE WHEN ab_bucket(id, 0.25) THEN predict_version('cc', 'v2', {f}) ELSE predict('cc', {f}) END AS routed,
+                CASE WHEN ab_bucket(id, 0.25) THEN 'v2' ELSE model_version('cc') END AS routed_version
+         FROM inputs;",
+        d = dir.display(),
+        m = fixtures().display(),
+    );
+    let mut first: Option<Vec<Vec<String>>> = None;
+    for _ in 0..2 {
+        let report = run_sql(&sql, &RunOptions::default()).unwrap();
+        let mut got = rows(&report.pipelines[0].results);
+        got.sort();
+        assert_eq!(got.len(), 10_000);
+        let mut routed = 0;
+        for r in &got {
+            let id: usize = r[0].parse().unwrap();
+            let (c, ch): (f64, f64) = (r[1].parse().unwrap(), r[2].parse().unwrap());
+            assert!(
+                (c - v1[id % 1000][1].parse::<f64>().unwrap()).abs() <= 1e-5,
+                "{r:?}"
+            );
+            assert!(
+                (ch - v2[id % 1000][1].parse::<f64>().unwrap()).abs() <= 1e-5,
+                "{r:?}"
+            );
+            let to = r[3] == "true";
+            routed += to as usize;
+            let want = if to { ch } else { c };
+            assert_eq!(r[4].parse::<f64>().unwrap(), want, "{r:?}");
+            assert_eq!(r[5], if to { "v2" } else { "v1" });
+        }
+        // A quarter of the keys (± 2 points) go to the challenger, the same ones every run.
+        let share = routed as f64 / got.len() as f64;
+        assert!((share - 0.25).abs() < 0.02, "share {share}");
+        if let Some(f) = &first {
+            assert_eq!(f, &got);
+        }
+        first = Some(got);
+    }
+}
