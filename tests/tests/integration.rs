@@ -1,6 +1,7 @@
 //! weir's integration tests, in one test binary: SQL semantics (`.slt` files run with 1 and 2
 //! workers), correctness against an independent computation through the `weir` binary, and
 //! the CLI's errors and counters.
+mod anomalies;
 mod cli;
 mod correctness;
 mod features;

@@ -10,8 +10,12 @@
 //! 100000), `rate` (rows/s over all workers; 0 = as fast as possible), `interval` ('1s'),
 //! `jitter` ('0ms'), `start` (epoch ms, default 1700000000000), `seed` (42), `batch` (most rows
 //! per batch; default: as many as the engine asks for, 8192).
+//! `anomalies` ('kind:rate,…', see `anomaly.rs`).
 //! Columns it fills, by name: `sensor_id`, `machine_id` (TEXT), `ts` (TIMESTAMP or BIGINT ms),
-//! `temperature`, `vibration`, `pressure` (DOUBLE), `seq` (BIGINT).
+//! `temperature`, `vibration`, `pressure` (DOUBLE), `seq` (BIGINT), `anomaly` (TEXT: the kind
+//! injected into the reading's temperature, or `none`).
+pub mod anomaly;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,7 @@ pub const COLUMNS: &[&str] = &[
     "vibration",
     "pressure",
     "seq",
+    "anomaly",
 ];
 
 /// A small, fast, deterministic PRNG (SplitMix64).
@@ -63,6 +68,7 @@ impl Rng {
 }
 
 struct Sensor {
+    anomalies: anomaly::Injector,
     id: String,
     machine: String,
     base_temp: f64,
@@ -74,6 +80,8 @@ struct Sensor {
 
 /// The generator on one worker.
 pub struct Generator {
+    /// Anomaly kinds and their rates.
+    kinds: Vec<(anomaly::Kind, f64)>,
     /// Most rows per batch (`batch` option).
     batch: usize,
     schema: SchemaRef,
@@ -102,6 +110,10 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let start = o.u64("start", 1_700_000_000_000)? as i64;
     let seed = o.u64("seed", 42)?;
     let batch = o.u64("batch", 0)?;
+    let kinds = match o.string("anomalies") {
+        Some(spec) => anomaly::parse(&spec)?,
+        None => Vec::new(),
+    };
     o.finish()?;
     for f in ctx.schema.fields() {
         if !COLUMNS.contains(&f.name().as_str()) {
@@ -129,6 +141,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
                 base_vib,
                 base_pressure,
                 rng: srng,
+                anomalies: anomaly::Injector::new(seed.wrapping_mul(104_729).wrapping_add(s)),
             });
         }
     }
@@ -158,6 +171,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         } else {
             batch as usize
         },
+        kinds,
         interval,
         jitter,
         start,
@@ -188,6 +202,7 @@ impl Source for Generator {
         let mut vib = Vec::with_capacity(n);
         let mut pres = Vec::with_capacity(n);
         let mut seq = Vec::with_capacity(n);
+        let mut labels: Vec<&'static str> = Vec::with_capacity(n);
         for _ in 0..n {
             let tick = self.tick;
             let s = &mut self.sensors[self.next_sensor];
@@ -203,7 +218,15 @@ impl Source for Generator {
             ids.push(s.id.clone());
             machines.push(s.machine.clone());
             ts.push(t);
-            temp.push(s.base_temp + s.trend_per_hour * hours + 2.0 * daily + 0.5 * s.rng.normal());
+            let clean = s.base_temp + s.trend_per_hour * hours + 2.0 * daily + 0.5 * s.rng.normal();
+            if self.kinds.is_empty() {
+                temp.push(Some(clean));
+                labels.push("none");
+            } else {
+                let (v, label) = s.anomalies.apply(&self.kinds, clean);
+                temp.push(v);
+                labels.push(label);
+            }
             vib.push((s.base_vib * (0.8 + 0.4 * load) + 0.15 * s.rng.normal()).max(0.0));
             pres.push(s.base_pressure + 0.3 * load + 0.05 * s.rng.normal());
             seq.push(tick as i64);
@@ -224,6 +247,7 @@ impl Source for Generator {
                 "vibration" => Arc::new(Float64Array::from(std::mem::take(&mut vib))),
                 "pressure" => Arc::new(Float64Array::from(std::mem::take(&mut pres))),
                 "seq" => Arc::new(Int64Array::from(std::mem::take(&mut seq))),
+                "anomaly" => Arc::new(StringArray::from(std::mem::take(&mut labels))),
                 _ => {
                     let ms = Int64Array::from(ts.clone());
                     match f.data_type() {
