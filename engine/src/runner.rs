@@ -174,6 +174,12 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                 message: e.to_string(),
             })?;
     }
+    for b in &plan.baselines {
+        weir_queries::baselines::load(b).map_err(|message| Error::Runtime {
+            pipeline: String::new(),
+            message,
+        })?;
+    }
     let failure = Arc::new(Mutex::new(None));
     // One watermark high-water mark for the whole script: an idle input (after idle_timeout)
     // catches up with the furthest input of any pipeline or table.

@@ -9,6 +9,7 @@
 //! - `expr/`: filter and projection over DataFusion `PhysicalExpr`s.
 //! - `window/`: window assignment (tumble, hop, session) and windowed aggregation with
 //!   DataFusion accumulators.
+//! - `drift/`: drift statistics against named baselines, as aggregate functions.
 //! - `exchange/`: splitting batches by key hash for exchange between workers.
 //! - `features/`: per-key feature functions over event time (OVER … PARTITION BY … ORDER BY).
 //! - `join/`: join keys, lookup joins against tables, interval joins of two streams.
@@ -19,6 +20,7 @@
 //! 2. Keep its state behind [`state::OperatorState`] so checkpoints can snapshot it later.
 //! 3. Unit-test it on small batches against an obviously-correct reference in the same file.
 
+pub mod drift;
 pub mod error;
 pub mod exchange;
 pub mod expr;

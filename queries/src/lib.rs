@@ -9,6 +9,7 @@
 //! How to add a statement: add its head to `Compiler::statement`, parse it with `Cursor`,
 //! record it in the catalog, and document it in the README's SQL reference.
 
+pub mod baselines;
 pub mod duration;
 pub mod error;
 mod features;

@@ -23,6 +23,17 @@ pub struct ScriptPlan {
     /// Model versions (`CREATE MODEL`), loaded by every process before the pipelines start.
     #[serde(default)]
     pub models: Vec<ModelDef>,
+    /// Drift baselines (`CREATE BASELINE`), loaded by every process before the pipelines start.
+    #[serde(default)]
+    pub baselines: Vec<BaselineDef>,
+}
+
+/// `CREATE BASELINE name FROM 'path' COLUMN x`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BaselineDef {
+    pub name: String,
+    pub path: String,
+    pub column: String,
 }
 
 /// `CREATE MODEL name FROM 'path' WITH (version = …)`.

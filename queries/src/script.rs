@@ -16,7 +16,9 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 use weir_operators::time::is_event_time_type;
 
 use crate::error::SqlError;
-use crate::plan::{ModelDef, PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef, TableDef};
+use crate::plan::{
+    BaselineDef, ModelDef, PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef, TableDef,
+};
 use crate::planner::{df_error, plan_query};
 use crate::session::{parser_options, session, Provider};
 use crate::tokens::{parser_location, split, to_map, Cursor};
@@ -43,6 +45,7 @@ pub struct Compiler {
     pub(crate) sinks: Vec<SinkDef>,
     pub(crate) views: Vec<(String, Arc<View>)>,
     pub(crate) models: Vec<ModelDef>,
+    pub(crate) baselines: Vec<BaselineDef>,
     pipelines: Vec<PipelinePlan>,
     queries: usize,
 }
@@ -69,6 +72,7 @@ impl Compiler {
             sinks: Vec::new(),
             views: Vec::new(),
             models: Vec::new(),
+            baselines: Vec::new(),
             pipelines: Vec::new(),
             queries: 0,
         }
@@ -81,6 +85,7 @@ impl Compiler {
             sinks: self.sinks.clone(),
             pipelines: self.pipelines.clone(),
             models: self.models.clone(),
+            baselines: self.baselines.clone(),
         }
     }
 
@@ -120,6 +125,7 @@ impl Compiler {
             ("CREATE", "PIPELINE") => self.create_pipeline(c).map(Some),
             ("CREATE", "MODEL") => self.create_model(c).map(|_| None),
             ("ALTER", "MODEL") => self.alter_model(c).map(|_| None),
+            ("CREATE", "BASELINE") => self.create_baseline(c).map(|_| None),
             ("SELECT", _) | ("WITH", _) => {
                 self.queries += 1;
                 let name = format!("query_{}", self.queries);
@@ -127,7 +133,7 @@ impl Compiler {
                 plan_query(self, query, name, SinkRef::Collect, None, as_of).map(Some)
             }
             _ => Err(c.error(format!("unsupported statement starting with '{}'", c.all().first().map(|t| t.token.to_string()).unwrap_or_default()))
-                .hint("weir accepts CREATE SOURCE, CREATE TABLE, CREATE SINK, CREATE VIEW, CREATE MODEL, ALTER MODEL, CREATE PIPELINE and SELECT")),
+                .hint("weir accepts CREATE SOURCE, CREATE TABLE, CREATE SINK, CREATE VIEW, CREATE MODEL, ALTER MODEL, CREATE BASELINE, CREATE PIPELINE and SELECT")),
         }
     }
 

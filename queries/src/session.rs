@@ -29,7 +29,10 @@ pub fn session() -> SessionState {
         // Registering returns the function a name replaced; weir's names are new.
         let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
     }
-    for f in crate::functions::feature_functions() {
+    for f in crate::functions::feature_functions()
+        .into_iter()
+        .chain(weir_operators::drift::udaf::functions())
+    {
         let _ = datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(f));
     }
     state

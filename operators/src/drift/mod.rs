@@ -1,0 +1,6 @@
+//! Distribution drift against a baseline: the statistics (`stats`), named baselines loaded
+//! once per process (`baseline`), and the aggregate functions `psi`, `ks_stat`, `ks_pvalue`,
+//! `wasserstein` and `js_distance` that compare a window's values with a baseline (`udaf`).
+pub mod baseline;
+pub mod stats;
+pub mod udaf;
