@@ -1,5 +1,6 @@
 //! Function names the SQL planner must know that only weir evaluates: the feature functions
-//! `delta(x)`, `ewma(x, alpha)` and `zscore(x)`, which are meaningful only in
+//! `delta(x)`, `ewma(x, alpha)`, `zscore(x)` and the change detectors `page_hinkley(x)` and
+//! `ddm(error)`, which are meaningful only in
 //! `OVER (PARTITION BY … ORDER BY …)` (the feature operator computes them). Used as plain
 //! aggregates they fail with an error saying so.
 use datafusion::arrow::datatypes::{DataType, FieldRef};
@@ -43,15 +44,21 @@ impl AggregateUDFImpl for OverOnly {
     }
 }
 
-/// `delta`, `ewma`, `zscore`.
+/// `delta`, `ewma`, `zscore`, `page_hinkley`, `ddm`.
 pub fn feature_functions() -> Vec<AggregateUDF> {
-    [("delta", 1), ("ewma", 2), ("zscore", 1)]
-        .into_iter()
-        .map(|(name, n)| {
-            AggregateUDF::new_from_impl(OverOnly {
-                name,
-                signature: Signature::uniform(n, vec![DataType::Float64], Volatility::Immutable),
-            })
+    [
+        ("delta", 1),
+        ("ewma", 2),
+        ("zscore", 1),
+        ("page_hinkley", 1),
+        ("ddm", 1),
+    ]
+    .into_iter()
+    .map(|(name, n)| {
+        AggregateUDF::new_from_impl(OverOnly {
+            name,
+            signature: Signature::uniform(n, vec![DataType::Float64], Volatility::Immutable),
         })
-        .collect()
+    })
+    .collect()
 }

@@ -4,6 +4,7 @@
 mod anomalies;
 mod cli;
 mod correctness;
+mod detectors;
 mod drift;
 mod features;
 mod joins;

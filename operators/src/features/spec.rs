@@ -33,6 +33,13 @@ pub enum FeatureFn {
     /// Exponentially weighted moving average over the key's rows: `s = a·x + (1 − a)·s_prev`,
     /// starting at the first value.
     Ewma(f64),
+    /// Page–Hinkley change detector (River's defaults: min 30 instances, delta 0.005,
+    /// threshold 50, alpha 0.9999, both directions): the larger test value when it fires, else
+    /// NULL; it restarts after firing.
+    PageHinkley,
+    /// DDM on an error stream of 0/1 (River's defaults: warm start 30, drift at 3 standard
+    /// deviations): `p + s` when it fires, else NULL; it restarts after firing.
+    Ddm,
 }
 
 impl FeatureFn {
@@ -49,6 +56,8 @@ impl FeatureFn {
             "lag" => FeatureFn::Lag(param.map(|p| p as u64).unwrap_or(1)),
             "delta" => FeatureFn::Delta,
             "ewma" => FeatureFn::Ewma(param?),
+            "page_hinkley" => FeatureFn::PageHinkley,
+            "ddm" => FeatureFn::Ddm,
             _ => return None,
         })
     }

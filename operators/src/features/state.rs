@@ -31,6 +31,7 @@ pub struct KeyState {
     history: VecDeque<(EventTime, Vec<Option<f64>>)>,
     running: Vec<Running>,
     ewma: Vec<Option<f64>>,
+    detectors: Vec<Detector>,
 }
 
 /// How much history the features need: rows and time span.
@@ -82,6 +83,90 @@ fn stddev(r: &Running) -> Option<f64> {
     (r.n >= 2).then(|| (r.m2 / (r.n - 1) as f64).max(0.0).sqrt())
 }
 
+/// A change detector's state (River's PageHinkley and DDM, which restart after firing).
+#[derive(Debug, Clone)]
+pub struct Detector {
+    n: f64,
+    mean: f64,
+    sum_inc: f64,
+    sum_dec: f64,
+    min_inc: f64,
+    max_dec: f64,
+    ps_min: f64,
+    p_min: f64,
+    s_min: f64,
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Detector {
+            n: 0.0,
+            mean: 0.0,
+            sum_inc: 0.0,
+            sum_dec: 0.0,
+            min_inc: f64::INFINITY,
+            // River starts the decrease maximum at -1.
+            max_dec: -1.0,
+            ps_min: f64::INFINITY,
+            p_min: 0.0,
+            s_min: 0.0,
+        }
+    }
+}
+
+impl Detector {
+    fn observe(&mut self, x: f64) {
+        self.n += 1.0;
+        self.mean += (x - self.mean) / self.n;
+    }
+
+    /// Page–Hinkley (min 30, delta 0.005, threshold 50, alpha 0.9999, both directions).
+    fn page_hinkley(&mut self, x: f64) -> Option<f64> {
+        const MIN: f64 = 30.0;
+        const DELTA: f64 = 0.005;
+        const THRESHOLD: f64 = 50.0;
+        const ALPHA: f64 = 1.0 - 0.0001;
+        self.observe(x);
+        let dev = x - self.mean;
+        self.sum_inc = ALPHA * self.sum_inc + dev - DELTA;
+        self.sum_dec = ALPHA * self.sum_dec + dev + DELTA;
+        if self.sum_inc < self.min_inc {
+            self.min_inc = self.sum_inc;
+        }
+        if self.sum_dec > self.max_dec {
+            self.max_dec = self.sum_dec;
+        }
+        if self.n < MIN {
+            return None;
+        }
+        let (up, down) = (self.sum_inc - self.min_inc, self.max_dec - self.sum_dec);
+        if up > THRESHOLD || down > THRESHOLD {
+            *self = Detector::default();
+            return Some(up.max(down));
+        }
+        None
+    }
+
+    /// DDM (warm start 30, drift at 3 standard deviations above the minimum).
+    fn ddm(&mut self, x: f64) -> Option<f64> {
+        self.observe(x);
+        let (p, n) = (self.mean, self.n);
+        let s = (p * (1.0 - p) / n).sqrt();
+        if n > 30.0 {
+            if p + s <= self.ps_min {
+                self.p_min = p;
+                self.s_min = s;
+                self.ps_min = p + s;
+            }
+            if p + s > self.p_min + 3.0 * self.s_min {
+                *self = Detector::default();
+                return Some(p + s);
+            }
+        }
+        None
+    }
+}
+
 impl KeyState {
     /// Computes every feature for the next row of the key (at `ts`, with `values` per slot),
     /// then remembers the row.
@@ -98,6 +183,7 @@ impl KeyState {
         }
         if self.ewma.len() < features.len() {
             self.ewma.resize(features.len(), None);
+            self.detectors.resize(features.len(), Detector::default());
         }
         for (s, v) in values.iter().enumerate() {
             if let Some(v) = v {
@@ -171,6 +257,8 @@ impl KeyState {
                     (Some(x), Some(p)) => Some(x - p),
                     _ => None,
                 },
+                FeatureFn::PageHinkley => x.and_then(|x| self.detectors[i].page_hinkley(x)),
+                FeatureFn::Ddm => x.and_then(|x| self.detectors[i].ddm(x)),
                 FeatureFn::Ewma(a) => {
                     let s = match (x, self.ewma[i]) {
                         (Some(x), Some(p)) => Some(a * x + (1.0 - a) * p),
