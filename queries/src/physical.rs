@@ -4,8 +4,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::DFSchema;
 use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::Expr;
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion::physical_expr::PhysicalExpr;
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
@@ -21,13 +24,20 @@ use weir_operators::BatchOperator;
 use crate::plan::{NamedExpr, OperatorSpec, Stage};
 use crate::{Error, Result};
 
+/// SQL text over `df` → a physical expression, with DataFusion's type coercion applied again
+/// (the plan's text carries literals, not the casts the planner had added).
 pub(crate) fn physical(
     state: &SessionState,
     sql: &str,
     df: &DFSchema,
 ) -> Result<Arc<dyn PhysicalExpr>> {
+    Ok(state.create_physical_expr(logical(state, sql, df)?, df)?)
+}
+
+/// SQL text over `df` → a logical expression with types coerced.
+pub(crate) fn logical(state: &SessionState, sql: &str, df: &DFSchema) -> Result<Expr> {
     let e = state.create_logical_expr(sql, df)?;
-    Ok(state.create_physical_expr(e, df)?)
+    Ok(e.rewrite(&mut TypeCoercionRewriter::new(df))?.data)
 }
 
 /// Builds the operator of one stage.
@@ -182,7 +192,7 @@ fn aggregate_exprs(
 ) -> Result<Vec<NamedAggregate>> {
     let mut aggs = Vec::with_capacity(exprs.len());
     for a in exprs {
-        let e = state.create_logical_expr(&a.sql, df)?;
+        let e = logical(state, &a.sql, df)?;
         #[allow(deprecated)]
         let (agg, filter, _order) =
             create_aggregate_expr_and_maybe_filter(&e, df, schema, state.execution_props())?;

@@ -83,9 +83,23 @@ pub(crate) fn logical_plan(
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        // Window columns on every source while planning a windowed query; a source whose
-        // event_time is not the window's column is reported after planning, with a hint.
-        if let Some(w) = &window {
+        // Window columns on the sources whose event_time is the window's column (on every
+        // source when none is: the mismatch is then reported after planning, with a hint).
+        let any_match = window.as_ref().map(|w| {
+            c.sources
+                .iter()
+                .any(|x| x.event_time.as_deref() == Some(w.time_column.as_str()))
+        });
+        let gets_window = match (&window, any_match) {
+            // A source without an event time gets them too, so that reading it with a window is
+            // reported with a hint below.
+            (Some(w), Some(true)) => {
+                s.event_time.is_none() || s.event_time.as_deref() == Some(w.time_column.as_str())
+            }
+            (Some(_), _) => true,
+            _ => false,
+        };
+        if let (true, Some(w)) = (gets_window, &window) {
             let col = s.event_time.as_deref().unwrap_or(w.time_column.as_str());
             let dt = s
                 .schema
@@ -128,7 +142,14 @@ pub(crate) fn logical_plan(
     }
     if let Some(w) = &window {
         let used = provider.used.borrow();
-        for u in used.iter() {
+        // The window needs one source read here whose event time is its column (a join's
+        // other side may have its own event time).
+        let windowed = used.iter().any(|u| {
+            c.sources
+                .iter()
+                .any(|s| &s.name == u && s.event_time.as_deref() == Some(w.time_column.as_str()))
+        });
+        for u in used.iter().filter(|_| !windowed) {
             if let Some(s) = c.sources.iter().find(|s| &s.name == u) {
                 if s.event_time.as_deref() != Some(w.time_column.as_str()) {
                     return Err(SqlError::at(w.at.0, w.at.1, format!(
@@ -466,7 +487,11 @@ impl<'a> Lowering<'a> {
                 }
                 self.source = Some(name);
                 let mut schema = def.schema.clone();
-                if let Some((spec, time_column)) = &self.window {
+                let window = self
+                    .window
+                    .clone()
+                    .filter(|(_, t)| def.event_time.as_deref() == Some(t.as_str()));
+                if let Some((spec, time_column)) = &window {
                     self.stages.push(Stage {
                         op: OperatorSpec::AssignWindow {
                             time_column: time_column.clone(),

@@ -43,6 +43,11 @@ fn slt_features() {
 }
 
 #[test]
+fn slt_validation() {
+    weir_tests::run_slt_dir("validation");
+}
+
+#[test]
 fn slt_joins() {
     weir_tests::run_slt_dir("joins");
 }

@@ -1,8 +1,9 @@
 //! The interval-join adapter: both streams routed by key; each arriving batch is paired with
 //! the other side's stored rows at once (emitted at the batch's time), and as the two input
 //! frontiers — the sides' watermarks — advance, rows that can no longer pair are freed; a LEFT
-//! JOIN's unmatched left rows are emitted then, at the time they arrived (a capability is held
-//! for every time that still has such rows).
+//! JOIN's unmatched left rows are emitted then. Output always travels at the time its left row
+//! arrived at (a capability is held for every time that still has stored left rows), so a
+//! window downstream over the left row's event time never sees a row behind its frontier.
 use std::collections::BTreeMap;
 
 use timely::container::CapacityContainerBuilder;
@@ -62,19 +63,31 @@ pub fn build<'s>(
                         return;
                     };
                     for (_, b) in data.drain(..) {
-                        match join.on_right(&b.0, t) {
-                            Ok(Some(o)) => {
-                                if let Err(e) = run_chain(&mut post, o, &mut ready) {
-                                    shared.fail(e);
+                        let pairs = match join.on_right(&b.0, t) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                shared.fail(e);
+                                continue;
+                            }
+                        };
+                        // Pairs travel at their left row's time.
+                        for (left, o) in pairs {
+                            if let Err(e) = run_chain(&mut post, o, &mut ready) {
+                                shared.fail(e);
+                            }
+                            match caps.get(&left) {
+                                Some(c) => {
+                                    let mut session = output.session(c);
+                                    for b in ready.drain(..) {
+                                        session.give((0u64, BatchMsg(b)));
+                                    }
+                                }
+                                None => {
+                                    shared.fail("interval join: no capability for a left row");
+                                    ready.clear();
                                 }
                             }
-                            Ok(None) => {}
-                            Err(e) => shared.fail(e),
                         }
-                    }
-                    let mut session = output.session(&cap);
-                    for b in ready.drain(..) {
-                        session.give((0u64, BatchMsg(b)));
                     }
                 });
                 let wm = |f: &[u64]| match f.iter().min() {

@@ -19,7 +19,7 @@ use super::{baseline, stats};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Stat {
     Psi,
-    KsStat,
+    Ks,
     KsPvalue,
     Wasserstein,
     Js,
@@ -36,7 +36,7 @@ struct Drift {
 pub fn functions() -> Vec<AggregateUDF> {
     [
         (Stat::Psi, "psi"),
-        (Stat::KsStat, "ks_stat"),
+        (Stat::Ks, "ks_stat"),
         (Stat::KsPvalue, "ks_pvalue"),
         (Stat::Wasserstein, "wasserstein"),
         (Stat::Js, "js_distance"),
@@ -156,7 +156,7 @@ impl Accumulator for Collect {
         let v = match self.stat {
             Stat::Psi => stats::psi(&b.fractions, &stats::fractions(&b.edges, &sorted)),
             Stat::Js => stats::js_distance(&b.fractions, &stats::fractions(&b.edges, &sorted)),
-            Stat::KsStat => stats::ks_stat(&sorted, &b.sorted),
+            Stat::Ks => stats::ks_stat(&sorted, &b.sorted),
             Stat::KsPvalue => stats::ks_pvalue(
                 stats::ks_stat(&sorted, &b.sorted),
                 sorted.len(),

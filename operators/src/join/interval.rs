@@ -152,13 +152,11 @@ impl IntervalJoin {
         (self.left.rows, self.right.rows)
     }
 
-    /// Engine times of the left rows a LEFT JOIN may still emit unmatched.
+    /// Engine times of the stored left rows: output is emitted at a left row's time (pairs
+    /// completed by a later right row, unmatched rows of a LEFT JOIN), so rows downstream never
+    /// carry a left time older than the time they travel at.
     pub fn live_caps(&self) -> Vec<u64> {
-        if self.kind == JoinKind::Left {
-            self.left.caps.keys().copied().collect()
-        } else {
-            Vec::new()
-        }
+        self.left.caps.keys().copied().collect()
     }
 
     fn times(batch: &RecordBatch, col: usize) -> Result<Vec<EventTime>> {
@@ -224,12 +222,12 @@ impl IntervalJoin {
         Ok(result)
     }
 
-    /// A right batch arrives: its pairs.
-    pub fn on_right(&mut self, batch: &RecordBatch, cap: u64) -> Result<Option<RecordBatch>> {
+    /// A right batch arrives: its pairs, by the engine time of their left rows.
+    pub fn on_right(&mut self, batch: &RecordBatch, cap: u64) -> Result<Vec<(u64, RecordBatch)>> {
         let (keys, valid) = self.right_keys.encode(batch)?;
         let times = Self::times(batch, self.right_time)?;
         let id = self.right.add_batch(batch);
-        let mut pairs: Vec<Pair> = Vec::new();
+        let mut by_cap: BTreeMap<u64, Vec<Pair>> = BTreeMap::new();
         for (j, t) in times.iter().enumerate() {
             if !valid[j] {
                 continue;
@@ -239,7 +237,7 @@ impl IntervalJoin {
                 for (pos, e) in list.iter().enumerate() {
                     let d = t - e.ts;
                     if d >= self.lower && d <= self.upper {
-                        pairs.push((
+                        by_cap.entry(e.cap).or_default().push((
                             (e.batch, e.row),
                             (id, j),
                             Some((key.as_ref().to_vec(), pos)),
@@ -248,12 +246,18 @@ impl IntervalJoin {
                 }
             }
         }
-        let (out, passed) = self.pairs(&pairs)?;
-        for (p, ok) in pairs.iter().zip(passed) {
-            if let (true, Some((k, pos))) = (ok, &p.2) {
-                if let Some(e) = self.left.index.get_mut(k).and_then(|l| l.get_mut(*pos)) {
-                    e.matched = true;
+        let mut out = Vec::new();
+        for (left_cap, pairs) in by_cap {
+            let (batch, passed) = self.pairs(&pairs)?;
+            for (p, ok) in pairs.iter().zip(passed) {
+                if let (true, Some((k, pos))) = (ok, &p.2) {
+                    if let Some(e) = self.left.index.get_mut(k).and_then(|l| l.get_mut(*pos)) {
+                        e.matched = true;
+                    }
                 }
+            }
+            if let Some(b) = batch {
+                out.push((left_cap, b));
             }
         }
         for (j, t) in times.iter().enumerate() {
@@ -432,10 +436,11 @@ mod tests {
             .is_empty());
         // 90 and 110 are the edges; 111 is outside.
         let out = j
-            .on_right(&batch(&r, &[("a", 90), ("a", 110), ("a", 111)]), 0)
-            .unwrap()
+            .on_right(&batch(&r, &[("a", 90), ("a", 110), ("a", 111)]), 3)
             .unwrap();
-        assert_eq!(out.num_rows(), 2);
+        // Emitted at the left rows' time (0), not the right batch's (3).
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].0, out[0].1.num_rows()), (0, 2));
         // A later left row meets the stored right rows.
         let out = j.on_left(&batch(&l, &[("a", 121)]), 1).unwrap();
         assert_eq!(out[0].num_rows(), 1); // only 111 is within 10 of 121
