@@ -51,6 +51,7 @@ pub fn feature_functions() -> Vec<AggregateUDF> {
         ("ewma", 2),
         ("zscore", 1),
         ("page_hinkley", 1),
+        ("adwin", 1),
         ("ddm", 1),
     ]
     .into_iter()

@@ -37,6 +37,10 @@ pub enum FeatureFn {
     /// threshold 50, alpha 0.9999, both directions): the larger test value when it fires, else
     /// NULL; it restarts after firing.
     PageHinkley,
+    /// ADWIN (River's: delta 0.002, clock 32, 5 buckets per row, cuts of at least 5 values,
+    /// grace period 10): the window's width after it drops its old part when it fires, else
+    /// NULL; it restarts after firing, as River's does.
+    Adwin(f64),
     /// DDM on an error stream of 0/1 (River's defaults: warm start 30, drift at 3 standard
     /// deviations): `p + s` when it fires, else NULL; it restarts after firing.
     Ddm,
@@ -57,6 +61,7 @@ impl FeatureFn {
             "delta" => FeatureFn::Delta,
             "ewma" => FeatureFn::Ewma(param?),
             "page_hinkley" => FeatureFn::PageHinkley,
+            "adwin" => FeatureFn::Adwin(param.unwrap_or(0.002)),
             "ddm" => FeatureFn::Ddm,
             _ => return None,
         })

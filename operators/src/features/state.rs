@@ -95,6 +95,7 @@ pub struct Detector {
     ps_min: f64,
     p_min: f64,
     s_min: f64,
+    adwin: Option<super::adwin::Adwin>,
 }
 
 impl Default for Detector {
@@ -110,6 +111,7 @@ impl Default for Detector {
             ps_min: f64::INFINITY,
             p_min: 0.0,
             s_min: 0.0,
+            adwin: None,
         }
     }
 }
@@ -143,6 +145,20 @@ impl Detector {
         if up > THRESHOLD || down > THRESHOLD {
             *self = Detector::default();
             return Some(up.max(down));
+        }
+        None
+    }
+
+    /// ADWIN with confidence `delta`: the window width after a detection.
+    fn adwin(&mut self, x: f64, delta: f64) -> Option<f64> {
+        let a = self
+            .adwin
+            .get_or_insert_with(|| super::adwin::Adwin::new(delta));
+        if a.update(x) {
+            let width = a.width();
+            // River restarts ADWIN after it fires.
+            self.adwin = None;
+            return Some(width);
         }
         None
     }
@@ -259,6 +275,7 @@ impl KeyState {
                 },
                 FeatureFn::PageHinkley => x.and_then(|x| self.detectors[i].page_hinkley(x)),
                 FeatureFn::Ddm => x.and_then(|x| self.detectors[i].ddm(x)),
+                FeatureFn::Adwin(d) => x.and_then(|x| self.detectors[i].adwin(x, d)),
                 FeatureFn::Ewma(a) => {
                     let s = match (x, self.ewma[i]) {
                         (Some(x), Some(p)) => Some(a * x + (1.0 - a) * p),
