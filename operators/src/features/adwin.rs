@@ -112,7 +112,7 @@ impl Adwin {
     fn detect(&mut self) -> bool {
         self.tick += 1;
         let mut detected = false;
-        if self.tick % CLOCK != 0 || self.width <= GRACE {
+        if !self.tick.is_multiple_of(CLOCK) || self.width <= GRACE {
             return false;
         }
         let mut again = true;
