@@ -6,7 +6,7 @@
 //! `target/release/weir-bench kafka [ROWS]` (needs Tansu)
 //! `target/release/weir-bench lookup [ROWS] [MACHINES] [WORKERS]`
 //! `target/release/weir-bench inference [ROWS] [BATCH] [none]` (`none`: without the model)
-//! `target/release/weir-bench compressor [ROWS] [WORKERS]`
+//! `target/release/weir-bench compressor [ROWS] [WORKERS] [drift]`
 //!
 //! `windowed`: ROWS readings (default 10 million) of 1000 sensors with ms timestamps and up to
 //! 200 ms of jitter, written once to `bench-data/readings-ROWS.csv`, then a 1-second tumbling
@@ -85,7 +85,11 @@ fn main() {
         }
         "compressor" => {
             let n = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-            models::compressor(n(2, 2_000_000), n(3, 1) as usize);
+            models::compressor(
+                n(2, 2_000_000),
+                n(3, 1) as usize,
+                args.get(4).map(String::as_str) == Some("drift"),
+            );
             return;
         }
         "kafka" => {
@@ -97,7 +101,7 @@ fn main() {
             return;
         }
         _ => {
-            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS]");
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift]");
             std::process::exit(2);
         }
     }
