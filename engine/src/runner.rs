@@ -175,10 +175,13 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             })?;
     }
     for b in &plan.baselines {
-        weir_queries::baselines::load(b).map_err(|message| Error::Runtime {
-            pipeline: String::new(),
-            message,
-        })?;
+        match &b.query {
+            None => weir_queries::baselines::load(b).map_err(|message| Error::Runtime {
+                pipeline: String::new(),
+                message,
+            })?,
+            Some(q) => stream_baseline(&plan, &b.name, q, opts)?,
+        }
     }
     let failure = Arc::new(Mutex::new(None));
     // One watermark high-water mark for the whole script: an idle input (after idle_timeout)
@@ -215,6 +218,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             sink_metrics,
             failure: failure.clone(),
             right_inputs: Vec::new(),
+            stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let mut right_inputs = Vec::new();
         for st in &p.stages {
@@ -245,6 +249,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                             late_sink: None,
                             stages: Vec::new(),
                             output_schema: def.schema.clone(),
+                            limit: None,
                         },
                         source: def,
                         metrics: Arc::new(Metrics::default()),
@@ -256,6 +261,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                         sink_metrics: None,
                         failure: failure.clone(),
                         right_inputs: Vec::new(),
+                        stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                     });
                 }
                 _ => {}
@@ -422,6 +428,67 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         })
         .collect();
     Ok(RunReport { pipelines, elapsed })
+}
+
+/// Runs a baseline's query until its `LIMIT` of rows arrived; registers their values.
+fn stream_baseline(
+    plan: &ScriptPlan,
+    name: &str,
+    query: &PipelinePlan,
+    opts: &RunOptions,
+) -> Result<()> {
+    let sub = ScriptPlan {
+        sources: plan.sources.clone(),
+        sinks: Vec::new(),
+        pipelines: vec![query.clone()],
+        models: plan.models.clone(),
+        baselines: Vec::new(),
+    };
+    let sub_opts = RunOptions {
+        progress: None,
+        control: None,
+        ..opts.clone()
+    };
+    let report = run(&sub, &sub_opts)?;
+    let limit = query.limit.unwrap_or(u64::MAX) as usize;
+    let mut values = Vec::new();
+    for b in report
+        .pipelines
+        .first()
+        .map(|p| p.results.as_slice())
+        .unwrap_or(&[])
+    {
+        let col =
+            datafusion::arrow::compute::cast(b.column(0), &DataType::Float64).map_err(|e| {
+                Error::Runtime {
+                    pipeline: query.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        let col = col
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Float64Array>()
+            .ok_or_else(|| Error::Runtime {
+                pipeline: query.name.clone(),
+                message: "a baseline query gives one numeric column".into(),
+            })?;
+        values.extend(col.iter().flatten());
+    }
+    values.truncate(limit);
+    if values.len() < 10 {
+        return Err(Error::Runtime {
+            pipeline: query.name.clone(),
+            message: format!(
+                "baseline '{name}' got {} values; at least 10 are needed",
+                values.len()
+            ),
+        });
+    }
+    weir_operators::drift::baseline::register(
+        name,
+        weir_operators::drift::baseline::Baseline::new(values),
+    );
+    Ok(())
 }
 
 /// The stateful operator of a pipeline step.

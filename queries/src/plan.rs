@@ -28,12 +28,17 @@ pub struct ScriptPlan {
     pub baselines: Vec<BaselineDef>,
 }
 
-/// `CREATE BASELINE name FROM 'path' COLUMN x`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `CREATE BASELINE name FROM 'path' COLUMN x`, or `CREATE BASELINE name AS SELECT x FROM s
+/// LIMIT n` (the first n values of a stream).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BaselineDef {
     pub name: String,
+    /// The file (empty for a query baseline).
     pub path: String,
     pub column: String,
+    /// The query whose first rows make the baseline (its `limit` is set).
+    #[serde(default)]
+    pub query: Option<PipelinePlan>,
 }
 
 /// `CREATE MODEL name FROM 'path' WITH (version = …)`.
@@ -235,6 +240,9 @@ pub struct PipelinePlan {
     pub stages: Vec<Stage>,
     /// Schema of the rows the sink receives.
     pub output_schema: Schema,
+    /// Stop the sources once this many rows reached the sink (`LIMIT` of a baseline query).
+    #[serde(default)]
+    pub limit: Option<u64>,
 }
 
 impl ScriptPlan {

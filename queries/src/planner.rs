@@ -190,6 +190,7 @@ pub(crate) fn plan_query(
         sink,
         late_sink,
         stages: lowering.stages,
+        limit: None,
         output_schema: if lowering.changelog {
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();

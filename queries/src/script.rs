@@ -453,7 +453,7 @@ fn end_of(toks: &[TokenWithSpan]) -> (u64, u64) {
 
 /// Parses a query; `FOR SYSTEM_TIME AS OF <column>` after a table name (Flink's lookup-join
 /// form, which the generic dialect does not parse) is taken out first and its columns returned.
-fn parse_query(
+pub(crate) fn parse_query(
     toks: Vec<TokenWithSpan>,
 ) -> Result<(Box<datafusion::sql::sqlparser::ast::Query>, Vec<String>), SqlError> {
     let (toks, as_of) = take_system_time(toks)?;

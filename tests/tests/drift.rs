@@ -58,3 +58,49 @@ fn drift_statistics_match_scipy() {
         }
     }
 }
+
+#[test]
+fn baseline_from_the_first_rows_of_an_unbounded_stream() {
+    let dir = weir_tests::scratch("stream-baseline");
+    // The first 500 generator readings, written to a file by a bounded run.
+    let first = format!(
+        "CREATE SOURCE g (sensor_id TEXT, ts BIGINT, temperature DOUBLE)
+           WITH (connector = 'generator', sensors = '10', rows = '500', seed = '9', event_time = 'ts');
+         CREATE SINK f WITH (connector = 'file', path = '{}/first.csv', format = 'csv');
+         CREATE PIPELINE p AS INSERT INTO f SELECT temperature FROM g;",
+        dir.display()
+    );
+    run_sql(&first, &RunOptions::default()).unwrap();
+    // The same readings as a baseline taken from an unbounded generator with LIMIT, and both
+    // baselines compared with the same windows of a shifted stream.
+    let sql = format!(
+        "CREATE SOURCE live (sensor_id TEXT, ts BIGINT, temperature DOUBLE)
+           WITH (connector = 'generator', sensors = '10', rows = '0', seed = '9', event_time = 'ts');
+         CREATE BASELINE from_stream AS SELECT temperature FROM live LIMIT 500;
+         CREATE BASELINE from_file FROM '{d}/first.csv' COLUMN temperature;
+         CREATE SOURCE later (sensor_id TEXT, ts BIGINT, temperature DOUBLE)
+           WITH (connector = 'generator', sensors = '10', rows = '3000', seed = '10', event_time = 'ts',
+                 anomalies = 'level_shift:0.01');
+         SELECT window_start, psi(temperature, 'from_stream') AS a, psi(temperature, 'from_file') AS b,
+                wasserstein(temperature, 'from_stream') AS c, wasserstein(temperature, 'from_file') AS d
+         FROM later GROUP BY tumble(ts, INTERVAL '1' MINUTE);",
+        d = dir.display()
+    );
+    let report = run_sql(&sql, &RunOptions::default()).unwrap();
+    let got = rows(&report.pipelines[0].results);
+    assert!(got.len() >= 5, "{got:?}");
+    for r in &got {
+        assert_eq!(r[1], r[2], "{r:?}");
+        assert_eq!(r[3], r[4], "{r:?}");
+    }
+    assert!(got.iter().any(|r| r[1].parse::<f64>().unwrap() > 0.0));
+    // With 2 workers the unbounded source stops as well.
+    run_sql(
+        &sql,
+        &RunOptions {
+            workers: 2,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+}

@@ -68,6 +68,8 @@ pub struct Shared {
     pub failure: Arc<Mutex<Option<String>>>,
     /// The second inputs of the pipeline's interval joins, in stage order.
     pub right_inputs: Vec<Shared>,
+    /// Set when the pipeline has all the rows it wants (`limit`): sources stop.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {

@@ -1,5 +1,6 @@
 //! The sink adapter: every worker sends its rows to worker 0, which writes them to the sink (or
-//! collects them) and closes the sink when the input frontier is empty.
+//! collects them) and closes the sink when the input frontier is empty. A pipeline with a
+//! `limit` tells its sources to stop once that many rows arrived.
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
@@ -19,6 +20,13 @@ pub fn build(input: Stream<'_, u64, Vec<(u64, BatchMsg)>>, shared: Shared) {
                     continue;
                 }
                 Metrics::add(&shared.metrics.rows_out, b.0.num_rows());
+                if let Some(limit) = shared.plan.limit {
+                    if Metrics::get(&shared.metrics.rows_out) >= limit {
+                        shared
+                            .stop
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
                 match &shared.output {
                     Output::Sink(s) => {
                         let r = s

@@ -193,7 +193,8 @@ pub fn build<'s>(
                 if *c.time() < t {
                     c.downgrade(&t);
                 }
-                if done || shared.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                let stopped = shared.stop.load(Ordering::Relaxed);
+                if done || stopped || shared.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
                     cap = None;
                 } else {
                     activator.activate();
