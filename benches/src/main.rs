@@ -140,6 +140,7 @@ fn main() {
             progress: None,
             cluster: None,
             control: None,
+            lineage: None,
         },
     ) {
         Ok(report) => {

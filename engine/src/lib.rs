@@ -10,6 +10,7 @@ pub mod control;
 pub mod dataflow;
 pub mod error;
 pub mod metrics;
+pub mod openlineage;
 pub mod runner;
 
 pub use error::{Error, Result};

@@ -44,6 +44,13 @@ enum Command {
         /// A file with one `host:port` per process, in process order.
         #[arg(long)]
         hosts: Option<String>,
+        /// Send OpenLineage run events (START, RUNNING, COMPLETE/FAIL) to this file (JSON lines)
+        /// or `http://host:port/path` endpoint.
+        #[arg(long)]
+        lineage_events: Option<String>,
+        /// Seconds between RUNNING events.
+        #[arg(long, default_value_t = 10)]
+        lineage_every: u64,
         /// A control file: every line appended to it while the pipelines run is applied, e.g.
         /// `ALTER MODEL risk SET VERSION 'v2';` (hot swap).
         #[arg(long)]
@@ -106,7 +113,7 @@ fn main() -> ExitCode {
                 print!("{}", plan.explain());
             }
         }),
-        Command::Run { file, workers, progress, json_summary, mqtt_listen, processes, process, hosts, control } => compile(&file).and_then(|plan| {
+        Command::Run { file, workers, progress, json_summary, mqtt_listen, processes, process, hosts, control, lineage_events, lineage_every } => compile(&file).and_then(|plan| {
             let cluster = if processes > 1 {
                 let hosts = hosts.ok_or("--processes needs --hosts FILE (one host:port per process)")?;
                 let text = read(&hosts)?;
@@ -126,6 +133,7 @@ fn main() -> ExitCode {
                 progress: if progress == 0 { None } else { Some(Duration::from_secs(progress)) },
                 cluster,
                 control,
+                lineage: lineage_events.map(|t| (t, Duration::from_secs(lineage_every.max(1)))),
             };
             let report = run(&plan, &opts).map_err(|e| format!("{file}: {e}"))?;
             let secs = report.elapsed.as_secs_f64().max(1e-9);

@@ -36,6 +36,8 @@ pub struct RunOptions {
     /// A control file whose appended lines are applied while the pipelines run
     /// (`ALTER MODEL name SET VERSION 'v'`).
     pub control: Option<std::path::PathBuf>,
+    /// Send OpenLineage run events to this file or `http://` URL, RUNNING ones this often.
+    pub lineage: Option<(String, Duration)>,
 }
 
 /// This process's place in a cluster of weir processes running the same script.
@@ -54,6 +56,7 @@ impl Default for RunOptions {
             progress: None,
             cluster: None,
             control: None,
+            lineage: None,
         }
     }
 }
@@ -278,6 +281,19 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
         .progress
         .map(|every| spawn_progress(every, shared.clone(), started));
     let control = opts.control.clone().map(crate::control::spawn);
+    let lineage = match &opts.lineage {
+        Some((target, every)) if process == 0 => {
+            let e = Arc::new(crate::openlineage::Emitter::new(target, &plan).map_err(
+                |message| Error::Runtime {
+                    pipeline: String::new(),
+                    message,
+                },
+            )?);
+            e.emit("START", None);
+            Some((e.clone(), spawn_running(e, *every)))
+        }
+        _ => None,
+    };
     let worker_shared = shared.clone();
     let fail = failure.clone();
     let config = match &opts.cluster {
@@ -379,6 +395,13 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             return Err(Error::Workers(e));
         }
     }
+    let mut emitter = None;
+    if let Some((e, running)) = lineage {
+        emitter = Some(e);
+        let (stop, handle) = running;
+        let _ = stop.send(());
+        let _ = handle.join();
+    }
     for (stop, handle) in progress.into_iter().chain(control) {
         let _ = stop.send(());
         let _ = handle.join();
@@ -399,7 +422,14 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
             }
         }
     }
-    if let Some(msg) = failure.lock().ok().and_then(|f| f.clone()) {
+    let failed = failure.lock().ok().and_then(|f| f.clone());
+    if let Some(e) = &emitter {
+        match &failed {
+            Some(msg) => e.emit("FAIL", Some(msg)),
+            None => e.emit("COMPLETE", None),
+        }
+    }
+    if let Some(msg) = failed {
         return Err(Error::Runtime {
             pipeline: String::new(),
             message: msg,
@@ -447,6 +477,7 @@ fn stream_baseline(
     let sub_opts = RunOptions {
         progress: None,
         control: None,
+        lineage: None,
         ..opts.clone()
     };
     let report = run(&sub, &sub_opts)?;
@@ -704,6 +735,20 @@ fn open_dead(
                 .map_err(connector_err(format!("source '{}'", src.name)))?,
         )))),
     })
+}
+
+/// Sends RUNNING events every `every` until told to stop.
+fn spawn_running(
+    e: Arc<crate::openlineage::Emitter>,
+    every: Duration,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let h = std::thread::spawn(move || {
+        while rx.recv_timeout(every).is_err() {
+            e.emit("RUNNING", None);
+        }
+    });
+    (tx, h)
 }
 
 fn spawn_progress(

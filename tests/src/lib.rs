@@ -95,6 +95,7 @@ impl sqllogictest::DB for WeirDb {
             progress: None,
             cluster: None,
             control: None,
+            lineage: None,
         };
         let report = run(&plan, &opts).map_err(|e| TestError(e.to_string()))?;
         let is_query = sql.trim_start().to_ascii_uppercase().starts_with("SELECT")

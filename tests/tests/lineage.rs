@@ -73,3 +73,191 @@ fn plan_lineage_is_exact() {
         "{dot}"
     );
 }
+
+fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Checks the fields the OpenLineage RunEvent schema requires, and their formats.
+fn check_run_event(e: &serde_json::Value) {
+    let time = e["eventTime"].as_str().unwrap();
+    assert!(
+        time.len() == 24 && time.ends_with('Z') && &time[10..11] == "T",
+        "{time}"
+    );
+    let id = e["run"]["runId"].as_str().unwrap();
+    let parts: Vec<usize> = id.split('-').map(str::len).collect();
+    assert_eq!(parts, vec![8, 4, 4, 4, 12], "{id}");
+    assert_eq!(&id[14..15], "4", "a version-4 UUID: {id}");
+    assert!(["START", "RUNNING", "COMPLETE", "FAIL"].contains(&e["eventType"].as_str().unwrap()));
+    assert_eq!(e["job"]["namespace"], "weir");
+    assert!(e["producer"].as_str().unwrap().starts_with("https://"));
+    assert_eq!(
+        e["schemaURL"],
+        "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+    );
+    for d in e["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(e["outputs"].as_array().unwrap())
+    {
+        assert!(d["namespace"].is_string() && d["name"].is_string(), "{d}");
+    }
+}
+
+#[test]
+fn openlineage_events_for_a_run() {
+    let dir = scratch("openlineage");
+    std::fs::write(
+        dir.join("machines.csv"),
+        "machine_id,line\nm0000,L1\nm0001,L2\n",
+    )
+    .unwrap();
+    let script = dir.join("p.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, temperature DOUBLE)
+               WITH (connector = 'generator', sensors = '8', rows = '2500', rate = '1000', event_time = 'ts');
+             CREATE TABLE machines (machine_id TEXT, line TEXT, PRIMARY KEY (machine_id))
+               WITH (connector = 'file', path = '{d}/machines.csv');
+             CREATE SINK out WITH (connector = 'file', path = '{d}/out.csv', format = 'csv');
+             CREATE PIPELINE per_line AS INSERT INTO out
+             SELECT r.machine_id, m.line, r.temperature * 2 AS double_temp
+             FROM readings r JOIN machines m ON r.machine_id = m.machine_id;",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("events.jsonl");
+    let out = Command::new(weir_bin())
+        .args([
+            "run",
+            script.to_str().unwrap(),
+            "--progress",
+            "0",
+            "--lineage-every",
+            "1",
+        ])
+        .args(["--lineage-events", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&log);
+    let kinds: Vec<&str> = ev
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"START"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"COMPLETE"), "{kinds:?}");
+    assert!(kinds.contains(&"RUNNING"), "{kinds:?}");
+    for e in &ev {
+        check_run_event(e);
+        assert_eq!(e["run"]["runId"], ev[0]["run"]["runId"]);
+        assert_eq!(e["job"]["name"], "per_line");
+    }
+    let table = std::fs::canonicalize(dir.join("machines.csv")).unwrap();
+    assert_eq!(
+        ev[0]["inputs"],
+        serde_json::json!([
+            { "namespace": "weir", "name": "generator/source/readings" },
+            { "namespace": "file", "name": table.display().to_string() },
+        ])
+    );
+    let fields = &ev[0]["outputs"][0]["facets"]["columnLineage"]["fields"];
+    assert_eq!(
+        fields["line"]["inputFields"][0]["name"],
+        table.display().to_string()
+    );
+    assert_eq!(fields["line"]["inputFields"][0]["field"], "line");
+    assert_eq!(
+        fields["line"]["inputFields"][0]["transformations"][0]["subtype"],
+        "IDENTITY"
+    );
+    assert_eq!(
+        fields["double_temp"]["inputFields"][0]["field"],
+        "temperature"
+    );
+    assert_eq!(
+        fields["double_temp"]["inputFields"][0]["transformations"][0]["subtype"],
+        "TRANSFORMATION"
+    );
+
+    // A failing run ends with FAIL and the error; events can also go to an HTTP endpoint.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let b2 = bodies.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { break };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        b2.lock().unwrap().push(text[i + 4..].to_string());
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let models = format!("{}/fixtures/models", env!("CARGO_MANIFEST_DIR"));
+    let bad = dir.join("bad.sql");
+    std::fs::write(
+        &bad,
+        format!(
+            "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, temperature DOUBLE)
+               WITH (connector = 'generator', sensors = '8', rows = '100', event_time = 'ts');
+             CREATE MODEL risk FROM '{models}/linear.onnx' WITH (version = 'v1');
+             CREATE SINK out WITH (connector = 'stdout');
+             CREATE PIPELINE wrong AS INSERT INTO out SELECT predict('risk', temperature) AS r FROM readings;"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(weir_bin())
+        .args(["run", bad.to_str().unwrap(), "--progress", "0"])
+        .args(["--lineage-events", &format!("http://{addr}/api/v1/lineage")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let got: Vec<serde_json::Value> = bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["START", "FAIL"], "{got:?}");
+    got.iter().for_each(check_run_event);
+    let msg = got[1]["run"]["facets"]["errorMessage"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(msg.contains("takes 4 features"), "{msg}");
+}
