@@ -1,7 +1,7 @@
 //! End-to-end benchmarks, run by hand with a release build (`cargo build --release -p
 //! weir-engine -p weir-benches` first: the broker benches run the `weir` binary beside this one):
 //!
-//! `target/release/weir-bench windowed [ROWS] [WORKERS]`
+//! `target/release/weir-bench windowed [ROWS] [WORKERS] [provenance]`
 //! `target/release/weir-bench mqtt [MESSAGES] [QOS]` (needs mosquitto)
 //! `target/release/weir-bench kafka [ROWS]` (needs Tansu)
 //! `target/release/weir-bench lookup [ROWS] [MACHINES] [WORKERS]`
@@ -101,7 +101,7 @@ fn main() {
             return;
         }
         _ => {
-            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift]");
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift]");
             std::process::exit(2);
         }
     }
@@ -110,6 +110,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
     let workers: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let provenance = args.get(4).map(String::as_str) == Some("provenance");
     let input = PathBuf::from(format!("bench-data/readings-{rows}.csv"));
     let t = Instant::now();
     if let Err(e) = generate(&input, rows) {
@@ -126,12 +127,17 @@ fn main() {
         "CREATE SOURCE readings (sensor_id TEXT, ts BIGINT, temperature DOUBLE)
            WITH (connector = 'file', path = '{}', event_time = 'ts', watermark_delay = '250ms');
          CREATE SINK out WITH (connector = 'file', path = '{}', format = 'csv');
-         CREATE PIPELINE per_second AS INSERT INTO out
+         CREATE PIPELINE per_second {with} AS INSERT INTO out
          SELECT sensor_id, window_start, count(*) AS n, avg(temperature) AS avg_t,
                 min(temperature) AS min_t, max(temperature) AS max_t
          FROM readings GROUP BY sensor_id, tumble(ts, INTERVAL '1' SECOND);",
         input.display(),
-        out.display()
+        out.display(),
+        with = if provenance {
+            "WITH (provenance = 'true')"
+        } else {
+            ""
+        },
     );
     match run_sql(
         &sql,
@@ -147,7 +153,8 @@ fn main() {
             let p = &report.pipelines[0];
             let secs = report.elapsed.as_secs_f64();
             println!(
-                "windowed: rows {} workers {} elapsed {:.2}s rows/s {:.0} output rows {} late {} peak RSS {:.0} MB",
+                "windowed{}: rows {} workers {} elapsed {:.2}s rows/s {:.0} output rows {} late {} peak RSS {:.0} MB",
+                if provenance { " with provenance" } else { "" },
                 p.rows_in,
                 workers,
                 secs,

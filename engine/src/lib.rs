@@ -12,6 +12,7 @@ pub mod error;
 pub mod metrics;
 pub mod openlineage;
 pub mod runner;
+pub mod trace;
 
 pub use error::{Error, Result};
 pub use runner::{run, Cluster, PipelineReport, RunOptions, RunReport};

@@ -1,4 +1,5 @@
-//! The `weir` command: `weir run FILE.sql`, `weir explain FILE.sql`, `weir lineage FILE.sql`.
+//! The `weir` command: `weir run FILE.sql`, `weir explain FILE.sql`, `weir lineage FILE.sql`,
+//! `weir trace FILE.sql PROVENANCE`.
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -67,6 +68,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prints the input rows behind a `provenance` value of a pipeline in FILE.
+    Trace {
+        /// The SQL script.
+        file: String,
+        /// A value of a provenance column.
+        provenance: String,
+    },
     /// Prints the operator graph of every pipeline in FILE.
     Explain {
         /// The SQL script.
@@ -103,6 +111,12 @@ fn main() -> ExitCode {
                 print!("{}", weir_queries::lineage::dot(&rows));
             } else {
                 print!("{}", weir_queries::lineage::table(&rows));
+            }
+            Ok(())
+        }),
+        Command::Trace { file, provenance } => compile(&file).and_then(|plan| {
+            for l in weir_engine::trace::trace(&plan, &provenance)? {
+                println!("{l}");
             }
             Ok(())
         }),

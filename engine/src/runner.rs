@@ -253,6 +253,7 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                             stages: Vec::new(),
                             output_schema: def.schema.clone(),
                             limit: None,
+                            provenance: false,
                         },
                         source: def,
                         metrics: Arc::new(Metrics::default()),
@@ -685,7 +686,27 @@ fn build_pipeline(
         });
     }
     let first_router = steps.first_mut().and_then(|s| s.router.take());
-    let parts = source_parts(sh, &sh.source, chain, first_router, index, peers)?;
+    let mut src = sh.source.clone();
+    if sh.plan.provenance {
+        // The file source numbers its rows in a last, hidden column.
+        let mut fields: Vec<Field> = src
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(
+            weir_operators::provenance::LINE_COLUMN,
+            DataType::Int64,
+            false,
+        ));
+        src.schema = Schema::new(fields);
+        src.options.insert(
+            "line_column".into(),
+            weir_operators::provenance::LINE_COLUMN.into(),
+        );
+    }
+    let parts = source_parts(sh, &src, chain, first_router, index, peers)?;
     Ok((parts, steps))
 }
 

@@ -26,6 +26,7 @@ pub mod exchange;
 pub mod expr;
 pub mod features;
 pub mod join;
+pub mod provenance;
 pub mod state;
 pub mod time;
 pub mod updating;

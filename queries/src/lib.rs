@@ -21,6 +21,7 @@ pub mod physical;
 pub mod physical_join;
 pub mod plan;
 pub mod planner;
+mod provenance;
 pub mod script;
 pub mod session;
 pub mod tokens;

@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SetExpr, Spanned,
 };
 use datafusion::sql::unparser::expr_to_sql;
+use weir_operators::provenance::LINE_COLUMN;
 use weir_operators::window::{WindowSpec, WINDOW_END, WINDOW_START};
 
 use crate::error::SqlError;
@@ -83,6 +84,9 @@ pub(crate) fn logical_plan(
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
+        if c.provenance.as_deref() == Some(s.name.as_str()) {
+            fields.push(Field::new(LINE_COLUMN, DataType::Int64, false));
+        }
         // Window columns on the sources whose event_time is the window's column (on every
         // source when none is: the mismatch is then reported after planning, with a hint).
         let any_match = window.as_ref().map(|w| {
@@ -191,6 +195,7 @@ pub(crate) fn plan_query(
         late_sink,
         stages: lowering.stages,
         limit: None,
+        provenance: c.provenance.is_some(),
         output_schema: if lowering.changelog {
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -488,6 +493,12 @@ impl<'a> Lowering<'a> {
                 }
                 self.source = Some(name);
                 let mut schema = def.schema.clone();
+                if self.c.provenance.as_deref() == Some(def.name.as_str()) {
+                    let mut fields: Vec<Field> =
+                        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+                    fields.push(Field::new(LINE_COLUMN, DataType::Int64, false));
+                    schema = Schema::new(fields);
+                }
                 let window = self
                     .window
                     .clone()

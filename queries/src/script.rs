@@ -46,6 +46,8 @@ pub struct Compiler {
     pub(crate) views: Vec<(String, Arc<View>)>,
     pub(crate) models: Vec<ModelDef>,
     pub(crate) baselines: Vec<BaselineDef>,
+    /// While planning a provenance pipeline: its source (which gets the line column).
+    pub(crate) provenance: Option<String>,
     pipelines: Vec<PipelinePlan>,
     queries: usize,
 }
@@ -73,6 +75,7 @@ impl Compiler {
             views: Vec::new(),
             models: Vec::new(),
             baselines: Vec::new(),
+            provenance: None,
             pipelines: Vec::new(),
             queries: 0,
         }
@@ -403,8 +406,10 @@ impl Compiler {
         }
         let opts = c.options()?;
         let mut late_sink = None;
+        let mut provenance = false;
         for (k, v, (l, col)) in &opts {
             match k.as_str() {
+                "provenance" => provenance = v.eq_ignore_ascii_case("true"),
                 "late_rows" => {
                     let v = v.to_ascii_lowercase();
                     if v != "drop" {
@@ -425,7 +430,9 @@ impl Compiler {
                         *col,
                         format!("unknown pipeline option '{other}'"),
                     )
-                    .hint("pipelines take late_rows = 'drop' | '<sink name>'"))
+                    .hint(
+                        "pipelines take late_rows = 'drop' | '<sink name>' and provenance = 'true'",
+                    ))
                 }
             }
         }
@@ -440,8 +447,21 @@ impl Compiler {
                     .hint("declare it first with CREATE SINK"),
             );
         }
-        let (query, as_of) = parse_query(c.rest())?;
-        plan_query(self, query, name, SinkRef::Named(sink), late_sink, as_of)
+        let (mut query, as_of) = parse_query(c.rest())?;
+        if provenance {
+            let source = crate::provenance::add_provenance(&mut query, loc)?;
+            match self.sources.iter().find(|s| s.name == source) {
+                Some(s) if s.connector == "file" && s.table.is_none() => {}
+                _ => {
+                    return Err(SqlError::at(loc.0, loc.1, format!("provenance needs a file source; '{source}' is not one"))
+                        .hint("record provenance covers file sources; plan lineage (weir lineage) covers every source"))
+                }
+            }
+            self.provenance = Some(source);
+        }
+        let planned = plan_query(self, query, name, SinkRef::Named(sink), late_sink, as_of);
+        self.provenance = None;
+        planned
     }
 }
 

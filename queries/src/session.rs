@@ -32,7 +32,10 @@ pub fn session() -> SessionState {
     for f in crate::functions::feature_functions()
         .into_iter()
         .chain(weir_operators::drift::udaf::functions())
-        .chain([weir_operators::drift::auc::function()])
+        .chain([
+            weir_operators::drift::auc::function(),
+            weir_operators::provenance::function(),
+        ])
     {
         let _ = datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(f));
     }

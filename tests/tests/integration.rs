@@ -14,6 +14,7 @@ mod lineage;
 mod models;
 mod mqtt;
 mod mqtt_faults;
+mod provenance;
 mod sparkplug;
 mod updating;
 

@@ -20,6 +20,9 @@ pub struct FileSource {
     line_no: u64,
     buf: Vec<u8>,
     metrics: std::sync::Arc<crate::ConnectorMetrics>,
+    /// `line_column`: the last column of the schema, filled with each row's line number (for
+    /// provenance); the other columns are decoded.
+    line_column: bool,
 }
 
 /// Builds the file source.
@@ -28,6 +31,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let path = o.required("path")?;
     let format = Format::parse(ctx.format.as_deref(), Format::Csv)?;
     let header = o.bool("header", format == Format::Csv)?;
+    let line_column = o.string("line_column").is_some();
     o.finish()?;
     let file = File::open(&path).map_err(|e| Error::io(format!("opening {path}"), e))?;
     let mut reader = if ctx.worker == 0 {
@@ -52,7 +56,50 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         line_no,
         buf: Vec::new(),
         metrics: ctx.metrics,
+        line_column,
     }))
+}
+
+impl FileSource {
+    /// Appends the line number of every decoded row: the chunk's non-blank lines, in order,
+    /// less the ones that became dead letters.
+    fn with_lines(
+        &self,
+        batch: datafusion::arrow::record_batch::RecordBatch,
+        first: u64,
+        bad: &[crate::BadRecord],
+    ) -> Result<datafusion::arrow::record_batch::RecordBatch> {
+        let bad: std::collections::HashSet<u64> = bad
+            .iter()
+            .filter_map(|b| b.position.rsplit(':').next()?.parse().ok())
+            .collect();
+        let mut numbers = Vec::with_capacity(batch.num_rows());
+        let mut n = first;
+        let end = first + self.buf.iter().filter(|b| **b == b'\n').count() as u64;
+        for line in self.buf.split(|b| *b == b'\n') {
+            if n >= end {
+                break;
+            }
+            if !line.iter().all(|b| b.is_ascii_whitespace()) && !bad.contains(&n) {
+                numbers.push(n as i64);
+            }
+            n += 1;
+        }
+        if numbers.len() != batch.num_rows() {
+            return Err(Error::Format(format!(
+                "{}: cannot number the rows of lines {first}..{n} for provenance",
+                self.path
+            )));
+        }
+        let mut cols = batch.columns().to_vec();
+        cols.push(std::sync::Arc::new(
+            datafusion::arrow::array::Int64Array::from(numbers),
+        ));
+        Ok(datafusion::arrow::record_batch::RecordBatch::try_new(
+            self.schema.clone(),
+            cols,
+        )?)
+    }
 }
 
 impl Source for FileSource {
@@ -80,9 +127,24 @@ impl Source for FileSource {
         }
         let first = self.line_no;
         self.line_no += lines as u64;
-        let (batch, bad) = self
+        let schema = if self.line_column {
+            let f: Vec<_> = self
+                .schema
+                .fields()
+                .iter()
+                .take(self.schema.fields().len() - 1)
+                .cloned()
+                .collect();
+            std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(f))
+        } else {
+            self.schema.clone()
+        };
+        let (mut batch, bad) = self
             .format
-            .decode(&self.schema, &self.buf, lines, &self.path, first)?;
+            .decode(&schema, &self.buf, lines, &self.path, first)?;
+        if self.line_column {
+            batch = batch.map(|b| self.with_lines(b, first, &bad)).transpose()?;
+        }
         crate::ConnectorMetrics::add(&self.metrics.messages, lines as u64);
         crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
         crate::ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
