@@ -689,18 +689,7 @@ fn build_pipeline(
     let mut src = sh.source.clone();
     if sh.plan.provenance {
         // The file source numbers its rows in a last, hidden column.
-        let mut fields: Vec<Field> = src
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(
-            weir_operators::provenance::LINE_COLUMN,
-            DataType::Int64,
-            false,
-        ));
-        src.schema = Schema::new(fields);
+        src.schema = weir_operators::provenance::with_line_column(&src.schema);
         src.options.insert(
             "line_column".into(),
             weir_operators::provenance::LINE_COLUMN.into(),

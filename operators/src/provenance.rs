@@ -18,6 +18,15 @@ use datafusion::physical_expr::expressions::Literal;
 /// The hidden column a provenance pipeline's file source fills with line numbers.
 pub const LINE_COLUMN: &str = "__weir_line";
 
+/// `schema` with the line column appended.
+pub fn with_line_column(
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> datafusion::arrow::datatypes::Schema {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(LINE_COLUMN, DataType::Int64, false));
+    datafusion::arrow::datatypes::Schema::new(fields)
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ProvenanceOf {
     signature: Signature,

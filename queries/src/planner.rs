@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SetExpr, Spanned,
 };
 use datafusion::sql::unparser::expr_to_sql;
-use weir_operators::provenance::LINE_COLUMN;
+use weir_operators::provenance::{with_line_column, LINE_COLUMN};
 use weir_operators::window::{WindowSpec, WINDOW_END, WINDOW_START};
 
 use crate::error::SqlError;
@@ -494,10 +494,7 @@ impl<'a> Lowering<'a> {
                 self.source = Some(name);
                 let mut schema = def.schema.clone();
                 if self.c.provenance.as_deref() == Some(def.name.as_str()) {
-                    let mut fields: Vec<Field> =
-                        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-                    fields.push(Field::new(LINE_COLUMN, DataType::Int64, false));
-                    schema = Schema::new(fields);
+                    schema = with_line_column(&schema);
                 }
                 let window = self
                     .window
