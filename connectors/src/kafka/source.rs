@@ -173,23 +173,25 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         .into_iter()
         .filter(|p| (*p as usize) % ctx.workers == ctx.worker)
         .collect();
+    // A worker without partitions keeps no consumer and is done at once.
+    let mut source = KafkaSource {
+        consumer: None,
+        topic: topic.clone(),
+        schema: ctx.schema,
+        format,
+        commit,
+        end: None,
+        next: HashMap::new(),
+        max_messages,
+        received: 0,
+        metrics: ctx.metrics,
+        pending: Vec::new(),
+        tombstones,
+        assigned: Vec::new(),
+        caught_up: HashMap::new(),
+    };
     if mine.is_empty() {
-        return Ok(Box::new(KafkaSource {
-            consumer: None,
-            topic,
-            schema: ctx.schema,
-            format,
-            commit,
-            end: None,
-            next: HashMap::new(),
-            max_messages,
-            received: 0,
-            metrics: ctx.metrics,
-            pending: Vec::new(),
-            tombstones,
-            assigned: Vec::new(),
-            caught_up: HashMap::new(),
-        }));
+        return Ok(Box::new(source));
     }
     let mut tpl = TopicPartitionList::new();
     for p in &mine {
@@ -234,27 +236,12 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     // Bounded reads end at each partition's end-of-partition event (the broker's high
     // watermark when the consumer caught up), which works on brokers whose ListOffsets is
     // approximate.
-    let end = if bounded {
-        Some(mine.iter().map(|p| (*p, false)).collect())
-    } else {
-        None
-    };
-    Ok(Box::new(KafkaSource {
-        consumer: Some(consumer),
-        topic,
-        schema: ctx.schema,
-        format,
-        commit,
-        end,
-        next: HashMap::new(),
-        max_messages,
-        received: 0,
-        metrics: ctx.metrics,
-        pending: Vec::new(),
-        tombstones,
-        assigned: mine,
-        caught_up: HashMap::new(),
-    }))
+    if bounded {
+        source.end = Some(mine.iter().map(|p| (*p, false)).collect());
+    }
+    source.consumer = Some(consumer);
+    source.assigned = mine;
+    Ok(Box::new(source))
 }
 
 impl KafkaSource {
