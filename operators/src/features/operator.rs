@@ -178,16 +178,11 @@ impl BatchOperator for Features {
             let idx: Vec<usize> = (0..keep.len()).filter(|i| keep[*i]).collect();
             let mask = BooleanArray::from(keep);
             let batch = filter_record_batch(&p.batch, &mask)?;
-            let keys = self.codec.convert_columns(
-                &self
-                    .partition
-                    .iter()
-                    .map(|e| {
-                        e.evaluate(&batch)
-                            .and_then(|v| v.into_array(batch.num_rows()))
-                    })
-                    .collect::<std::result::Result<Vec<_>, _>>()?,
-            )?;
+            // The kept rows' keys, copied rather than evaluated again.
+            let mut keys = self.codec.empty_rows(idx.len(), 0);
+            for i in &idx {
+                keys.push(p.keys.row(*i));
+            }
             rest.push(Pending {
                 times: idx.iter().map(|i| p.times[*i]).collect(),
                 values: p
