@@ -651,3 +651,18 @@ pub fn run_weir_ok(script: &std::path::Path, args: &[&str]) -> String {
     assert!(out.status.success(), "weir run failed: {stderr}");
     stderr
 }
+
+/// `weir ARGS…` (any subcommand), asserting success; returns stdout.
+pub fn weir_ok(args: &[&str]) -> String {
+    let out = std::process::Command::new(weir_bin())
+        .args(args)
+        .output()
+        .expect("running weir");
+    assert!(
+        out.status.success(),
+        "weir {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}

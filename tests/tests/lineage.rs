@@ -1,8 +1,6 @@
 //! Plan lineage (`weir lineage`): for a script with a lookup join, a window, CASE, features and
 //! `predict`, every sink column's sources, models and kind, compared exactly.
-use std::process::Command;
-
-use weir_tests::{scratch, weir_bin};
+use weir_tests::{run_weir, run_weir_ok, scratch, weir_ok};
 
 #[test]
 fn plan_lineage_is_exact() {
@@ -32,16 +30,7 @@ fn plan_lineage_is_exact() {
         ),
     )
     .unwrap();
-    let out = Command::new(weir_bin())
-        .args(["lineage", script.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = weir_ok(&["lineage", script.to_str().unwrap()]);
     let got: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(
         got,
@@ -58,11 +47,7 @@ fn plan_lineage_is_exact() {
             "per_minute | windows.load | transformed | readings.temp, readings.vib | ",
         ]
     );
-    let dot = Command::new(weir_bin())
-        .args(["lineage", script.to_str().unwrap(), "--dot"])
-        .output()
-        .unwrap();
-    let dot = String::from_utf8_lossy(&dot.stdout);
+    let dot = weir_ok(&["lineage", script.to_str().unwrap(), "--dot"]);
     assert!(dot.starts_with("digraph lineage {"), "{dot}");
     assert!(
         dot.contains("\"machines.line\" -> \"enriched.line\" [style=bold];"),
@@ -135,22 +120,14 @@ fn openlineage_events_for_a_run() {
     )
     .unwrap();
     let log = dir.join("events.jsonl");
-    let out = Command::new(weir_bin())
-        .args([
-            "run",
-            script.to_str().unwrap(),
-            "--progress",
-            "0",
+    run_weir_ok(
+        &script,
+        &[
             "--lineage-every",
             "1",
-        ])
-        .args(["--lineage-events", log.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--lineage-events",
+            log.to_str().unwrap(),
+        ],
     );
     let ev = events(&log);
     let kinds: Vec<&str> = ev
@@ -238,11 +215,10 @@ fn openlineage_events_for_a_run() {
         ),
     )
     .unwrap();
-    let out = Command::new(weir_bin())
-        .args(["run", bad.to_str().unwrap(), "--progress", "0"])
-        .args(["--lineage-events", &format!("http://{addr}/api/v1/lineage")])
-        .output()
-        .unwrap();
+    let out = run_weir(
+        &bad,
+        &["--lineage-events", &format!("http://{addr}/api/v1/lineage")],
+    );
     assert!(!out.status.success());
     let got: Vec<serde_json::Value> = bodies
         .lock()

@@ -28,13 +28,11 @@ fn csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     )
 }
 
-#[test]
-fn models_match_onnxruntime() {
-    let dir = scratch("models");
-    // The fixture inputs repeated 15 times (3000 rows: more than one 1024-row tract plan).
+/// Writes `dir/inputs.csv`: the fixture inputs `copies` times, copy k with ids k·1000 + id.
+fn repeat_inputs(dir: &std::path::Path, copies: usize) {
     let (_, inputs) = csv(&fixtures().join("inputs.csv"));
     let mut big = String::from("id,temperature,vibration,pressure,temp_delta\n");
-    for k in 0..15 {
+    for k in 0..copies {
         for r in &inputs {
             big.push_str(&format!(
                 "{},{}\n",
@@ -44,6 +42,13 @@ fn models_match_onnxruntime() {
         }
     }
     std::fs::write(dir.join("inputs.csv"), big).unwrap();
+}
+
+#[test]
+fn models_match_onnxruntime() {
+    let dir = scratch("models");
+    // 3000 rows: more than one 1024-row tract plan.
+    repeat_inputs(&dir, 15);
     // (model, score column in the expected file, has labels, evaluator)
     let cases = [
         ("linear", "variable", false, "tract"),
@@ -187,21 +192,10 @@ fn hot_swap_mid_stream_keeps_every_row_once_with_its_version() {
 
 #[test]
 fn champion_and_challenger_side_by_side_and_routed_by_key() {
-    let (_, inputs) = csv(&fixtures().join("inputs.csv"));
     let (_, v1) = csv(&fixtures().join("expected_linear.csv"));
     let (_, v2) = csv(&fixtures().join("expected_linear_v2.csv"));
     let dir = scratch("champion");
-    let mut big = String::from("id,temperature,vibration,pressure,temp_delta\n");
-    for k in 0..50 {
-        for r in &inputs {
-            big.push_str(&format!(
-                "{},{}\n",
-                k * 1000 + r[0].parse::<usize>().unwrap(),
-                r[1..].join(",")
-            ));
-        }
-    }
-    std::fs::write(dir.join("inputs.csv"), big).unwrap();
+    repeat_inputs(&dir, 50);
     let f = "temperature, vibration, pressure, temp_delta";
     let sql = format!(
         "CREATE SOURCE inputs (id BIGINT, temperature DOUBLE, vibration DOUBLE, pressure DOUBLE, temp_delta DOUBLE)

@@ -3,10 +3,9 @@
 //! of that sensor and window, and recomputing the aggregate from them gives the same values.
 //! Rows arrive out of order, and a malformed line (a dead letter) is never named.
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use crate::correctness::Lcg;
-use weir_tests::{run_weir_ok, scratch, weir_bin};
+use weir_tests::{run_weir_ok, scratch, weir_ok};
 
 #[test]
 fn provenance_recovers_the_rows_behind_each_window() {
@@ -88,20 +87,11 @@ fn provenance_recovers_the_rows_behind_each_window() {
     // The CLI form.
     let rows = std::fs::read_to_string(dir.join("w1.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
-    let out = Command::new(weir_bin())
-        .args([
-            "trace",
-            dir.join("p1.sql").to_str().unwrap(),
-            first["provenance"].as_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = weir_ok(&[
+        "trace",
+        dir.join("p1.sql").to_str().unwrap(),
+        first["provenance"].as_str().unwrap(),
+    ]);
     assert_eq!(
         text.lines().count() as u64,
         first["n"].as_u64().unwrap() + 1
