@@ -1,7 +1,7 @@
 //! The interval-join adapter: both streams routed by key; each arriving batch is paired with
-//! the other side's stored rows at once (emitted at the batch's time), and as the two input
-//! frontiers — the sides' watermarks — advance, rows that can no longer pair are freed; a LEFT
-//! JOIN's unmatched left rows are emitted then. Output always travels at the time its left row
+//! the other side's stored rows at once, and as the two input frontiers — the sides'
+//! watermarks — advance, rows that can no longer pair are freed; a LEFT JOIN's unmatched left
+//! rows are emitted then. Output always travels at the time its left row
 //! arrived at (a capability is held for every time that still has stored left rows), so a
 //! window downstream over the left row's event time never sees a row behind its frontier.
 use std::collections::BTreeMap;
