@@ -136,14 +136,6 @@ impl Registry {
             .cloned()
             .ok_or_else(|| Error::Registry(format!("model '{name}' has no version '{version}'")))
     }
-
-    /// Whether `name` is declared.
-    pub fn has(&self, name: &str) -> bool {
-        self.models
-            .read()
-            .map(|m| m.contains_key(name))
-            .unwrap_or(false)
-    }
 }
 
 /// Applies one control statement: `ALTER MODEL name SET VERSION 'v'` (case-insensitive, an

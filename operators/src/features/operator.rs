@@ -68,11 +68,6 @@ impl Features {
             output: Arc::new(Schema::new(fields)),
         })
     }
-
-    /// Rows held.
-    pub fn held(&self) -> usize {
-        self.pending.iter().map(|p| p.batch.num_rows()).sum()
-    }
 }
 
 impl BatchOperator for Features {
