@@ -2,8 +2,9 @@
 //! `START` event when it starts, `RUNNING` events every `--lineage-every` seconds, and
 //! `COMPLETE` (or `FAIL`, with an error-message facet) at the end — as JSON lines appended to a
 //! file, or POSTed to an HTTP endpoint (`http://host:port/api/v1/lineage`). Each event names the
-//! pipeline's input and output datasets and carries the columnLineage facet computed from the
-//! plan (`weir_queries::lineage`). Datasets are named by analogy with OpenLineage's Kafka
+//! pipeline's input and output datasets with their schema facets, the output's columnLineage
+//! facet computed from the plan (`weir_queries::lineage`), a jobType facet (`STREAMING`) and a
+//! processing_engine run facet. Datasets are named by analogy with OpenLineage's Kafka
 //! convention: `kafka://<first broker>` + topic, `mqtt://<host:port>` + topic filter, `file` +
 //! absolute path, `weir` + `generator/<source>` or `stdout/<sink>`.
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use datafusion::arrow::datatypes::Schema;
 use serde_json::{json, Value};
 use weir_queries::lineage::{lineage, ColumnLineage};
 use weir_queries::plan::{ScriptPlan, SinkRef};
@@ -21,6 +23,11 @@ const COLUMN_LINEAGE: &str =
     "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet";
 const ERROR_FACET: &str =
     "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet";
+const SCHEMA_FACET: &str =
+    "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet";
+const JOB_TYPE: &str =
+    "https://openlineage.io/spec/facets/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet";
+const ENGINE: &str = "https://openlineage.io/spec/facets/1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet";
 
 enum Target {
     File(Mutex<std::fs::File>),
@@ -163,7 +170,11 @@ impl Emitter {
                 if let Some(d) = plan.source(s) {
                     let (ns, name) = dataset(&d.connector, &d.options, &d.name, "source/");
                     names.insert(d.name.clone(), (ns.clone(), name.clone()));
-                    inputs.push(json!({ "namespace": ns, "name": name }));
+                    inputs.push(json!({
+                        "namespace": ns,
+                        "name": name,
+                        "facets": { "schema": schema_facet(&d.schema) },
+                    }));
                 }
             }
             let mut outputs = Vec::new();
@@ -175,7 +186,10 @@ impl Emitter {
                     outputs.push(json!({
                         "namespace": ns,
                         "name": name,
-                        "facets": { "columnLineage": column_facet(&mine, &names) },
+                        "facets": {
+                            "schema": schema_facet(&p.output_schema),
+                            "columnLineage": column_facet(&mine, &names),
+                        },
                     }));
                 }
             }
@@ -187,18 +201,24 @@ impl Emitter {
     /// Sends one event of `kind` for every pipeline (`error` for FAIL).
     pub fn emit(&self, kind: &str, error: Option<&str>) {
         for (name, run_id, inputs, outputs) in &self.runs {
-            let mut run = json!({ "runId": run_id });
+            let mut run = json!({ "runId": run_id, "facets": { "processing_engine": {
+                "_producer": PRODUCER, "_schemaURL": ENGINE,
+                "name": "weir", "version": env!("CARGO_PKG_VERSION"),
+            }}});
             if let Some(e) = error {
-                run["facets"] = json!({ "errorMessage": {
+                run["facets"]["errorMessage"] = json!({
                     "_producer": PRODUCER, "_schemaURL": ERROR_FACET,
                     "message": e, "programmingLanguage": "SQL",
-                }});
+                });
             }
             let event = json!({
                 "eventType": kind,
                 "eventTime": now(),
                 "run": run,
-                "job": { "namespace": "weir", "name": name },
+                "job": { "namespace": "weir", "name": name, "facets": { "jobType": {
+                    "_producer": PRODUCER, "_schemaURL": JOB_TYPE,
+                    "processingType": "STREAMING", "integration": "WEIR", "jobType": "PIPELINE",
+                }}},
                 "inputs": inputs,
                 "outputs": outputs,
                 "producer": PRODUCER,
@@ -239,6 +259,16 @@ impl Emitter {
             }
         }
     }
+}
+
+/// The schema facet of a dataset: its columns and their Arrow types.
+fn schema_facet(schema: &Schema) -> Value {
+    let fields: Vec<Value> = schema
+        .fields()
+        .iter()
+        .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
+        .collect();
+    json!({ "_producer": PRODUCER, "_schemaURL": SCHEMA_FACET, "fields": fields })
 }
 
 /// The columnLineage facet of a pipeline's output.

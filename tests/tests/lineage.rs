@@ -67,31 +67,93 @@ fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Checks the fields the OpenLineage RunEvent schema requires, and their formats.
-fn check_run_event(e: &serde_json::Value) {
-    let time = e["eventTime"].as_str().unwrap();
-    assert!(
-        time.len() == 24 && time.ends_with('Z') && &time[10..11] == "T",
-        "{time}"
-    );
-    let id = e["run"]["runId"].as_str().unwrap();
-    let parts: Vec<usize> = id.split('-').map(str::len).collect();
-    assert_eq!(parts, vec![8, 4, 4, 4, 12], "{id}");
-    assert_eq!(&id[14..15], "4", "a version-4 UUID: {id}");
-    assert!(["START", "RUNNING", "COMPLETE", "FAIL"].contains(&e["eventType"].as_str().unwrap()));
-    assert_eq!(e["job"]["namespace"], "weir");
-    assert!(e["producer"].as_str().unwrap().starts_with("https://"));
-    assert_eq!(
-        e["schemaURL"],
-        "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-    );
-    for d in e["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .chain(e["outputs"].as_array().unwrap())
-    {
-        assert!(d["namespace"].is_string() && d["name"].is_string(), "{d}");
+/// Reads a schema shipped in `tests/fixtures/openlineage/`.
+fn ol_schema(file: &str) -> serde_json::Value {
+    let path = format!("{}/fixtures/openlineage/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Validators for the core RunEvent schema and each facet weir emits, by facet key.
+struct OpenLineageSchemas {
+    core: jsonschema::Validator,
+    /// Facet key, the schema's `$id`, its validator.
+    facets: Vec<(&'static str, String, jsonschema::Validator)>,
+}
+
+impl OpenLineageSchemas {
+    fn load() -> OpenLineageSchemas {
+        let core = ol_schema("OpenLineage.json");
+        // The facet schemas `$ref` the core one by its `$id`: serve it from the fixture.
+        let registry = jsonschema::Registry::new()
+            .add(
+                "https://openlineage.io/spec/2-0-2/OpenLineage.json",
+                core.clone(),
+            )
+            .unwrap()
+            .prepare()
+            .unwrap();
+        let build = |schema: &serde_json::Value| {
+            jsonschema::options()
+                .should_validate_formats(true)
+                .with_registry(&registry)
+                .build(schema)
+                .unwrap()
+        };
+        let facets = [
+            ("columnLineage", "ColumnLineageDatasetFacet"),
+            ("schema", "SchemaDatasetFacet"),
+            ("errorMessage", "ErrorMessageRunFacet"),
+            ("jobType", "JobTypeJobFacet"),
+            ("processing_engine", "ProcessingEngineRunFacet"),
+        ]
+        .into_iter()
+        .map(|(key, file)| {
+            let schema = ol_schema(&format!("facets/{file}.json"));
+            (
+                key,
+                schema["$id"].as_str().unwrap().to_string(),
+                build(&schema),
+            )
+        })
+        .collect();
+        OpenLineageSchemas {
+            core: build(&core),
+            facets,
+        }
+    }
+
+    /// What is wrong with `e` against the core schema, and with each facet in it against its
+    /// own schema (the core schema leaves facet bodies open). A facet without a shipped schema,
+    /// or naming another version than the one shipped, is wrong too.
+    fn errors(&self, e: &serde_json::Value) -> Vec<String> {
+        let mut errors: Vec<String> = self.core.iter_errors(e).map(|x| x.to_string()).collect();
+        let mut holders = vec![&e["run"], &e["job"]];
+        for side in ["inputs", "outputs"] {
+            holders.extend(e[side].as_array().into_iter().flatten());
+        }
+        for h in holders {
+            for (key, body) in h["facets"].as_object().into_iter().flatten() {
+                let Some((_, id, v)) = self.facets.iter().find(|(k, _, _)| k == key) else {
+                    errors.push(format!("no schema shipped for facet {key}"));
+                    continue;
+                };
+                let wrapped = serde_json::json!({ key: body });
+                errors.extend(v.iter_errors(&wrapped).map(|x| format!("{key}: {x}")));
+                let url = body["_schemaURL"].as_str().unwrap_or_default();
+                if !url.starts_with(&format!("{id}#/$defs/")) {
+                    errors.push(format!("{key}: _schemaURL {url} is not {id}"));
+                }
+            }
+        }
+        errors
+    }
+
+    fn assert_valid(&self, e: &serde_json::Value) {
+        let errors = self.errors(e);
+        assert!(errors.is_empty(), "{errors:?} in {e}");
+        let id = e["run"]["runId"].as_str().unwrap();
+        assert_eq!(&id[14..15], "4", "a version-4 UUID: {id}");
+        assert_eq!(e["job"]["namespace"], "weir");
     }
 }
 
@@ -137,18 +199,66 @@ fn openlineage_events_for_a_run() {
     assert_eq!(kinds.first(), Some(&"START"), "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"COMPLETE"), "{kinds:?}");
     assert!(kinds.contains(&"RUNNING"), "{kinds:?}");
+    let schemas = OpenLineageSchemas::load();
     for e in &ev {
-        check_run_event(e);
+        schemas.assert_valid(e);
         assert_eq!(e["run"]["runId"], ev[0]["run"]["runId"]);
         assert_eq!(e["job"]["name"], "per_line");
     }
+    // The validators do reject what the spec forbids, each fault alone.
+    type Fault = fn(&mut serde_json::Value);
+    let faults: [Fault; 5] = [
+        |e| e["eventType"] = "DONE".into(),
+        |e| e["eventTime"] = "yesterday".into(),
+        |e| e["run"]["runId"] = "run-1".into(),
+        |e| {
+            e["outputs"][0]["facets"]["columnLineage"]["fields"]["line"]["inputFields"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("field");
+        },
+        |e| e["job"]["facets"]["jobType"]["processingType"] = serde_json::Value::Null,
+    ];
+    for (i, fault) in faults.iter().enumerate() {
+        let mut wrong = ev[0].clone();
+        fault(&mut wrong);
+        assert!(!schemas.errors(&wrong).is_empty(), "fault {i} passed");
+    }
+
     let table = std::fs::canonicalize(dir.join("machines.csv")).unwrap();
+    let named: Vec<(&str, &str)> = ev[0]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["namespace"].as_str().unwrap(),
+                d["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let table_name = table.display().to_string();
     assert_eq!(
-        ev[0]["inputs"],
-        serde_json::json!([
-            { "namespace": "weir", "name": "generator/source/readings" },
-            { "namespace": "file", "name": table.display().to_string() },
-        ])
+        named,
+        vec![
+            ("weir", "generator/source/readings"),
+            ("file", table_name.as_str())
+        ]
+    );
+    assert_eq!(
+        ev[0]["inputs"][1]["facets"]["schema"]["fields"],
+        serde_json::json!([{ "name": "machine_id", "type": "Utf8" }, { "name": "line", "type": "Utf8" }])
+    );
+    let out_fields: Vec<&str> = ev[0]["outputs"][0]["facets"]["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(out_fields, vec!["machine_id", "line", "double_temp"]);
+    assert_eq!(
+        ev[0]["job"]["facets"]["jobType"]["processingType"],
+        "STREAMING"
     );
     let fields = &ev[0]["outputs"][0]["facets"]["columnLineage"]["fields"];
     assert_eq!(
@@ -231,7 +341,7 @@ fn openlineage_events_for_a_run() {
         .map(|e| e["eventType"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, vec!["START", "FAIL"], "{got:?}");
-    got.iter().for_each(check_run_event);
+    got.iter().for_each(|e| schemas.assert_valid(e));
     let msg = got[1]["run"]["facets"]["errorMessage"]["message"]
         .as_str()
         .unwrap();
