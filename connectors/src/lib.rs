@@ -180,6 +180,19 @@ impl Registry {
     }
 }
 
+/// `batch` with a last column of positions (for provenance), under `schema`.
+pub(crate) fn with_positions(
+    schema: &SchemaRef,
+    batch: RecordBatch,
+    positions: Vec<i64>,
+) -> Result<RecordBatch> {
+    let mut cols = batch.columns().to_vec();
+    cols.push(std::sync::Arc::new(
+        datafusion::arrow::array::Int64Array::from(positions),
+    ));
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
+}
+
 /// The closed list of connectors.
 pub fn registry() -> Registry {
     Registry {

@@ -689,10 +689,10 @@ fn build_pipeline(
     let mut src = sh.source.clone();
     if sh.plan.provenance {
         // The file source numbers its rows in a last, hidden column.
-        src.schema = weir_operators::provenance::with_line_column(&src.schema);
+        src.schema = weir_operators::provenance::with_position_column(&src.schema);
         src.options.insert(
-            "line_column".into(),
-            weir_operators::provenance::LINE_COLUMN.into(),
+            "position_column".into(),
+            weir_operators::provenance::POSITION_COLUMN.into(),
         );
     }
     let parts = source_parts(sh, &src, chain, first_router, index, peers)?;

@@ -243,7 +243,7 @@ pub struct PipelinePlan {
     /// Stop the sources once this many rows reached the sink (`LIMIT` of a baseline query).
     #[serde(default)]
     pub limit: Option<u64>,
-    /// The source numbers its rows (`__weir_line`) for the `provenance` column.
+    /// The source numbers its rows (`__weir_pos`) for the `provenance` column.
     #[serde(default)]
     pub provenance: bool,
 }

@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SetExpr, Spanned,
 };
 use datafusion::sql::unparser::expr_to_sql;
-use weir_operators::provenance::{with_line_column, LINE_COLUMN};
+use weir_operators::provenance::{with_position_column, POSITION_COLUMN};
 use weir_operators::window::{WindowSpec, WINDOW_END, WINDOW_START};
 
 use crate::error::SqlError;
@@ -85,7 +85,7 @@ pub(crate) fn logical_plan(
             .map(|f| f.as_ref().clone())
             .collect();
         if c.provenance.as_deref() == Some(s.name.as_str()) {
-            fields.push(Field::new(LINE_COLUMN, DataType::Int64, false));
+            fields.push(Field::new(POSITION_COLUMN, DataType::Int64, false));
         }
         // Window columns on the sources whose event_time is the window's column (on every
         // source when none is: the mismatch is then reported after planning, with a hint).
@@ -494,7 +494,7 @@ impl<'a> Lowering<'a> {
                 self.source = Some(name);
                 let mut schema = def.schema.clone();
                 if self.c.provenance.as_deref() == Some(def.name.as_str()) {
-                    schema = with_line_column(&schema);
+                    schema = with_position_column(&schema);
                 }
                 let window = self
                     .window

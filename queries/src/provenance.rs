@@ -1,19 +1,26 @@
 //! `CREATE PIPELINE p WITH (provenance = 'true') AS …`: every output row gets a `provenance`
-//! column naming the input rows behind it. The pipeline's file source numbers its rows (a hidden
-//! `__weir_line` column); an aggregate gathers the line numbers of each group or window with
-//! `provenance_of(__weir_line, 'source')` (JSON: `{"source":…,"lines":[[from,to],…]}`), a
-//! pipeline without one passes each row's own line. `weir trace` reads the lines back.
+//! column naming the input rows behind it. The pipeline's source (a file or Kafka) fills a
+//! hidden `__weir_pos` column with each row's line, or partition and offset; an aggregate
+//! gathers the positions of each group or window with `provenance_of(__weir_pos, 'source',
+//! 'file' | 'kafka', 'topic')`, a pipeline without one names each row's own position with
+//! `provenance_row(…)` (JSON: `{"source":…,"lines":[[from,to],…]}` or `{…,"offsets":{"0":[…]}}`).
+//! `weir trace` reads those rows back.
 use datafusion::sql::sqlparser::ast::{
     self, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
     Ident, ObjectName, SelectItem, SetExpr, TableFactor, Value,
 };
-use weir_operators::provenance::LINE_COLUMN;
+use weir_operators::provenance::POSITION_COLUMN;
 
 use crate::error::SqlError;
+use crate::plan::SourceDef;
 
 /// Adds the `provenance` column to `query`; returns the source it reads.
-pub(crate) fn add_provenance(query: &mut ast::Query, at: (u64, u64)) -> Result<String, SqlError> {
-    let hint = "provenance covers a query over one file source, aggregated or not";
+pub(crate) fn add_provenance(
+    query: &mut ast::Query,
+    at: (u64, u64),
+    sources: &[SourceDef],
+) -> Result<String, SqlError> {
+    let hint = "provenance covers a query over one file or Kafka source, aggregated or not";
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(SqlError::at(at.0, at.1, "provenance needs a plain SELECT").hint(hint));
     };
@@ -29,32 +36,49 @@ pub(crate) fn add_provenance(query: &mut ast::Query, at: (u64, u64)) -> Result<S
             )
         }
     };
-    let line = Expr::Identifier(Ident::new(LINE_COLUMN));
-    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
-    let expr = if grouped {
-        let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
-        Expr::Function(ast::Function {
-            name: ObjectName::from(vec![Ident::new("provenance_of")]),
-            uses_odbc_syntax: false,
-            parameters: FunctionArguments::None,
-            args: FunctionArguments::List(FunctionArgumentList {
-                duplicate_treatment: None,
-                args: vec![
-                    arg(line),
-                    arg(Expr::Value(
-                        Value::SingleQuotedString(source.clone()).into(),
-                    )),
-                ],
-                clauses: vec![],
-            }),
-            filter: None,
-            null_treatment: None,
-            over: None,
-            within_group: vec![],
-        })
-    } else {
-        line
+    let def = sources
+        .iter()
+        .find(|s| s.name == source && s.table.is_none());
+    let kind = match def.map(|d| d.connector.as_str()) {
+        Some(k @ ("file" | "kafka")) => k,
+        _ => {
+            return Err(SqlError::at(
+                at.0,
+                at.1,
+                format!("provenance needs a file or Kafka source; '{source}' is not one"),
+            )
+            .hint("record provenance covers file and Kafka sources; plan lineage (weir lineage) covers every source"))
+        }
     };
+    let text = |s: &str| Expr::Value(Value::SingleQuotedString(s.to_string()).into());
+    let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+    let mut args = vec![
+        arg(Expr::Identifier(Ident::new(POSITION_COLUMN))),
+        arg(text(&source)),
+        arg(text(kind)),
+    ];
+    if let Some(topic) = def.and_then(|d| d.options.get("topic")) {
+        args.push(arg(text(topic)));
+    }
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    let expr = Expr::Function(ast::Function {
+        name: ObjectName::from(vec![Ident::new(if grouped {
+            "provenance_of"
+        } else {
+            "provenance_row"
+        })]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args,
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    });
     select.projection.push(SelectItem::ExprWithAlias {
         expr,
         alias: Ident::new("provenance"),

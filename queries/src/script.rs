@@ -449,14 +449,7 @@ impl Compiler {
         }
         let (mut query, as_of) = parse_query(c.rest())?;
         if provenance {
-            let source = crate::provenance::add_provenance(&mut query, loc)?;
-            match self.sources.iter().find(|s| s.name == source) {
-                Some(s) if s.connector == "file" && s.table.is_none() => {}
-                _ => {
-                    return Err(SqlError::at(loc.0, loc.1, format!("provenance needs a file source; '{source}' is not one"))
-                        .hint("record provenance covers file sources; plan lineage (weir lineage) covers every source"))
-                }
-            }
+            let source = crate::provenance::add_provenance(&mut query, loc, &self.sources)?;
             self.provenance = Some(source);
         }
         let planned = plan_query(self, query, name, SinkRef::Named(sink), late_sink, as_of);

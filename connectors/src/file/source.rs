@@ -20,9 +20,9 @@ pub struct FileSource {
     line_no: u64,
     buf: Vec<u8>,
     metrics: std::sync::Arc<crate::ConnectorMetrics>,
-    /// `line_column`: the last column of the schema, filled with each row's line number (for
+    /// `position_column`: the last column of the schema, filled with each row's line number (for
     /// provenance); the other columns are decoded.
-    line_column: bool,
+    position_column: bool,
 }
 
 /// Builds the file source.
@@ -31,7 +31,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let path = o.required("path")?;
     let format = Format::parse(ctx.format.as_deref(), Format::Csv)?;
     let header = o.bool("header", format == Format::Csv)?;
-    let line_column = o.string("line_column").is_some();
+    let position_column = o.string("position_column").is_some();
     o.finish()?;
     let file = File::open(&path).map_err(|e| Error::io(format!("opening {path}"), e))?;
     let mut reader = if ctx.worker == 0 {
@@ -56,7 +56,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         line_no,
         buf: Vec::new(),
         metrics: ctx.metrics,
-        line_column,
+        position_column,
     }))
 }
 
@@ -91,14 +91,7 @@ impl FileSource {
                 self.path
             )));
         }
-        let mut cols = batch.columns().to_vec();
-        cols.push(std::sync::Arc::new(
-            datafusion::arrow::array::Int64Array::from(numbers),
-        ));
-        Ok(datafusion::arrow::record_batch::RecordBatch::try_new(
-            self.schema.clone(),
-            cols,
-        )?)
+        crate::with_positions(&self.schema, batch, numbers)
     }
 }
 
@@ -127,7 +120,7 @@ impl Source for FileSource {
         }
         let first = self.line_no;
         self.line_no += lines as u64;
-        let schema = if self.line_column {
+        let schema = if self.position_column {
             let f: Vec<_> = self
                 .schema
                 .fields()
@@ -142,7 +135,7 @@ impl Source for FileSource {
         let (mut batch, bad) = self
             .format
             .decode(&schema, &self.buf, lines, &self.path, first)?;
-        if self.line_column {
+        if self.position_column {
             batch = batch.map(|b| self.with_lines(b, first, &bad)).transpose()?;
         }
         crate::ConnectorMetrics::add(&self.metrics.messages, lines as u64);

@@ -93,6 +93,9 @@ pub struct KafkaSource {
     tombstones: Option<Tombstones>,
     assigned: Vec<i32>,
     caught_up: HashMap<i32, bool>,
+    /// `position_column`: the schema's last column, filled with each record's partition and
+    /// offset (`weir_operators::provenance::kafka_position`) for provenance.
+    positions: bool,
 }
 
 fn kafka_err(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> Error + '_ {
@@ -134,6 +137,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         }
         _ => None,
     };
+    let positions = o.string("position_column").is_some();
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
     let consumer: LagConsumer = base_config(&brokers)
@@ -189,6 +193,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         tombstones,
         assigned: Vec::new(),
         caught_up: HashMap::new(),
+        positions,
     };
     if mine.is_empty() {
         return Ok(Box::new(source));
@@ -352,6 +357,10 @@ impl Source for KafkaSource {
         }
         let decode_schema = match &self.tombstones {
             Some(t) => std::sync::Arc::new(tombstone::without_marker(&self.schema, t.marker)),
+            None if self.positions => {
+                let n = self.schema.fields().len() - 1;
+                std::sync::Arc::new(self.schema.project(&(0..n).collect::<Vec<_>>())?)
+            }
             None => self.schema.clone(),
         };
         let (mut batch, mut bad) =
@@ -374,6 +383,15 @@ impl Source for KafkaSource {
                 .map(|(_, r)| *r)
                 .collect();
             batch = tombstone::merge(&self.schema, t, batch, &good, &tombs)?;
+        } else if self.positions {
+            let good = values
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !failed.contains(i))
+                .map(|(_, r)| weir_operators::provenance::kafka_position(r.partition, r.offset));
+            batch = batch
+                .map(|b| crate::with_positions(&self.schema, b, good.collect()))
+                .transpose()?;
         }
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
         if self.received % 10_000 < mine.len() as u64 {

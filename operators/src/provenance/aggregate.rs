@@ -1,7 +1,5 @@
-//! Record provenance: `provenance_of(line, 'source')` collects the file line numbers of the rows
-//! behind an output row (a window's or group's rows) and renders them as JSON —
-//! `{"source":"readings","lines":[[3,7],[9,9]]}`, ranges of consecutive lines — which
-//! `weir trace` turns back into the input rows.
+//! `provenance_of(position, 'source', 'file' | 'kafka'[, 'topic'])`: the positions of the rows
+//! behind a window's or group's output row, rendered as JSON ranges (see the module above).
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
@@ -13,19 +11,8 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
 
-/// The hidden column a provenance pipeline's file source fills with line numbers.
-pub const LINE_COLUMN: &str = "__weir_line";
-
-/// `schema` with the line column appended.
-pub fn with_line_column(
-    schema: &datafusion::arrow::datatypes::Schema,
-) -> datafusion::arrow::datatypes::Schema {
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(LINE_COLUMN, DataType::Int64, false));
-    datafusion::arrow::datatypes::Schema::new(fields)
-}
+use super::Origin;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ProvenanceOf {
@@ -35,22 +22,8 @@ struct ProvenanceOf {
 /// The `provenance_of` aggregate.
 pub fn function() -> AggregateUDF {
     AggregateUDF::new_from_impl(ProvenanceOf {
-        signature: Signature::any(2, Volatility::Immutable),
+        signature: Signature::variadic_any(Volatility::Immutable),
     })
-}
-
-/// Sorted line numbers as inclusive ranges.
-pub fn ranges(mut lines: Vec<i64>) -> Vec<(i64, i64)> {
-    lines.sort_unstable();
-    lines.dedup();
-    let mut out: Vec<(i64, i64)> = Vec::new();
-    for l in lines {
-        match out.last_mut() {
-            Some(r) if r.1 + 1 == l => r.1 = l,
-            _ => out.push((l, l)),
-        }
-    }
-    out
 }
 
 impl AggregateUDFImpl for ProvenanceOf {
@@ -75,14 +48,14 @@ impl AggregateUDFImpl for ProvenanceOf {
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(GroupLines {
-            source: source_of(&args),
+            origin: Origin::of(args.exprs),
             groups: Vec::new(),
         }))
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(Lines {
-            source: source_of(&args),
+            origin: Origin::of(args.exprs),
             lines: Vec::new(),
         }))
     }
@@ -97,34 +70,9 @@ impl AggregateUDFImpl for ProvenanceOf {
     }
 }
 
-/// The source name given as the second argument.
-fn source_of(args: &AccumulatorArgs) -> String {
-    args.exprs
-        .get(1)
-        .and_then(|e| (e.as_ref() as &dyn std::any::Any).downcast_ref::<Literal>())
-        .map(|l| match l.value() {
-            ScalarValue::Utf8(Some(s)) => s.clone(),
-            other => other.to_string(),
-        })
-        .unwrap_or_default()
-}
-
-/// `{"source":…,"lines":[[a,b],…]}`.
-fn render(source: &str, lines: Vec<i64>) -> String {
-    let r: Vec<String> = ranges(lines)
-        .into_iter()
-        .map(|(a, b)| format!("[{a},{b}]"))
-        .collect();
-    format!(
-        "{{\"source\":\"{}\",\"lines\":[{}]}}",
-        source.replace('"', "\\\""),
-        r.join(",")
-    )
-}
-
 /// Line numbers of many groups at once (the fast path in windows and GROUP BY).
 struct GroupLines {
-    source: String,
+    origin: Origin,
     groups: Vec<Vec<i64>>,
 }
 
@@ -153,7 +101,7 @@ impl GroupsAccumulator for GroupLines {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let groups = emit_to.take_needed(&mut self.groups);
         Ok(Arc::new(StringArray::from_iter_values(
-            groups.into_iter().map(|g| render(&self.source, g)),
+            groups.into_iter().map(|g| self.origin.render(g)),
         )))
     }
 
@@ -214,7 +162,7 @@ impl GroupsAccumulator for GroupLines {
 
 #[derive(Debug)]
 struct Lines {
-    source: String,
+    origin: Origin,
     lines: Vec<i64>,
 }
 
@@ -251,26 +199,12 @@ impl Accumulator for Lines {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Utf8(Some(render(
-            &self.source,
-            self.lines.clone(),
-        ))))
+        Ok(ScalarValue::Utf8(Some(
+            self.origin.render(self.lines.clone()),
+        )))
     }
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.lines.capacity() * 8
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consecutive_lines_become_ranges() {
-        assert_eq!(
-            ranges(vec![9, 3, 4, 5, 12, 13, 4]),
-            vec![(3, 5), (9, 9), (12, 13)]
-        );
     }
 }

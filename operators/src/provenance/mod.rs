@@ -1,0 +1,152 @@
+//! Record provenance: every output row of a `provenance = 'true'` pipeline names the input rows
+//! behind it. The pipeline's source fills a hidden position column: a file's line number, or a
+//! Kafka record's partition and offset packed into one `i64` ([`kafka_position`]).
+//! `provenance_of` (an aggregate: a window's or group's rows) and `provenance_row` (one row)
+//! render positions as JSON with ranges of consecutive positions —
+//! `{"source":"readings","lines":[[3,7],[9,9]]}` for a file,
+//! `{"source":"readings","topic":"t","offsets":{"0":[[10,19]],"2":[[4,4]]}}` for Kafka — which
+//! `weir trace` turns back into the input rows.
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ScalarValue;
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::PhysicalExpr;
+
+pub mod aggregate;
+pub mod row;
+
+pub use aggregate::function;
+
+/// The hidden column a provenance pipeline's source fills with positions.
+pub const POSITION_COLUMN: &str = "__weir_pos";
+
+/// Bits of a Kafka position that hold the offset; the partition sits above them.
+const OFFSET_BITS: u32 = 48;
+
+/// `schema` with the position column appended.
+pub fn with_position_column(schema: &Schema) -> Schema {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(POSITION_COLUMN, DataType::Int64, false));
+    Schema::new(fields)
+}
+
+/// A Kafka record's position: partition and offset in one `i64`, so that consecutive offsets
+/// of a partition are consecutive positions.
+pub fn kafka_position(partition: i32, offset: i64) -> i64 {
+    ((partition as i64) << OFFSET_BITS) | (offset & ((1 << OFFSET_BITS) - 1))
+}
+
+/// Sorted positions as inclusive ranges.
+pub fn ranges(mut positions: Vec<i64>) -> Vec<(i64, i64)> {
+    positions.sort_unstable();
+    positions.dedup();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for l in positions {
+        match out.last_mut() {
+            Some(r) if r.1 + 1 == l => r.1 = l,
+            _ => out.push((l, l)),
+        }
+    }
+    out
+}
+
+/// Where positions come from: the function's literal arguments after the position
+/// (`'source'`, `'file'` | `'kafka'`, and for Kafka `'topic'`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    source: String,
+    /// `Some(topic)` for a Kafka source.
+    topic: Option<String>,
+}
+
+impl Origin {
+    /// Reads the literal arguments `args[1..]` of an aggregate.
+    pub(crate) fn of(args: &[std::sync::Arc<dyn PhysicalExpr>]) -> Origin {
+        Origin::from_literals(|i| {
+            args.get(i)
+                .and_then(|e| (e.as_ref() as &dyn std::any::Any).downcast_ref::<Literal>())
+                .map(|l| l.value().clone())
+        })
+    }
+
+    /// Reads literal arguments given by position.
+    pub(crate) fn from_literals(lit: impl Fn(usize) -> Option<ScalarValue>) -> Origin {
+        let text = |i: usize| {
+            lit(i).map(|v| match v {
+                ScalarValue::Utf8(Some(s)) => s,
+                other => other.to_string(),
+            })
+        };
+        Origin {
+            source: text(1).unwrap_or_default(),
+            topic: (text(2).as_deref() == Some("kafka")).then(|| text(3).unwrap_or_default()),
+        }
+    }
+
+    /// The JSON provenance of `positions`.
+    pub(crate) fn render(&self, positions: Vec<i64>) -> String {
+        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let list = |r: &[(i64, i64)]| {
+            r.iter()
+                .map(|(a, b)| format!("[{a},{b}]"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let ranges = ranges(positions);
+        match &self.topic {
+            None => format!(
+                "{{\"source\":\"{}\",\"lines\":[{}]}}",
+                quote(&self.source),
+                list(&ranges)
+            ),
+            Some(topic) => {
+                let mut parts: Vec<(i64, Vec<(i64, i64)>)> = Vec::new();
+                let mask = (1 << OFFSET_BITS) - 1;
+                for (a, b) in ranges {
+                    let p = a >> OFFSET_BITS;
+                    let r = (a & mask, b & mask);
+                    match parts.last_mut() {
+                        Some((q, rs)) if *q == p => rs.push(r),
+                        _ => parts.push((p, vec![r])),
+                    }
+                }
+                let offsets: Vec<String> = parts
+                    .iter()
+                    .map(|(p, rs)| format!("\"{p}\":[{}]", list(rs)))
+                    .collect();
+                format!(
+                    "{{\"source\":\"{}\",\"topic\":\"{}\",\"offsets\":{{{}}}}}",
+                    quote(&self.source),
+                    quote(topic),
+                    offsets.join(",")
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_positions_become_ranges() {
+        assert_eq!(
+            ranges(vec![9, 3, 4, 5, 12, 13, 4]),
+            vec![(3, 5), (9, 9), (12, 13)]
+        );
+    }
+
+    #[test]
+    fn kafka_positions_render_per_partition() {
+        let o = Origin {
+            source: "r".into(),
+            topic: Some("t".into()),
+        };
+        let p = |part, offs: &[i64]| offs.iter().map(move |o| kafka_position(part, *o));
+        let all: Vec<i64> = p(2, &[4]).chain(p(0, &[10, 11, 12, 19])).collect();
+        assert_eq!(
+            o.render(all),
+            r#"{"source":"r","topic":"t","offsets":{"0":[[10,12],[19,19]],"2":[[4,4]]}}"#
+        );
+    }
+}
