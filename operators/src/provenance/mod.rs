@@ -142,8 +142,10 @@ mod tests {
             source: "r".into(),
             topic: Some("t".into()),
         };
-        let p = |part, offs: &[i64]| offs.iter().map(move |o| kafka_position(part, *o));
-        let all: Vec<i64> = p(2, &[4]).chain(p(0, &[10, 11, 12, 19])).collect();
+        let all: Vec<i64> = [(2, 4), (0, 10), (0, 11), (0, 12), (0, 19)]
+            .into_iter()
+            .map(|(p, o)| kafka_position(p, o))
+            .collect();
         assert_eq!(
             o.render(all),
             r#"{"source":"r","topic":"t","offsets":{"0":[[10,12],[19,19]],"2":[[4,4]]}}"#
