@@ -57,16 +57,56 @@ pub(crate) fn add_provenance(
         arg(text(&source)),
         arg(text(kind)),
     ];
-    if let Some(topic) = def.and_then(|d| d.options.get("topic")) {
-        args.push(arg(text(topic)));
-    }
+    let topic = def.and_then(|d| d.options.get("topic")).cloned();
+    // (Not empty for a file: an empty literal does not survive the plan's text round trip.)
+    args.push(arg(text(&topic.unwrap_or_else(|| "-".into()))));
     let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
-    let expr = Expr::Function(ast::Function {
-        name: ObjectName::from(vec![Ident::new(if grouped {
+    // The window's bounds, where every row of a group has the same (tumble, hop; a session's
+    // bounds are known only when it closes, and the row carries them as columns).
+    let windowed = match &select.group_by {
+        GroupByExpr::Expressions(e, _) => e.iter().any(|g| {
+            matches!(g, Expr::Function(f)
+                if ["tumble", "hop"].contains(&f.name.to_string().to_ascii_lowercase().as_str()))
+        }),
+        _ => false,
+    };
+    if windowed {
+        for bound in ["window_start", "window_end"] {
+            args.push(arg(text(bound)));
+            args.push(arg(Expr::Identifier(Ident::new(bound))));
+        }
+    }
+    // The version of each model the query scores with, as pinned for the rows' batch.
+    for model in models_called(
+        &select
+            .projection
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    ) {
+        args.push(arg(text(&format!("model:{model}"))));
+        args.push(arg(call("model_version", vec![arg(text(&model))])));
+    }
+    let expr = call(
+        if grouped {
             "provenance_of"
         } else {
             "provenance_row"
-        })]),
+        },
+        args,
+    );
+    select.projection.push(SelectItem::ExprWithAlias {
+        expr,
+        alias: Ident::new("provenance"),
+    });
+    Ok(source)
+}
+
+/// `name(args)`.
+fn call(name: &str, args: Vec<FunctionArg>) -> Expr {
+    Expr::Function(ast::Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(FunctionArgumentList {
@@ -78,10 +118,26 @@ pub(crate) fn add_provenance(
         null_treatment: None,
         over: None,
         within_group: vec![],
-    });
-    select.projection.push(SelectItem::ExprWithAlias {
-        expr,
-        alias: Ident::new("provenance"),
-    });
-    Ok(source)
+    })
+}
+
+/// The models `predict('m', …)` and `predict_label('m', …)` name in `sql`, once each.
+fn models_called(sql: &str) -> Vec<String> {
+    let lower = sql.to_ascii_lowercase();
+    let mut out: Vec<String> = Vec::new();
+    for call in ["predict(", "predict_label("] {
+        for (i, _) in lower.match_indices(call) {
+            let before = lower[..i].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = sql[i + call.len()..].trim_start();
+            if let Some(name) = rest.strip_prefix('\'').and_then(|r| r.split('\'').next()) {
+                if !out.iter().any(|m| m == name) {
+                    out.push(name.to_string());
+                }
+            }
+        }
+    }
+    out
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use crate::correctness::Lcg;
 use weir_tests::{run_weir_ok, scratch, weir_ok};
 
+const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/models");
+
 #[test]
 fn provenance_recovers_the_rows_behind_each_window() {
     let dir = scratch("provenance");
@@ -38,12 +40,15 @@ fn provenance_recovers_the_rows_behind_each_window() {
                 "CREATE SOURCE readings (sensor_id TEXT, ts BIGINT, v DOUBLE)
                    WITH (connector = 'file', path = '{d}/r.csv', event_time = 'ts', watermark_delay = '1s',
                          dead_letter = '{d}/dead{workers}.jsonl');
+                 CREATE MODEL risk FROM '{m}/linear.onnx' WITH (version = 'v3');
                  CREATE SINK out WITH (connector = 'file', path = '{o}', format = 'json');
                  CREATE PIPELINE per_second WITH (provenance = 'true') AS INSERT INTO out
-                 SELECT sensor_id, window_start, count(*) AS n, sum(v) AS total
+                 SELECT sensor_id, window_start, count(*) AS n, sum(v) AS total,
+                        avg(predict('risk', v, v, v, 0.0)) AS mean_risk
                  FROM readings GROUP BY sensor_id, tumble(ts, INTERVAL '1' SECOND);",
                 d = dir.display(),
-                o = out.display()
+                o = out.display(),
+                m = MODELS
             ),
         )
         .unwrap();
@@ -73,6 +78,10 @@ fn provenance_recovers_the_rows_behind_each_window() {
                 sum += f[2].parse::<f64>().unwrap();
             }
             let v: serde_json::Value = serde_json::from_str(p).unwrap();
+            // The value names the window and the model version too.
+            assert_eq!(v["window_start"], start, "{p}");
+            assert_eq!(v["window_end"], start + 1000, "{p}");
+            assert_eq!(v["models"]["risk"], "v3", "{p}");
             for r in v["lines"].as_array().unwrap() {
                 for n in r[0].as_u64().unwrap()..=r[1].as_u64().unwrap() {
                     assert!(covered.insert(n), "line {n} in two windows");
@@ -225,7 +234,8 @@ fn provenance_names_kafka_offsets() {
     assert!(text.lines().any(|l| l == payloads[&at]), "{text}");
 }
 
-/// Without an aggregate, each output row names its own input row.
+/// Without an aggregate, each output row names its own input row, and the version of the model
+/// that scored it.
 #[test]
 fn provenance_of_unaggregated_rows() {
     let dir = scratch("provenance-rows");
@@ -241,11 +251,16 @@ fn provenance_of_unaggregated_rows() {
         format!(
             "CREATE SOURCE readings (sensor_id TEXT, ts BIGINT, v DOUBLE)
                WITH (connector = 'file', path = '{d}/r.csv', event_time = 'ts');
+             CREATE MODEL risk FROM '{m}/linear.onnx' WITH (version = 'v1');
+             CREATE MODEL risk FROM '{m}/linear_v2.onnx' WITH (version = 'v2');
+             ALTER MODEL risk SET VERSION 'v2';
              CREATE SINK out WITH (connector = 'file', path = '{o}', format = 'json');
              CREATE PIPELINE high WITH (provenance = 'true') AS INSERT INTO out
-             SELECT sensor_id, ts, v * 2 AS doubled FROM readings WHERE v > 60;",
+             SELECT sensor_id, ts, v * 2 AS doubled, predict('risk', v, v, v, 0.0) AS risk
+             FROM readings WHERE v > 60;",
             d = dir.display(),
-            o = out.display()
+            o = out.display(),
+            m = MODELS
         ),
     )
     .unwrap();
@@ -263,6 +278,9 @@ fn provenance_of_unaggregated_rows() {
         .count();
     assert_eq!(rows.len(), expected);
     for r in &rows {
+        let p: serde_json::Value = serde_json::from_str(r["provenance"].as_str().unwrap()).unwrap();
+        assert_eq!(p["models"]["risk"], "v2", "{r}");
+        assert!(p.get("window_start").is_none(), "{r}");
         let traced = weir_engine::trace::trace(&plan, r["provenance"].as_str().unwrap()).unwrap();
         assert_eq!(traced.len(), 2, "{r}");
         let f: Vec<&str> = traced[1].split(',').collect();

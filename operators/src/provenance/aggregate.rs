@@ -1,8 +1,12 @@
-//! `provenance_of(position, 'source', 'file' | 'kafka'[, 'topic'])`: the positions of the rows
-//! behind a window's or group's output row, rendered as JSON ranges (see the module above).
+//! `provenance_of(position, 'source', 'file' | 'kafka', 'topic' [, 'name', value]…)`: the
+//! positions of the rows behind a window's or group's output row, rendered as JSON ranges (see
+//! the module above), with the distinct values of each named extra (the window's bounds, the
+//! versions of the models that scored the rows).
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray, StringBuilder,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::ScalarValue;
@@ -12,7 +16,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
-use super::Origin;
+use super::{json_values, Origin};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ProvenanceOf {
@@ -56,24 +60,105 @@ impl AggregateUDFImpl for ProvenanceOf {
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(Lines {
             origin: Origin::of(args.exprs),
-            lines: Vec::new(),
+            gathered: Gathered::default(),
         }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let item = Arc::new(Field::new("item", DataType::Int64, true));
-        Ok(vec![Arc::new(Field::new(
-            format!("{}_lines", args.name),
-            DataType::List(item),
-            true,
-        ))])
+        let list = |name: String, t: DataType| {
+            Arc::new(Field::new(
+                name,
+                DataType::List(Arc::new(Field::new("item", t, true))),
+                true,
+            ))
+        };
+        let extras = args.input_fields.len().saturating_sub(4) / 2;
+        Ok(
+            std::iter::once(list(format!("{}_positions", args.name), DataType::Int64))
+                .chain((0..extras).map(|i| list(format!("{}_extra{i}", args.name), DataType::Utf8)))
+                .collect(),
+        )
     }
 }
 
-/// Line numbers of many groups at once (the fast path in windows and GROUP BY).
+/// What one group has gathered: its rows' positions, and per extra its distinct values (as
+/// JSON).
+#[derive(Debug, Default, Clone)]
+struct Gathered {
+    positions: Vec<i64>,
+    extras: Vec<Vec<String>>,
+}
+
+impl Gathered {
+    fn add_extra(&mut self, k: usize, value: &str) {
+        if self.extras.len() <= k {
+            self.extras.resize_with(k + 1, Vec::new);
+        }
+        let set = &mut self.extras[k];
+        if !set.iter().any(|v| v == value) {
+            set.push(value.to_string());
+        }
+    }
+
+    fn render(&self, origin: &Origin) -> String {
+        origin.render(self.positions.clone(), &self.extras)
+    }
+}
+
+/// The rows of the update arguments: positions, and the extras' values as JSON.
+fn inputs(values: &[ArrayRef]) -> Result<(ArrayRef, Vec<StringArray>)> {
+    let positions = cast(&values[0], &DataType::Int64)?;
+    let extras = values
+        .iter()
+        .skip(5)
+        .step_by(2)
+        .map(json_values)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((positions, extras))
+}
+
+/// The state: a list of positions, then a list of values per extra.
+fn state_of(groups: Vec<Gathered>, extras: usize) -> Vec<ArrayRef> {
+    let positions = ListArray::from_iter_primitive::<Int64Type, _, _>(
+        groups
+            .iter()
+            .map(|g| Some(g.positions.iter().copied().map(Some))),
+    );
+    let mut out: Vec<ArrayRef> = vec![Arc::new(positions)];
+    for k in 0..extras {
+        let mut b = datafusion::arrow::array::ListBuilder::new(StringBuilder::new());
+        for g in &groups {
+            for v in g.extras.get(k).into_iter().flatten() {
+                b.values().append_value(v);
+            }
+            b.append(true);
+        }
+        out.push(Arc::new(b.finish()));
+    }
+    out
+}
+
+/// Merges state row `i` of `states` into `g`.
+fn merge_into(g: &mut Gathered, states: &[ArrayRef], i: usize) {
+    let list = states[0].as_list::<i32>();
+    if list.is_valid(i) {
+        g.positions
+            .extend(list.value(i).as_primitive::<Int64Type>().iter().flatten());
+    }
+    for (k, s) in states.iter().enumerate().skip(1) {
+        let list = s.as_list::<i32>();
+        if list.is_valid(i) {
+            for v in list.value(i).as_string::<i32>().iter().flatten() {
+                g.add_extra(k - 1, v);
+            }
+        }
+    }
+}
+
+/// Positions of many groups at once (the fast path in windows and GROUP BY).
 struct GroupLines {
     origin: Origin,
-    groups: Vec<Vec<i64>>,
+    groups: Vec<Gathered>,
 }
 
 impl GroupsAccumulator for GroupLines {
@@ -84,15 +169,21 @@ impl GroupsAccumulator for GroupLines {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Vec::new);
-        let v = cast(&values[0], &DataType::Int64)?;
+        self.groups.resize_with(total_num_groups, Gathered::default);
+        let (v, extras) = inputs(values)?;
         let v = v.as_primitive::<Int64Type>();
         for (i, g) in group_indices.iter().enumerate() {
             let keep = opt_filter
                 .map(|f| f.is_valid(i) && f.value(i))
                 .unwrap_or(true);
             if keep && v.is_valid(i) {
-                self.groups[*g].push(v.value(i));
+                let group = &mut self.groups[*g];
+                group.positions.push(v.value(i));
+                for (k, e) in extras.iter().enumerate() {
+                    if e.is_valid(i) {
+                        group.add_extra(k, e.value(i));
+                    }
+                }
             }
         }
         Ok(())
@@ -101,16 +192,13 @@ impl GroupsAccumulator for GroupLines {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let groups = emit_to.take_needed(&mut self.groups);
         Ok(Arc::new(StringArray::from_iter_values(
-            groups.into_iter().map(|g| self.origin.render(g)),
+            groups.iter().map(|g| g.render(&self.origin)),
         )))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = emit_to.take_needed(&mut self.groups);
-        let list = ListArray::from_iter_primitive::<Int64Type, _, _>(
-            groups.into_iter().map(|g| Some(g.into_iter().map(Some))),
-        );
-        Ok(vec![Arc::new(list)])
+        Ok(state_of(groups, self.origin.extras()))
     }
 
     fn merge_batch(
@@ -119,13 +207,9 @@ impl GroupsAccumulator for GroupLines {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Vec::new);
-        let list = values[0].as_list::<i32>();
+        self.groups.resize_with(total_num_groups, Gathered::default);
         for (i, g) in group_indices.iter().enumerate() {
-            if list.is_valid(i) {
-                let inner = list.value(i);
-                self.groups[*g].extend(inner.as_primitive::<Int64Type>().iter().flatten());
-            }
+            merge_into(&mut self.groups[*g], values, i);
         }
         Ok(())
     }
@@ -135,19 +219,26 @@ impl GroupsAccumulator for GroupLines {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let v = cast(&values[0], &DataType::Int64)?;
+        let (v, extras) = inputs(values)?;
         let v = v.as_primitive::<Int64Type>();
-        let list = ListArray::from_iter_primitive::<Int64Type, _, _>((0..v.len()).map(|i| {
-            let keep = opt_filter
-                .map(|f| f.is_valid(i) && f.value(i))
-                .unwrap_or(true);
-            Some(
-                (keep && v.is_valid(i))
-                    .then(|| Some(v.value(i)))
-                    .into_iter(),
-            )
-        }));
-        Ok(vec![Arc::new(list)])
+        let rows = (0..v.len())
+            .map(|i| {
+                let mut g = Gathered::default();
+                let keep = opt_filter
+                    .map(|f| f.is_valid(i) && f.value(i))
+                    .unwrap_or(true);
+                if keep && v.is_valid(i) {
+                    g.positions.push(v.value(i));
+                    for (k, e) in extras.iter().enumerate() {
+                        if e.is_valid(i) {
+                            g.add_extra(k, e.value(i));
+                        }
+                    }
+                }
+                g
+            })
+            .collect();
+        Ok(state_of(rows, self.origin.extras()))
     }
 
     fn size(&self) -> usize {
@@ -155,7 +246,7 @@ impl GroupsAccumulator for GroupLines {
             + self
                 .groups
                 .iter()
-                .map(|g| g.capacity() * 8 + 24)
+                .map(|g| g.positions.capacity() * 8 + 48 + g.extras.len() * 64)
                 .sum::<usize>()
     }
 }
@@ -163,48 +254,45 @@ impl GroupsAccumulator for GroupLines {
 #[derive(Debug)]
 struct Lines {
     origin: Origin,
-    lines: Vec<i64>,
+    gathered: Gathered,
 }
 
 impl Accumulator for Lines {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let v = cast(&values[0], &DataType::Int64)?;
-        self.lines
-            .extend(v.as_primitive::<Int64Type>().iter().flatten());
-        Ok(())
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let list = states[0].as_list::<i32>();
-        for i in 0..list.len() {
-            if list.is_valid(i) {
-                let inner = list.value(i);
-                self.lines
-                    .extend(inner.as_primitive::<Int64Type>().iter().flatten());
+        let (v, extras) = inputs(values)?;
+        let v = v.as_primitive::<Int64Type>();
+        for i in 0..v.len() {
+            if v.is_valid(i) {
+                self.gathered.positions.push(v.value(i));
+                for (k, e) in extras.iter().enumerate() {
+                    if e.is_valid(i) {
+                        self.gathered.add_extra(k, e.value(i));
+                    }
+                }
             }
         }
         Ok(())
     }
 
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for i in 0..states[0].len() {
+            merge_into(&mut self.gathered, states, i);
+        }
+        Ok(())
+    }
+
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let v: Vec<ScalarValue> = self
-            .lines
+        state_of(vec![self.gathered.clone()], self.origin.extras())
             .iter()
-            .map(|l| ScalarValue::Int64(Some(*l)))
-            .collect();
-        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(
-            &v,
-            &DataType::Int64,
-        ))])
+            .map(|a| ScalarValue::try_from_array(a, 0))
+            .collect()
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Utf8(Some(
-            self.origin.render(self.lines.clone()),
-        )))
+        Ok(ScalarValue::Utf8(Some(self.gathered.render(&self.origin))))
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.lines.capacity() * 8
+        std::mem::size_of_val(self) + self.gathered.positions.capacity() * 8
     }
 }

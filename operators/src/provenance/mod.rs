@@ -6,6 +6,8 @@
 //! `{"source":"readings","lines":[[3,7],[9,9]]}` for a file,
 //! `{"source":"readings","topic":"t","offsets":{"0":[[10,19]],"2":[[4,4]]}}` for Kafka — which
 //! `weir trace` turns back into the input rows.
+use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::physical_expr::expressions::Literal;
@@ -49,27 +51,48 @@ pub fn ranges(mut positions: Vec<i64>) -> Vec<(i64, i64)> {
     out
 }
 
-/// Where positions come from: the function's literal arguments after the position
-/// (`'source'`, `'file'` | `'kafka'`, and for Kafka `'topic'`).
+/// Where positions come from, and what else the value names: the function's literal
+/// arguments after the position (`'source'`, `'file'` | `'kafka'`, `'topic'` (Kafka) or `'-'`,
+/// then the name of each extra before its value: `'window_start'`, `'model:<name>'`, …).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Origin {
     source: String,
     /// `Some(topic)` for a Kafka source.
     topic: Option<String>,
+    /// The extras' names.
+    extras: Vec<String>,
+}
+
+/// The values of `a` as JSON: numbers as they are, everything else as a quoted string.
+pub(crate) fn json_values(a: &ArrayRef) -> datafusion::error::Result<StringArray> {
+    let text = cast(a, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    if a.data_type().is_numeric() {
+        return Ok(text.clone());
+    }
+    Ok(text
+        .iter()
+        .map(|v| v.map(|v| format!("\"{}\"", escape(v))))
+        .collect())
+}
+
+/// `s` escaped for a JSON string.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 impl Origin {
     /// Reads the literal arguments `args[1..]` of an aggregate.
     pub(crate) fn of(args: &[std::sync::Arc<dyn PhysicalExpr>]) -> Origin {
-        Origin::from_literals(|i| {
+        Origin::from_literals(args.len(), |i| {
             args.get(i)
                 .and_then(|e| (e.as_ref() as &dyn std::any::Any).downcast_ref::<Literal>())
                 .map(|l| l.value().clone())
         })
     }
 
-    /// Reads literal arguments given by position.
-    pub(crate) fn from_literals(lit: impl Fn(usize) -> Option<ScalarValue>) -> Origin {
+    /// Reads the literal arguments of `n`, given by position.
+    pub(crate) fn from_literals(n: usize, lit: impl Fn(usize) -> Option<ScalarValue>) -> Origin {
         let text = |i: usize| {
             lit(i).map(|v| match v {
                 ScalarValue::Utf8(Some(s)) => s,
@@ -79,12 +102,43 @@ impl Origin {
         Origin {
             source: text(1).unwrap_or_default(),
             topic: (text(2).as_deref() == Some("kafka")).then(|| text(3).unwrap_or_default()),
+            extras: (4..n)
+                .step_by(2)
+                .map(|i| text(i).unwrap_or_default())
+                .collect(),
         }
     }
 
-    /// The JSON provenance of `positions`.
-    pub(crate) fn render(&self, positions: Vec<i64>) -> String {
-        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    /// How many extras the value carries.
+    pub(crate) fn extras(&self) -> usize {
+        self.extras.len()
+    }
+
+    /// The JSON provenance of `positions`, with the values (JSON) of each extra.
+    pub(crate) fn render(&self, positions: Vec<i64>, extras: &[Vec<String>]) -> String {
+        let mut out = self.render_positions(positions);
+        out.pop();
+        let one_or_all = |vs: &Vec<String>| match vs.as_slice() {
+            [v] => v.clone(),
+            vs => format!("[{}]", vs.join(",")),
+        };
+        let mut models = Vec::new();
+        for (name, vs) in self.extras.iter().zip(extras) {
+            match name.strip_prefix("model:") {
+                Some(m) => models.push(format!("\"{}\":{}", escape(m), one_or_all(vs))),
+                None => out.push_str(&format!(",\"{}\":{}", escape(name), one_or_all(vs))),
+            }
+        }
+        if !models.is_empty() {
+            out.push_str(&format!(",\"models\":{{{}}}", models.join(",")));
+        }
+        out.push('}');
+        out
+    }
+
+    /// `{"source":…,"lines"|"offsets":…}`.
+    fn render_positions(&self, positions: Vec<i64>) -> String {
+        let quote = escape;
         let list = |r: &[(i64, i64)]| {
             r.iter()
                 .map(|(a, b)| format!("[{a},{b}]"))
@@ -141,14 +195,19 @@ mod tests {
         let o = Origin {
             source: "r".into(),
             topic: Some("t".into()),
+            extras: vec!["window_start".into(), "model:risk".into()],
         };
         let all: Vec<i64> = [(2, 4), (0, 10), (0, 11), (0, 12), (0, 19)]
             .into_iter()
             .map(|(p, o)| kafka_position(p, o))
             .collect();
+        let extras = vec![
+            vec!["1000".to_string()],
+            vec!["\"v1\"".into(), "\"v2\"".into()],
+        ];
         assert_eq!(
-            o.render(all),
-            r#"{"source":"r","topic":"t","offsets":{"0":[[10,12],[19,19]],"2":[[4,4]]}}"#
+            o.render(all, &extras),
+            r#"{"source":"r","topic":"t","offsets":{"0":[[10,12],[19,19]],"2":[[4,4]]},"window_start":1000,"models":{"risk":["v1","v2"]}}"#
         );
     }
 }

@@ -1,4 +1,4 @@
-//! `provenance_row(position, 'source', 'file' | 'kafka'[, 'topic'])`: the provenance of a row
+//! `provenance_row(position, 'source', 'file' | 'kafka', 'topic' [, 'name', value]…)`: the provenance of a row
 //! that is its own input (a pipeline without an aggregate), in the same JSON as
 //! `provenance_of`.
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::Origin;
+use super::{json_values, Origin};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ProvenanceRow {
@@ -39,17 +39,33 @@ impl ScalarUDFImpl for ProvenanceRow {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let origin = Origin::from_literals(|i| match args.args.get(i) {
+        let origin = Origin::from_literals(args.args.len(), |i| match args.args.get(i) {
             Some(ColumnarValue::Scalar(v)) => Some(v.clone()),
             _ => None,
         });
         let positions = args.args[0].to_array(args.number_rows)?;
         let positions = cast(&positions, &DataType::Int64)?;
         let positions = positions.as_primitive::<Int64Type>();
+        let extras = args
+            .args
+            .iter()
+            .skip(5)
+            .step_by(2)
+            .map(|a| json_values(&a.to_array(args.number_rows)?))
+            .collect::<Result<Vec<_>>>()?;
         let mut out = StringBuilder::new();
         for i in 0..positions.len() {
             if positions.is_valid(i) {
-                out.append_value(origin.render(vec![positions.value(i)]));
+                let values: Vec<Vec<String>> = extras
+                    .iter()
+                    .map(|e| {
+                        e.is_valid(i)
+                            .then(|| e.value(i).to_string())
+                            .into_iter()
+                            .collect()
+                    })
+                    .collect();
+                out.append_value(origin.render(vec![positions.value(i)], &values));
             } else {
                 out.append_null();
             }
