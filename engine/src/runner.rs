@@ -688,7 +688,7 @@ fn build_pipeline(
     let first_router = steps.first_mut().and_then(|s| s.router.take());
     let mut src = sh.source.clone();
     if sh.plan.provenance {
-        // The file source numbers its rows in a last, hidden column.
+        // The source (file or Kafka) fills a last, hidden column with each row's position.
         src.schema = weir_operators::provenance::with_position_column(&src.schema);
         src.options.insert(
             "position_column".into(),

@@ -46,7 +46,7 @@ pub struct Compiler {
     pub(crate) views: Vec<(String, Arc<View>)>,
     pub(crate) models: Vec<ModelDef>,
     pub(crate) baselines: Vec<BaselineDef>,
-    /// While planning a provenance pipeline: its source (which gets the line column).
+    /// While planning a provenance pipeline: its source (which gets the position column).
     pub(crate) provenance: Option<String>,
     pipelines: Vec<PipelinePlan>,
     queries: usize,
