@@ -371,6 +371,15 @@ impl Tansu {
         }
     }
 
+    /// A producer to this broker.
+    pub fn producer(&self) -> rdkafka::producer::BaseProducer {
+        rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("broker.address.family", "v4")
+            .create()
+            .expect("a Kafka producer")
+    }
+
     /// Creates a topic with `partitions` partitions.
     pub fn create_topic(&self, name: &str, partitions: u32) {
         let out = std::process::Command::new(tansu_bin())

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use weir_tests::{run_weir_ok, scratch, weir_bin, Tansu};
 
@@ -24,11 +24,7 @@ fn kafka_windowed_aggregate_end_to_end() {
     let dlq = format!("dlq{}", std::process::id());
     broker.create_topic(&dlq, 1);
 
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.brokers)
-        .set("broker.address.family", "v4")
-        .create()
-        .unwrap();
+    let producer = broker.producer();
     let mut expected: BTreeMap<(String, i64), (u64, f64)> = BTreeMap::new();
     let base = 1_700_000_000_000i64;
     let mut sent = 0;
@@ -176,11 +172,7 @@ fn kafka_resumes_from_committed_offsets() {
     let dir = scratch("kafka-committed");
     let topic = format!("resume{}", std::process::id());
     broker.create_topic(&topic, 1);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.brokers)
-        .set("broker.address.family", "v4")
-        .create()
-        .unwrap();
+    let producer = broker.producer();
     let produce = |range: std::ops::Range<i64>| {
         for i in range {
             let p = format!("{i},{i}.5");
@@ -236,11 +228,7 @@ fn idle_partition_does_not_stall_windows_on_an_unbounded_stream() {
     let output = format!("idleout{}", std::process::id());
     broker.create_topic(&input, 3);
     broker.create_topic(&output, 1);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.brokers)
-        .set("broker.address.family", "v4")
-        .create()
-        .unwrap();
+    let producer = broker.producer();
     // Partitions 0 and 1 get 5 seconds of data; partition 2 gets nothing, ever.
     for i in 0..50i64 {
         let p = format!("{{\"m\":\"m{}\",\"ts\":{},\"v\":1}}", i % 2, i * 100);

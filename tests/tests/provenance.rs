@@ -9,6 +9,22 @@ use weir_tests::{run_weir_ok, scratch, weir_ok};
 
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/models");
 
+/// Runs `script` with `workers`; returns its plan and the JSON rows it wrote to `out`.
+fn run_and_read(
+    script: &std::path::Path,
+    out: &std::path::Path,
+    workers: &str,
+) -> (weir_queries::plan::ScriptPlan, Vec<serde_json::Value>) {
+    run_weir_ok(script, &["--workers", workers]);
+    let plan = weir_queries::compile(&std::fs::read_to_string(script).unwrap()).unwrap();
+    let rows = std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (plan, rows)
+}
+
 #[test]
 fn provenance_recovers_the_rows_behind_each_window() {
     let dir = scratch("provenance");
@@ -52,14 +68,8 @@ fn provenance_recovers_the_rows_behind_each_window() {
             ),
         )
         .unwrap();
-        run_weir_ok(&script, &["--workers", workers]);
-        let plan = weir_queries::compile(&std::fs::read_to_string(&script).unwrap()).unwrap();
+        let (plan, rows) = run_and_read(&script, &out, workers);
         let mut covered = BTreeSet::new();
-        let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
         assert!(rows.len() > 100);
         for r in &rows {
             let p = r["provenance"].as_str().unwrap();
@@ -113,8 +123,7 @@ fn provenance_recovers_the_rows_behind_each_window() {
 /// offsets back from the broker (`weir trace`) gives those records.
 #[test]
 fn provenance_names_kafka_offsets() {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::producer::{BaseRecord, Producer};
     use std::collections::BTreeMap;
     use std::time::Duration;
 
@@ -122,11 +131,7 @@ fn provenance_names_kafka_offsets() {
     let dir = scratch("provenance-kafka");
     let topic = format!("prov{}", std::process::id());
     broker.create_topic(&topic, 3);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.brokers)
-        .set("broker.address.family", "v4")
-        .create()
-        .unwrap();
+    let producer = broker.producer();
     let mut rng = Lcg(11);
     // Offsets per partition follow the order of sends: recorded here to know each record's.
     let mut next = [0i64; 3];
@@ -176,14 +181,8 @@ fn provenance_names_kafka_offsets() {
             ),
         )
         .unwrap();
-        run_weir_ok(&script, &["--workers", workers]);
-        let plan = weir_queries::compile(&std::fs::read_to_string(&script).unwrap()).unwrap();
+        let (plan, rows) = run_and_read(&script, &out, workers);
         let mut covered = BTreeSet::new();
-        let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
         assert!(rows.len() > 20, "{}", rows.len());
         for (i, r) in rows.iter().enumerate() {
             let p = r["provenance"].as_str().unwrap();
@@ -264,13 +263,7 @@ fn provenance_of_unaggregated_rows() {
         ),
     )
     .unwrap();
-    run_weir_ok(&script, &["--workers", "2"]);
-    let plan = weir_queries::compile(&std::fs::read_to_string(&script).unwrap()).unwrap();
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (plan, rows) = run_and_read(&script, &out, "2");
     let expected = csv
         .lines()
         .skip(1)
