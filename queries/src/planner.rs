@@ -95,10 +95,11 @@ pub(crate) fn logical_plan(
                 .any(|x| x.event_time.as_deref() == Some(w.time_column.as_str()))
         });
         let gets_window = match (&window, any_match) {
-            // A source without an event time gets them too, so that reading it with a window is
-            // reported with a hint below.
+            // A stream without an event time gets them too, so that reading it with a window is
+            // reported with a hint below; a table (read through a lookup join) does not.
             (Some(w), Some(true)) => {
-                s.event_time.is_none() || s.event_time.as_deref() == Some(w.time_column.as_str())
+                (s.event_time.is_none() && s.table.is_none())
+                    || s.event_time.as_deref() == Some(w.time_column.as_str())
             }
             (Some(_), _) => true,
             _ => false,

@@ -24,17 +24,42 @@ pub(crate) fn add_provenance(
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(SqlError::at(at.0, at.1, "provenance needs a plain SELECT").hint(hint));
     };
-    let source = match select.from.first().map(|t| &t.relation) {
-        Some(TableFactor::Table { name, .. })
-            if select.from.len() == 1 && select.from[0].joins.is_empty() =>
-        {
-            name.to_string().to_ascii_lowercase()
-        }
-        _ => {
-            return Err(
-                SqlError::at(at.0, at.1, "provenance of a join is not supported yet").hint(hint),
+    let relation_name = |t: &TableFactor| match t {
+        TableFactor::Table { name, alias, .. } => Some((
+            name.to_string().to_ascii_lowercase(),
+            alias.as_ref().map(|a| a.name.clone()),
+        )),
+        _ => None,
+    };
+    let (source, alias) = match select.from.as_slice() {
+        [from] => relation_name(&from.relation).ok_or_else(|| {
+            SqlError::at(at.0, at.1, "provenance needs a query over a source").hint(hint)
+        })?,
+        _ => return Err(SqlError::at(at.0, at.1, "provenance needs one FROM source").hint(hint)),
+    };
+    // Lookup joins keep the stream's rows (and their positions); a join of two streams would
+    // need the other stream's positions too.
+    for j in &select.from[0].joins {
+        let table = relation_name(&j.relation).map(|(n, _)| n);
+        let is_table = table
+            .as_ref()
+            .and_then(|t| sources.iter().find(|s| &s.name == t))
+            .is_some_and(|s| s.table.is_some());
+        if !is_table {
+            return Err(SqlError::at(
+                at.0,
+                at.1,
+                "provenance through a join of two streams is not supported yet",
             )
+            .hint("provenance follows a source's rows through lookup joins with tables"));
         }
+    }
+    // Columns of the source itself: qualified, so a joined table's columns never clash.
+    let column = |c: &str| {
+        Expr::CompoundIdentifier(vec![
+            alias.clone().unwrap_or_else(|| Ident::new(&source)),
+            Ident::new(c),
+        ])
     };
     let def = sources
         .iter()
@@ -53,7 +78,7 @@ pub(crate) fn add_provenance(
     let text = |s: &str| Expr::Value(Value::SingleQuotedString(s.to_string()).into());
     let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
     let mut args = vec![
-        arg(Expr::Identifier(Ident::new(POSITION_COLUMN))),
+        arg(column(POSITION_COLUMN)),
         arg(text(&source)),
         arg(text(kind)),
     ];
@@ -73,7 +98,7 @@ pub(crate) fn add_provenance(
     if windowed {
         for bound in ["window_start", "window_end"] {
             args.push(arg(text(bound)));
-            args.push(arg(Expr::Identifier(Ident::new(bound))));
+            args.push(arg(column(bound)));
         }
     }
     // The version of each model the query scores with, as pinned for the rows' batch.
