@@ -293,7 +293,7 @@ fn provenance_of_unaggregated_rows() {
 fn provenance_through_a_lookup_join() {
     let dir = scratch("provenance-join");
     let mut rng = Lcg(23);
-    let line_of = |m: u64| if m % 3 == 0 { "L1" } else { "L2" };
+    let line_of = |m: u64| if m.is_multiple_of(3) { "L1" } else { "L2" };
     let mut machines = String::from("machine_id,line\n");
     for m in 0..8 {
         machines.push_str(&format!("m{m},{}\n", line_of(m)));
