@@ -2,7 +2,9 @@
 //! read back from its source. For a file (`{"source":"readings","lines":[[3,7],[9,9]]}`): the
 //! header (CSV), then the lines, in file order. For Kafka
 //! (`{"source":"readings","topic":"t","offsets":{"0":[[10,19]]}}`): the records' payloads,
-//! partition by partition, in offset order.
+//! partition by partition, in offset order. For MQTT
+//! (`{"source":"live","archive":"DIR","sequences":{"0":[[5,9]]}}`): the archived messages'
+//! payloads, worker by worker, in sequence order.
 use std::io::BufRead;
 
 use weir_queries::plan::{ScriptPlan, SourceDef};
@@ -17,19 +19,52 @@ pub fn trace(plan: &ScriptPlan, provenance: &str) -> Result<Vec<String>, String>
     let def = plan
         .source(source)
         .ok_or_else(|| format!("the script declares no source '{source}'"))?;
-    match (&v["lines"], &v["offsets"]) {
-        (serde_json::Value::Array(lines), _) => file_rows(def, &ranges(lines)?),
-        (_, serde_json::Value::Object(parts)) => {
-            let mut wanted = Vec::new();
-            for (p, rs) in parts {
-                let p: i32 = p.parse().map_err(|_| format!("bad partition '{p}'"))?;
-                let rs = rs.as_array().ok_or("offsets are lists of ranges")?;
-                wanted.extend(ranges(rs)?.into_iter().map(|(a, b)| (p, a, b)));
-            }
-            kafka_rows(def, &wanted)
-        }
-        _ => Err("the provenance lists no lines and no offsets".into()),
+    if let serde_json::Value::Array(lines) = &v["lines"] {
+        return file_rows(def, &ranges(lines)?);
     }
+    if let Some(parts) = v["offsets"].as_object() {
+        return kafka_rows(def, &by_partition(&partitioned(parts)?));
+    }
+    if let Some(parts) = v["sequences"].as_object() {
+        let dir = def
+            .options
+            .get("archive")
+            .ok_or_else(|| format!("source '{}' keeps no archive", def.name))?;
+        let mut out = Vec::new();
+        for (worker, ranges) in by_partition(&partitioned(parts)?) {
+            out.extend(
+                weir_connectors::mqtt::archive::read(dir, &def.name, worker as usize, &ranges)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        return Ok(out);
+    }
+    Err("the provenance lists no lines, offsets or sequences".into())
+}
+
+/// `{"<partition>":[[a,b],…],…}` as `(partition, a, b)`.
+fn partitioned(
+    parts: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<(i32, i64, i64)>, String> {
+    let mut wanted = Vec::new();
+    for (p, rs) in parts {
+        let p: i32 = p.parse().map_err(|_| format!("bad partition '{p}'"))?;
+        let rs = rs.as_array().ok_or("positions are lists of ranges")?;
+        wanted.extend(ranges(rs)?.into_iter().map(|(a, b)| (p, a, b)));
+    }
+    Ok(wanted)
+}
+
+/// `(partition, a, b)` grouped by partition, in the order partitions first appear.
+fn by_partition(wanted: &[(i32, i64, i64)]) -> Vec<(i32, Vec<(i64, i64)>)> {
+    let mut out: Vec<(i32, Vec<(i64, i64)>)> = Vec::new();
+    for &(p, a, b) in wanted {
+        match out.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, rs)) => rs.push((a, b)),
+            None => out.push((p, vec![(a, b)])),
+        }
+    }
+    out
 }
 
 /// `[[a,b],…]` as inclusive ranges.
@@ -65,7 +100,7 @@ fn file_rows(def: &SourceDef, wanted: &[(i64, i64)]) -> Result<Vec<String>, Stri
     Ok(out)
 }
 
-fn kafka_rows(def: &SourceDef, wanted: &[(i32, i64, i64)]) -> Result<Vec<String>, String> {
+fn kafka_rows(def: &SourceDef, wanted: &[(i32, Vec<(i64, i64)>)]) -> Result<Vec<String>, String> {
     let opt = |k: &str| {
         def.options
             .get(k)

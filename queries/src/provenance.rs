@@ -1,9 +1,10 @@
 //! `CREATE PIPELINE p WITH (provenance = 'true') AS …`: every output row gets a `provenance`
-//! column naming the input rows behind it. The pipeline's source (a file or Kafka) fills a
-//! hidden `__weir_pos` column with each row's line, or partition and offset; an aggregate
-//! gathers the positions of each group or window with `provenance_of(__weir_pos, 'source',
-//! 'file' | 'kafka', 'topic')`, a pipeline without one names each row's own position with
-//! `provenance_row(…)` (JSON: `{"source":…,"lines":[[from,to],…]}` or `{…,"offsets":{"0":[…]}}`).
+//! column naming the input rows behind it. The pipeline's source (a file, Kafka, or MQTT with
+//! an archive) fills a hidden `__weir_pos` column with each row's line, partition and offset,
+//! or worker and archive sequence; an aggregate gathers the positions of each group or window
+//! with `provenance_of(__weir_pos, 'source', kind, topic | archive, extras…)`, a pipeline
+//! without one names each row's own position with `provenance_row(…)` (JSON:
+//! `{"source":…,"lines":[[from,to],…]}`, `{…,"offsets":{"0":[…]}}`, `{…,"sequences":{…}}`).
 //! `weir trace` reads those rows back.
 use datafusion::sql::sqlparser::ast::{
     self, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
@@ -20,7 +21,8 @@ pub(crate) fn add_provenance(
     at: (u64, u64),
     sources: &[SourceDef],
 ) -> Result<String, SqlError> {
-    let hint = "provenance covers a query over one file or Kafka source, aggregated or not";
+    let hint =
+        "provenance covers a query over one file, Kafka or archived MQTT source, aggregated or not";
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(SqlError::at(at.0, at.1, "provenance needs a plain SELECT").hint(hint));
     };
@@ -66,13 +68,22 @@ pub(crate) fn add_provenance(
         .find(|s| s.name == source && s.table.is_none());
     let kind = match def.map(|d| d.connector.as_str()) {
         Some(k @ ("file" | "kafka")) => k,
+        Some("mqtt") if def.is_some_and(|d| d.options.contains_key("archive")) => "mqtt",
+        Some("mqtt") => {
+            return Err(SqlError::at(
+                at.0,
+                at.1,
+                format!("provenance over MQTT source '{source}' needs its messages archived"),
+            )
+            .hint("add archive = 'DIR' to the source: a broker cannot replay a message, the archive can"))
+        }
         _ => {
             return Err(SqlError::at(
                 at.0,
                 at.1,
-                format!("provenance needs a file or Kafka source; '{source}' is not one"),
+                format!("provenance needs a file, Kafka or MQTT source; '{source}' is not one"),
             )
-            .hint("record provenance covers file and Kafka sources; plan lineage (weir lineage) covers every source"))
+            .hint("record provenance covers file, Kafka and archived MQTT sources; plan lineage (weir lineage) covers every source"))
         }
     };
     let text = |s: &str| Expr::Value(Value::SingleQuotedString(s.to_string()).into());
@@ -82,9 +93,15 @@ pub(crate) fn add_provenance(
         arg(text(&source)),
         arg(text(kind)),
     ];
-    let topic = def.and_then(|d| d.options.get("topic")).cloned();
-    // (Not empty for a file: an empty literal does not survive the plan's text round trip.)
-    args.push(arg(text(&topic.unwrap_or_else(|| "-".into()))));
+    // Where a partitioned source's positions are: a Kafka topic, an MQTT archive. (Not empty
+    // for a file: an empty literal does not survive the plan's text round trip.)
+    let at_option = match kind {
+        "kafka" => "topic",
+        "mqtt" => "archive",
+        _ => "",
+    };
+    let at_value = def.and_then(|d| d.options.get(at_option)).cloned();
+    args.push(arg(text(&at_value.unwrap_or_else(|| "-".into()))));
     let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
     // The window's bounds, where every row of a group has the same (tumble, hop; a session's
     // bounds are known only when it closes, and the row carries them as columns).

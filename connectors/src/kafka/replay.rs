@@ -17,21 +17,14 @@ fn kafka_err(context: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> Er
     move |e| Error::io(context.to_string(), std::io::Error::other(e.to_string()))
 }
 
-/// The payloads (`None`: a tombstone) of the records at offsets `from..=to` of each
-/// `(partition, from, to)`: partition by partition (in the order first given), in offset order.
-/// Each partition is read once, from its first wanted offset to its last.
+/// The payloads (`None`: a tombstone) of the records at the offsets of each partition's
+/// inclusive ranges: partition by partition, in offset order. Each partition is read once,
+/// from its first wanted offset to its last.
 pub fn read(
     brokers: &str,
     topic: &str,
-    ranges: &[(i32, i64, i64)],
+    partitions: &[(i32, Vec<(i64, i64)>)],
 ) -> Result<Vec<Option<Vec<u8>>>> {
-    let mut partitions: Vec<(i32, Vec<(i64, i64)>)> = Vec::new();
-    for &(p, a, b) in ranges {
-        match partitions.iter_mut().find(|(q, _)| *q == p) {
-            Some((_, rs)) => rs.push((a, b)),
-            None => partitions.push((p, vec![(a, b)])),
-        }
-    }
     let consumer: BaseConsumer = base_config(brokers)
         .set("group.id", "weir-trace")
         .set("enable.auto.commit", "false")
@@ -41,6 +34,7 @@ pub fn read(
         .map_err(kafka_err("creating the Kafka consumer"))?;
     let mut out = Vec::new();
     for (partition, wanted) in partitions {
+        let partition = *partition;
         let from = wanted.iter().map(|r| r.0).min().unwrap_or(0);
         let to = wanted.iter().map(|r| r.1).max().unwrap_or(-1);
         let mut tpl = TopicPartitionList::new();

@@ -94,7 +94,7 @@ pub struct KafkaSource {
     assigned: Vec<i32>,
     caught_up: HashMap<i32, bool>,
     /// `position_column`: the schema's last column, filled with each record's partition and
-    /// offset (`weir_operators::provenance::kafka_position`) for provenance.
+    /// offset (`weir_operators::provenance::partitioned_position`) for provenance.
     positions: bool,
 }
 
@@ -388,7 +388,9 @@ impl Source for KafkaSource {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !failed.contains(i))
-                .map(|(_, r)| weir_operators::provenance::kafka_position(r.partition, r.offset));
+                .map(|(_, r)| {
+                    weir_operators::provenance::partitioned_position(r.partition, r.offset)
+                });
             batch = batch
                 .map(|b| crate::with_positions(&self.schema, b, good.collect()))
                 .transpose()?;

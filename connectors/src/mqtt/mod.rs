@@ -9,7 +9,8 @@
 //! `keep_alive` ('30s'), `max_messages` (stop after this many; 0 = run forever),
 //! `stop_after_idle` (stop when no message arrived for this long after the first; default off),
 //! `extra_column` (a declared TEXT column that receives the payload's undeclared fields as a
-//! JSON object; without it they are ignored).
+//! JSON object; without it they are ignored), `archive` (a directory that keeps every received
+//! message, numbered, so that provenance can name and `weir trace` read them back).
 //!
 //! Sink options: `url`, `topic` (required), `qos` (default 1), `client_id`, `username`,
 //! `password`, `retain` (default false). Rows are published one JSON object per message.
@@ -20,6 +21,7 @@
 //!
 //! Lost brokers are retried with exponential backoff (100 ms doubling to 5 s); a clean-session
 //! source subscribes again on every reconnect.
+pub mod archive;
 pub mod broker;
 pub mod sink;
 pub mod source;

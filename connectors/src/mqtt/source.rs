@@ -37,6 +37,11 @@ pub struct MqttSource {
     last_message: std::time::Instant,
     received: u64,
     metrics: Arc<ConnectorMetrics>,
+    archive: Option<super::archive::Archive>,
+    /// `position_column`: the schema's last column, filled with each message's worker and
+    /// archive sequence number (for provenance; needs `archive`).
+    position_column: Option<String>,
+    worker: usize,
 }
 
 /// Builds the MQTT source.
@@ -73,8 +78,21 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         0 => None,
         ms => Some(Duration::from_millis(ms as u64)),
     };
+    let archive_dir = o.string("archive");
+    let position_column = o.string("position_column");
     let conn = connection(&mut o, format!("weir-{}-{}", ctx.name, std::process::id()))?;
     o.finish()?;
+    if position_column.is_some() && archive_dir.is_none() {
+        return Err(crate::Error::Option {
+            option: "archive".into(),
+            message:
+                "provenance over MQTT needs archive = 'DIR': the messages are read back from there"
+                    .into(),
+        });
+    }
+    let archive = archive_dir
+        .map(|d| super::archive::Archive::open(&d, &ctx.name, ctx.worker))
+        .transpose()?;
     let is_sparkplug = matches!(
         ctx.format
             .as_deref()
@@ -83,6 +101,12 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         Some("sparkplug") | Some("sparkplug_b")
     );
     let sparkplug = if is_sparkplug {
+        if position_column.is_some() {
+            return Err(crate::Error::Option {
+                option: "format".into(),
+                message: "provenance does not cover Sparkplug B sources yet".into(),
+            });
+        }
         SparkplugDecoder::check_schema(&ctx.schema)?;
         if topics.names().next().is_some() {
             return Err(crate::Error::Option {
@@ -111,7 +135,11 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         ctx.schema
             .fields()
             .iter()
-            .filter(|f| !topics.contains(f.name()) && Some(f.name()) != extra_column.as_ref())
+            .filter(|f| {
+                !topics.contains(f.name())
+                    && Some(f.name()) != extra_column.as_ref()
+                    && Some(f.name()) != position_column.as_ref()
+            })
             .cloned()
             .collect::<Vec<_>>(),
     ));
@@ -156,6 +184,9 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         last_message: std::time::Instant::now(),
         received: 0,
         metrics,
+        archive,
+        position_column,
+        worker: ctx.worker,
     }))
 }
 
@@ -296,7 +327,12 @@ fn run_connection_v5(
 }
 
 impl MqttSource {
-    fn decode(&mut self, msgs: Vec<Message>) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
+    /// Decodes `msgs`; `seqs` are their archive sequence numbers (empty without an archive).
+    fn decode(
+        &mut self,
+        msgs: Vec<Message>,
+        seqs: &[u64],
+    ) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
         if let Some(sp) = self.sparkplug.as_mut() {
             let first = self.received - msgs.len() as u64;
             let items: Vec<(&str, &[u8], String)> = msgs
@@ -356,7 +392,18 @@ impl MqttSource {
             .collect();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for f in self.schema.fields() {
-            if Some(f.name()) == self.extra_column.as_ref() {
+            if Some(f.name()) == self.position_column.as_ref() {
+                let worker = self.worker as i32;
+                let positions: datafusion::arrow::array::Int64Array = seqs
+                    .iter()
+                    .zip(&good)
+                    .filter(|(_, g)| **g)
+                    .map(|(s, _)| {
+                        weir_operators::provenance::partitioned_position(worker, *s as i64)
+                    })
+                    .collect();
+                cols.push(Arc::new(positions));
+            } else if Some(f.name()) == self.extra_column.as_ref() {
                 cols.push(Arc::new(extra_fields(&payloads, &self.payload_schema)));
             } else if self.topics.contains(f.name()) {
                 let vals: StringArray = topics
@@ -434,7 +481,14 @@ impl Source for MqttSource {
         }
         self.last_message = std::time::Instant::now();
         self.received += msgs.len() as u64;
-        let (batch, bad) = self.decode(msgs)?;
+        let mut seqs = Vec::new();
+        if let Some(a) = self.archive.as_mut() {
+            for m in &msgs {
+                seqs.push(a.append(&m.topic, &m.payload)?);
+            }
+            a.flush()?;
+        }
+        let (batch, bad) = self.decode(msgs, &seqs)?;
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
         Ok(Poll::Data {
             batch,

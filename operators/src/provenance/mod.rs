@@ -1,11 +1,13 @@
 //! Record provenance: every output row of a `provenance = 'true'` pipeline names the input rows
-//! behind it. The pipeline's source fills a hidden position column: a file's line number, or a
-//! Kafka record's partition and offset packed into one `i64` ([`kafka_position`]).
+//! behind it. The pipeline's source fills a hidden position column: a file's line number, a
+//! Kafka record's partition and offset, or an MQTT message's worker and archive sequence number
+//! (the last two packed into one `i64`, [`partitioned_position`]).
 //! `provenance_of` (an aggregate: a window's or group's rows) and `provenance_row` (one row)
 //! render positions as JSON with ranges of consecutive positions —
 //! `{"source":"readings","lines":[[3,7],[9,9]]}` for a file,
-//! `{"source":"readings","topic":"t","offsets":{"0":[[10,19]],"2":[[4,4]]}}` for Kafka — which
-//! `weir trace` turns back into the input rows.
+//! `{"source":"readings","topic":"t","offsets":{"0":[[10,19]],"2":[[4,4]]}}` for Kafka,
+//! `{"source":"live","archive":"DIR","sequences":{"0":[[5,9]]}}` for MQTT — which `weir trace`
+//! turns back into the input rows.
 use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -31,9 +33,10 @@ pub fn with_position_column(schema: &Schema) -> Schema {
     Schema::new(fields)
 }
 
-/// A Kafka record's position: partition and offset in one `i64`, so that consecutive offsets
-/// of a partition are consecutive positions.
-pub fn kafka_position(partition: i32, offset: i64) -> i64 {
+/// A position within a partition (a Kafka partition and offset, an MQTT worker and archive
+/// sequence number) in one `i64`, so that consecutive offsets of a partition are consecutive
+/// positions.
+pub fn partitioned_position(partition: i32, offset: i64) -> i64 {
     ((partition as i64) << OFFSET_BITS) | (offset & ((1 << OFFSET_BITS) - 1))
 }
 
@@ -52,13 +55,15 @@ pub fn ranges(mut positions: Vec<i64>) -> Vec<(i64, i64)> {
 }
 
 /// Where positions come from, and what else the value names: the function's literal
-/// arguments after the position (`'source'`, `'file'` | `'kafka'`, `'topic'` (Kafka) or `'-'`,
+/// arguments after the position (`'source'`, `'file'` | `'kafka'` | `'mqtt'`, the topic (Kafka),
+/// the archive directory (MQTT) or `'-'`,
 /// then the name of each extra before its value: `'window_start'`, `'model:<name>'`, …).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Origin {
     source: String,
-    /// `Some(topic)` for a Kafka source.
-    topic: Option<String>,
+    /// For a partitioned source: the key and value naming where (`topic`, or `archive` for
+    /// MQTT), and the key of the positions (`offsets`, `sequences`).
+    partitioned: Option<(&'static str, String, &'static str)>,
     /// The extras' names.
     extras: Vec<String>,
 }
@@ -101,7 +106,11 @@ impl Origin {
         };
         Origin {
             source: text(1).unwrap_or_default(),
-            topic: (text(2).as_deref() == Some("kafka")).then(|| text(3).unwrap_or_default()),
+            partitioned: match text(2).as_deref() {
+                Some("kafka") => Some(("topic", text(3).unwrap_or_default(), "offsets")),
+                Some("mqtt") => Some(("archive", text(3).unwrap_or_default(), "sequences")),
+                _ => None,
+            },
             extras: (4..n)
                 .step_by(2)
                 .map(|i| text(i).unwrap_or_default())
@@ -136,7 +145,7 @@ impl Origin {
         out
     }
 
-    /// `{"source":…,"lines"|"offsets":…}`.
+    /// `{"source":…,"lines"|"offsets"|"sequences":…}`.
     fn render_positions(&self, positions: Vec<i64>) -> String {
         let quote = escape;
         let list = |r: &[(i64, i64)]| {
@@ -146,13 +155,13 @@ impl Origin {
                 .join(",")
         };
         let ranges = ranges(positions);
-        match &self.topic {
+        match &self.partitioned {
             None => format!(
                 "{{\"source\":\"{}\",\"lines\":[{}]}}",
                 quote(&self.source),
                 list(&ranges)
             ),
-            Some(topic) => {
+            Some((at_key, at, key)) => {
                 let mut parts: Vec<(i64, Vec<(i64, i64)>)> = Vec::new();
                 let mask = (1 << OFFSET_BITS) - 1;
                 for (a, b) in ranges {
@@ -168,9 +177,9 @@ impl Origin {
                     .map(|(p, rs)| format!("\"{p}\":[{}]", list(rs)))
                     .collect();
                 format!(
-                    "{{\"source\":\"{}\",\"topic\":\"{}\",\"offsets\":{{{}}}}}",
+                    "{{\"source\":\"{}\",\"{at_key}\":\"{}\",\"{key}\":{{{}}}}}",
                     quote(&self.source),
-                    quote(topic),
+                    quote(at),
                     offsets.join(",")
                 )
             }
@@ -191,15 +200,15 @@ mod tests {
     }
 
     #[test]
-    fn kafka_positions_render_per_partition() {
+    fn partitioned_positions_render_per_partition() {
         let o = Origin {
             source: "r".into(),
-            topic: Some("t".into()),
+            partitioned: Some(("topic", "t".into(), "offsets")),
             extras: vec!["window_start".into(), "model:risk".into()],
         };
         let all: Vec<i64> = [(2, 4), (0, 10), (0, 11), (0, 12), (0, 19)]
             .into_iter()
-            .map(|(p, o)| kafka_position(p, o))
+            .map(|(p, o)| partitioned_position(p, o))
             .collect();
         let extras = vec![
             vec!["1000".to_string()],
