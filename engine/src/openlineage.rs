@@ -3,8 +3,9 @@
 //! `COMPLETE` (or `FAIL`, with an error-message facet) at the end — as JSON lines appended to a
 //! file, or POSTed to an HTTP endpoint (`http://host:port/api/v1/lineage`). Each event names the
 //! pipeline's input and output datasets with their schema facets, the output's columnLineage
-//! facet computed from the plan (`weir_queries::lineage`), a jobType facet (`STREAMING`) and a
-//! processing_engine run facet. Datasets are named by analogy with OpenLineage's Kafka
+//! facet computed from the plan (`weir_queries::lineage`), the rows read and written so far
+//! (inputStatistics, outputStatistics), a jobType facet (`STREAMING`) and a processing_engine
+//! run facet. Datasets are named by analogy with OpenLineage's Kafka
 //! convention: `kafka://<first broker>` + topic, `mqtt://<host:port>` + topic filter, `file` +
 //! absolute path, `weir` + `generator/<source>` or `stdout/<sink>`.
 use std::collections::BTreeMap;
@@ -28,6 +29,11 @@ const SCHEMA_FACET: &str =
 const JOB_TYPE: &str =
     "https://openlineage.io/spec/facets/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet";
 const ENGINE: &str = "https://openlineage.io/spec/facets/1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet";
+const INPUT_STATS: &str = "https://openlineage.io/spec/facets/1-0-0/InputStatisticsInputDatasetFacet.json#/$defs/InputStatisticsInputDatasetFacet";
+const OUTPUT_STATS: &str = "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet";
+
+/// Rows read and written so far, by pipeline name.
+pub type Counts = BTreeMap<String, (u64, u64)>;
 
 enum Target {
     File(Mutex<std::fs::File>),
@@ -198,9 +204,24 @@ impl Emitter {
         Ok(Emitter { target, runs })
     }
 
-    /// Sends one event of `kind` for every pipeline (`error` for FAIL).
-    pub fn emit(&self, kind: &str, error: Option<&str>) {
+    /// Sends one event of `kind` for every pipeline (`error` for FAIL). A pipeline's `counts`
+    /// become the inputStatistics facet of its source and the outputStatistics facet of its
+    /// sink.
+    pub fn emit(&self, kind: &str, error: Option<&str>, counts: &Counts) {
         for (name, run_id, inputs, outputs) in &self.runs {
+            let (mut inputs, mut outputs) = (inputs.clone(), outputs.clone());
+            if let Some((rows_in, rows_out)) = counts.get(name) {
+                if let Some(source) = inputs.first_mut() {
+                    source["inputFacets"] = json!({ "inputStatistics": {
+                        "_producer": PRODUCER, "_schemaURL": INPUT_STATS, "rowCount": rows_in,
+                    }});
+                }
+                if let Some(sink) = outputs.first_mut() {
+                    sink["outputFacets"] = json!({ "outputStatistics": {
+                        "_producer": PRODUCER, "_schemaURL": OUTPUT_STATS, "rowCount": rows_out,
+                    }});
+                }
+            }
             let mut run = json!({ "runId": run_id, "facets": { "processing_engine": {
                 "_producer": PRODUCER, "_schemaURL": ENGINE,
                 "name": "weir", "version": env!("CARGO_PKG_VERSION"),

@@ -290,8 +290,8 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
                     message,
                 },
             )?);
-            e.emit("START", None);
-            Some((e.clone(), spawn_running(e, *every)))
+            e.emit("START", None, &counts(&shared));
+            Some((e.clone(), spawn_running(e, *every, shared.clone())))
         }
         _ => None,
     };
@@ -425,10 +425,8 @@ pub fn run(plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     }
     let failed = failure.lock().ok().and_then(|f| f.clone());
     if let Some(e) = &emitter {
-        match &failed {
-            Some(msg) => e.emit("FAIL", Some(msg)),
-            None => e.emit("COMPLETE", None),
-        }
+        let kind = if failed.is_some() { "FAIL" } else { "COMPLETE" };
+        e.emit(kind, failed.as_deref(), &counts(&shared));
     }
     if let Some(msg) = failed {
         return Err(Error::Runtime {
@@ -747,15 +745,32 @@ fn open_dead(
     })
 }
 
+/// Rows in and out so far, per pipeline.
+fn counts(shared: &[Shared]) -> crate::openlineage::Counts {
+    shared
+        .iter()
+        .map(|sh| {
+            (
+                sh.plan.name.clone(),
+                (
+                    Metrics::get(&sh.metrics.rows_in),
+                    Metrics::get(&sh.metrics.rows_out),
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Sends RUNNING events every `every` until told to stop.
 fn spawn_running(
     e: Arc<crate::openlineage::Emitter>,
     every: Duration,
+    shared: Vec<Shared>,
 ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let h = std::thread::spawn(move || {
         while rx.recv_timeout(every).is_err() {
-            e.emit("RUNNING", None);
+            e.emit("RUNNING", None, &counts(&shared));
         }
     });
     (tx, h)

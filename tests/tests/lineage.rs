@@ -105,6 +105,8 @@ impl OpenLineageSchemas {
             ("errorMessage", "ErrorMessageRunFacet"),
             ("jobType", "JobTypeJobFacet"),
             ("processing_engine", "ProcessingEngineRunFacet"),
+            ("inputStatistics", "InputStatisticsInputDatasetFacet"),
+            ("outputStatistics", "OutputStatisticsOutputDatasetFacet"),
         ]
         .into_iter()
         .map(|(key, file)| {
@@ -131,8 +133,10 @@ impl OpenLineageSchemas {
         for side in ["inputs", "outputs"] {
             holders.extend(e[side].as_array().into_iter().flatten());
         }
+        let maps = ["facets", "inputFacets", "outputFacets"];
         for h in holders {
-            for (key, body) in h["facets"].as_object().into_iter().flatten() {
+            let facets = maps.iter().filter_map(|m| h[*m].as_object()).flatten();
+            for (key, body) in facets {
                 let Some((_, id, v)) = self.facets.iter().find(|(k, _, _)| k == key) else {
                     errors.push(format!("no schema shipped for facet {key}"));
                     continue;
@@ -207,7 +211,7 @@ fn openlineage_events_for_a_run() {
     }
     // The validators do reject what the spec forbids, each fault alone.
     type Fault = fn(&mut serde_json::Value);
-    let faults: [Fault; 5] = [
+    let faults: [Fault; 6] = [
         |e| e["eventType"] = "DONE".into(),
         |e| e["eventTime"] = "yesterday".into(),
         |e| e["run"]["runId"] = "run-1".into(),
@@ -218,6 +222,7 @@ fn openlineage_events_for_a_run() {
                 .remove("field");
         },
         |e| e["job"]["facets"]["jobType"]["processingType"] = serde_json::Value::Null,
+        |e| e["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] = "many".into(),
     ];
     for (i, fault) in faults.iter().enumerate() {
         let mut wrong = ev[0].clone();
@@ -225,6 +230,22 @@ fn openlineage_events_for_a_run() {
         assert!(!schemas.errors(&wrong).is_empty(), "fault {i} passed");
     }
 
+    // Rows read and written so far: all of them at the end.
+    let last = ev.last().unwrap();
+    assert_eq!(
+        last["inputs"][0]["inputFacets"]["inputStatistics"]["rowCount"],
+        2500
+    );
+    let written = std::fs::read_to_string(dir.join("out.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert!(written > 0);
+    assert_eq!(
+        last["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"],
+        written
+    );
     let table = std::fs::canonicalize(dir.join("machines.csv")).unwrap();
     let named: Vec<(&str, &str)> = ev[0]["inputs"]
         .as_array()
