@@ -9,6 +9,36 @@ use weir_tests::{run_weir_ok, scratch, weir_ok};
 
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/models");
 
+/// The `(partition, position)` pairs a partitioned provenance value names under `key`
+/// (`offsets`, `sequences`).
+fn named_positions(v: &serde_json::Value, key: &str) -> Vec<(i32, i64)> {
+    let mut out = Vec::new();
+    for (part, ranges) in v[key].as_object().unwrap() {
+        for rg in ranges.as_array().unwrap() {
+            for o in rg[0].as_i64().unwrap()..=rg[1].as_i64().unwrap() {
+                out.push((part.parse::<i32>().unwrap(), o));
+            }
+        }
+    }
+    out
+}
+
+/// Checks that the JSON `records` are readings of output row `r`'s machine and 1-second
+/// window, and that their count and sum are the row's.
+fn check_window_records(r: &serde_json::Value, records: &[String]) {
+    let start = r["window_start"].as_i64().unwrap();
+    let mut sum = 0.0;
+    for t in records {
+        let rec: serde_json::Value = serde_json::from_str(t).unwrap();
+        assert_eq!(rec["machine_id"], r["machine_id"], "{r}: {t}");
+        let ts = rec["ts"].as_i64().unwrap();
+        assert!(ts >= start && ts < start + 1000, "{r}: {t}");
+        sum += rec["v"].as_f64().unwrap();
+    }
+    assert_eq!(records.len() as u64, r["n"].as_u64().unwrap(), "{r}");
+    assert!((sum - r["total"].as_f64().unwrap()).abs() < 1e-6, "{r}");
+}
+
 /// Runs `script` with `workers`; returns its plan and the JSON rows it wrote to `out`.
 fn run_and_read(
     script: &std::path::Path,
@@ -17,12 +47,16 @@ fn run_and_read(
 ) -> (weir_queries::plan::ScriptPlan, Vec<serde_json::Value>) {
     run_weir_ok(script, &["--workers", workers]);
     let plan = weir_queries::compile(&std::fs::read_to_string(script).unwrap()).unwrap();
-    let rows = std::fs::read_to_string(out)
+    (plan, json_lines(out))
+}
+
+/// The JSON rows of a file sink.
+fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (plan, rows)
+        .collect()
 }
 
 #[test]
@@ -189,33 +223,15 @@ fn provenance_names_kafka_offsets() {
             let v: serde_json::Value = serde_json::from_str(p).unwrap();
             assert_eq!(v["topic"], topic.as_str());
             let mut named = Vec::new();
-            for (part, ranges) in v["offsets"].as_object().unwrap() {
-                for rg in ranges.as_array().unwrap() {
-                    for o in rg[0].as_i64().unwrap()..=rg[1].as_i64().unwrap() {
-                        let at = (part.parse::<i32>().unwrap(), o);
-                        assert!(covered.insert(at), "{at:?} in two windows");
-                        named.push(payloads[&at].clone());
-                    }
-                }
+            for at in named_positions(&v, "offsets") {
+                assert!(covered.insert(at), "{at:?} in two windows");
+                named.push(payloads[&at].clone());
             }
             // Every fifth window is read back from the broker; the rest from what was sent.
             if i % 5 == 0 {
                 assert_eq!(weir_engine::trace::trace(&plan, p).unwrap(), named, "{p}");
             }
-            let (start, machine) = (
-                r["window_start"].as_i64().unwrap(),
-                r["machine_id"].as_str().unwrap(),
-            );
-            let mut sum = 0.0;
-            for t in &named {
-                let rec: serde_json::Value = serde_json::from_str(t).unwrap();
-                assert_eq!(rec["machine_id"], machine, "{p}: {t}");
-                let ts = rec["ts"].as_i64().unwrap();
-                assert!(ts >= start && ts < start + 1000, "{p}: {t}");
-                sum += rec["v"].as_f64().unwrap();
-            }
-            assert_eq!(named.len() as u64, r["n"].as_u64().unwrap(), "{p}");
-            assert!((sum - r["total"].as_f64().unwrap()).abs() < 1e-6, "{p}");
+            check_window_records(r, &named);
         }
         assert_eq!(covered, good, "every good record in exactly one window");
     }
@@ -428,39 +444,19 @@ fn provenance_names_archived_mqtt_messages() {
         .collect();
     assert_eq!(good.len(), 400);
     let plan = weir_queries::compile(&std::fs::read_to_string(&script).unwrap()).unwrap();
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = json_lines(&out);
     let mut covered = BTreeSet::new();
     for r in &rows {
         let p = r["provenance"].as_str().unwrap();
         let v: serde_json::Value = serde_json::from_str(p).unwrap();
         assert_eq!(v["archive"], archive.display().to_string());
         let mut named = Vec::new();
-        for (w, ranges) in v["sequences"].as_object().unwrap() {
-            for rg in ranges.as_array().unwrap() {
-                for s in rg[0].as_i64().unwrap()..=rg[1].as_i64().unwrap() {
-                    let at = (w.parse::<i32>().unwrap(), s);
-                    assert!(covered.insert(at), "{at:?} in two windows");
-                    named.push(archived[&at].clone());
-                }
-            }
+        for at in named_positions(&v, "sequences") {
+            assert!(covered.insert(at), "{at:?} in two windows");
+            named.push(archived[&at].clone());
         }
-        let traced = weir_engine::trace::trace(&plan, p).unwrap();
-        assert_eq!(traced, named, "{p}");
-        let start = r["window_start"].as_i64().unwrap();
-        let mut sum = 0.0;
-        for t in &traced {
-            let rec: serde_json::Value = serde_json::from_str(t).unwrap();
-            assert_eq!(rec["machine_id"], r["machine_id"], "{p}: {t}");
-            let ts = rec["ts"].as_i64().unwrap();
-            assert!(ts >= start && ts < start + 1000, "{p}: {t}");
-            sum += rec["v"].as_f64().unwrap();
-        }
-        assert_eq!(traced.len() as u64, r["n"].as_u64().unwrap(), "{p}");
-        assert!((sum - r["total"].as_f64().unwrap()).abs() < 1e-6, "{p}");
+        assert_eq!(weir_engine::trace::trace(&plan, p).unwrap(), named, "{p}");
+        check_window_records(r, &named);
     }
     assert_eq!(covered, good, "every good message in exactly one window");
 }
