@@ -103,8 +103,8 @@ pub(crate) fn add_provenance(
     let at_value = def.and_then(|d| d.options.get(at_option)).cloned();
     args.push(arg(text(&at_value.unwrap_or_else(|| "-".into()))));
     let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
-    // The window's bounds, where every row of a group has the same (tumble, hop; a session's
-    // bounds are known only when it closes, and the row carries them as columns).
+    // The window's bounds, the group's keys, join the value after the aggregate (tumble, hop;
+    // a session's bounds are known only when it closes, and the row carries them as columns).
     let windowed = match &select.group_by {
         GroupByExpr::Expressions(e, _) => e.iter().any(|g| {
             matches!(g, Expr::Function(f)
@@ -112,12 +112,6 @@ pub(crate) fn add_provenance(
         }),
         _ => false,
     };
-    if windowed {
-        for bound in ["window_start", "window_end"] {
-            args.push(arg(text(bound)));
-            args.push(arg(column(bound)));
-        }
-    }
     // The version of each model the query scores with, as pinned for the rows' batch.
     for model in models_called(
         &select
@@ -130,7 +124,7 @@ pub(crate) fn add_provenance(
         args.push(arg(text(&format!("model:{model}"))));
         args.push(arg(call("model_version", vec![arg(text(&model))])));
     }
-    let expr = call(
+    let mut expr = call(
         if grouped {
             "provenance_of"
         } else {
@@ -138,6 +132,14 @@ pub(crate) fn add_provenance(
         },
         args,
     );
+    if windowed {
+        let mut extend = vec![arg(expr)];
+        for bound in ["window_start", "window_end"] {
+            extend.push(arg(text(bound)));
+            extend.push(arg(column(bound)));
+        }
+        expr = call("provenance_extend", extend);
+    }
     select.projection.push(SelectItem::ExprWithAlias {
         expr,
         alias: Ident::new("provenance"),

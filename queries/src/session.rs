@@ -25,10 +25,10 @@ pub fn session() -> SessionState {
         .with_config(config)
         .with_default_features()
         .build();
-    for f in weir_models::udf::functions()
-        .into_iter()
-        .chain([weir_operators::provenance::row::function()])
-    {
+    for f in weir_models::udf::functions().into_iter().chain([
+        weir_operators::provenance::row::function(),
+        weir_operators::provenance::extend::function(),
+    ]) {
         // Registering returns the function a name replaced; weir's names are new.
         let _ = datafusion::execution::FunctionRegistry::register_udf(&mut state, Arc::new(f));
     }

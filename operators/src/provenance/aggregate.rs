@@ -100,8 +100,8 @@ impl Gathered {
         }
     }
 
-    fn render(&self, origin: &Origin) -> String {
-        origin.render(self.positions.clone(), &self.extras)
+    fn render(self, origin: &Origin) -> String {
+        origin.render(self.positions, &self.extras)
     }
 }
 
@@ -192,7 +192,7 @@ impl GroupsAccumulator for GroupLines {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let groups = emit_to.take_needed(&mut self.groups);
         Ok(Arc::new(StringArray::from_iter_values(
-            groups.iter().map(|g| g.render(&self.origin)),
+            groups.into_iter().map(|g| g.render(&self.origin)),
         )))
     }
 
@@ -289,7 +289,9 @@ impl Accumulator for Lines {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Utf8(Some(self.gathered.render(&self.origin))))
+        Ok(ScalarValue::Utf8(Some(
+            self.gathered.clone().render(&self.origin),
+        )))
     }
 
     fn size(&self) -> usize {

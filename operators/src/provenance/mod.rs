@@ -16,6 +16,7 @@ use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::PhysicalExpr;
 
 pub mod aggregate;
+pub mod extend;
 pub mod row;
 
 pub use aggregate::function;
@@ -82,7 +83,7 @@ pub(crate) fn json_values(a: &ArrayRef) -> datafusion::error::Result<StringArray
 }
 
 /// `s` escaped for a JSON string.
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
