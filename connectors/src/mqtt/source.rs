@@ -90,9 +90,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
                     .into(),
         });
     }
-    let archive = archive_dir
-        .map(|d| super::archive::Archive::open(&d, &ctx.name, ctx.worker))
-        .transpose()?;
+
     let is_sparkplug = matches!(
         ctx.format
             .as_deref()
@@ -171,6 +169,11 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     } else {
         None
     };
+    // Only a worker that subscribes receives messages to archive.
+    let archive = archive_dir
+        .filter(|_| rx.is_some())
+        .map(|d| super::archive::Archive::open(&d, &ctx.name, ctx.worker))
+        .transpose()?;
     Ok(Box::new(MqttSource {
         rx,
         schema: ctx.schema,
