@@ -661,8 +661,8 @@ fn build_pipeline(
                     .iter()
                     .map(|s| build_stage(state, s))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
-                let parts =
-                    source_parts(rs, &rs.source, rchain, Some(Router::Key(rk)), index, peers)?;
+                let rsrc = positioned(rs.source.clone(), sh.plan.provenance, 1);
+                let parts = source_parts(rs, &rsrc, rchain, Some(Router::Key(rk)), index, peers)?;
                 (
                     Stateful::Interval(Box::new(IntervalStep {
                         join: build_interval(state, s)?,
@@ -684,17 +684,21 @@ fn build_pipeline(
         });
     }
     let first_router = steps.first_mut().and_then(|s| s.router.take());
-    let mut src = sh.source.clone();
-    if sh.plan.provenance {
-        // The source (file or Kafka) fills a last, hidden column with each row's position.
-        src.schema = weir_operators::provenance::with_position_column(&src.schema);
-        src.options.insert(
-            "position_column".into(),
-            weir_operators::provenance::POSITION_COLUMN.into(),
-        );
-    }
+    let src = positioned(sh.source.clone(), sh.plan.provenance, 0);
     let parts = source_parts(sh, &src, chain, first_router, index, peers)?;
     Ok((parts, steps))
+}
+
+/// `src`, for a provenance pipeline, filling a last, hidden column with each row's position
+/// (file line, Kafka partition and offset, MQTT worker and archive sequence); `i` is 0 for the
+/// pipeline's source, 1 for the stream an interval join reads.
+fn positioned(mut src: SourceDef, provenance: bool, i: usize) -> SourceDef {
+    if provenance {
+        let column = weir_operators::provenance::position_column(i);
+        src.schema = weir_operators::provenance::with_position_column(&src.schema, column);
+        src.options.insert("position_column".into(), column.into());
+    }
+    src
 }
 
 /// The declared source `name`, with a connector weir knows.

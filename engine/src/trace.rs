@@ -4,15 +4,26 @@
 //! (`{"source":"readings","topic":"t","offsets":{"0":[[10,19]]}}`): the records' payloads,
 //! partition by partition, in offset order. For MQTT
 //! (`{"source":"live","archive":"DIR","sequences":{"0":[[5,9]]}}`): the archived messages'
-//! payloads, worker by worker, in sequence order.
+//! payloads, worker by worker, in sequence order. Through an interval join, the other stream's
+//! rows follow (its value sits under `joined`).
 use std::io::BufRead;
 
 use weir_queries::plan::{ScriptPlan, SourceDef};
 
-/// The rows `provenance` names, from its source in `plan`.
+/// The rows `provenance` names, from its source in `plan`; then, for an interval join, the
+/// rows of the other stream (its `joined` value).
 pub fn trace(plan: &ScriptPlan, provenance: &str) -> Result<Vec<String>, String> {
     let v: serde_json::Value =
         serde_json::from_str(provenance).map_err(|e| format!("not a provenance value: {e}"))?;
+    let mut rows = source_rows(plan, &v)?;
+    if v["joined"].is_object() {
+        rows.extend(source_rows(plan, &v["joined"])?);
+    }
+    Ok(rows)
+}
+
+/// The rows a provenance value names from its own source.
+fn source_rows(plan: &ScriptPlan, v: &serde_json::Value) -> Result<Vec<String>, String> {
     let source = v["source"]
         .as_str()
         .ok_or("the provenance names no source")?;

@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
     self, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SetExpr, Spanned,
 };
 use datafusion::sql::unparser::expr_to_sql;
-use weir_operators::provenance::{with_position_column, POSITION_COLUMN};
+use weir_operators::provenance::{position_column, with_position_column};
 use weir_operators::window::{WindowSpec, WINDOW_END, WINDOW_START};
 
 use crate::error::SqlError;
@@ -34,6 +34,9 @@ pub const CHANGELOG_OP: &str = "op";
 struct FoundWindow {
     spec: WindowSpec,
     time_column: String,
+    /// The source the time column is qualified with (`tumble(a.ts, …)`, `a` an alias of it or
+    /// its name): only it gets the window columns.
+    source: Option<String>,
     at: (u64, u64),
 }
 
@@ -84,8 +87,8 @@ pub(crate) fn logical_plan(
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        if c.provenance.as_deref() == Some(s.name.as_str()) {
-            fields.push(Field::new(POSITION_COLUMN, DataType::Int64, false));
+        if let Some(i) = c.provenance.iter().position(|n| n == &s.name) {
+            fields.push(Field::new(position_column(i), DataType::Int64, false));
         }
         // Window columns on the sources whose event_time is the window's column (on every
         // source when none is: the mismatch is then reported after planning, with a hint).
@@ -95,6 +98,12 @@ pub(crate) fn logical_plan(
                 .any(|x| x.event_time.as_deref() == Some(w.time_column.as_str()))
         });
         let gets_window = match (&window, any_match) {
+            (
+                Some(FoundWindow {
+                    source: Some(only), ..
+                }),
+                _,
+            ) => &s.name == only,
             // A stream without an event time gets them too, so that reading it with a window is
             // reported with a hint below; a table (read through a lookup join) does not.
             (Some(w), Some(true)) => {
@@ -140,6 +149,7 @@ pub(crate) fn logical_plan(
             window = Some(FoundWindow {
                 spec,
                 time_column: col,
+                source: None,
                 at: (ql, qc),
             });
             return Ok((plan, window.map(|w| (w.spec, w.time_column))));
@@ -196,7 +206,7 @@ pub(crate) fn plan_query(
         late_sink,
         stages: lowering.stages,
         limit: None,
-        provenance: c.provenance.is_some(),
+        provenance: !c.provenance.is_empty(),
         output_schema: if lowering.changelog {
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -209,6 +219,20 @@ pub(crate) fn plan_query(
 }
 
 /// Finds `tumble`/`hop`/`session` in `GROUP BY`, replaces it by `window_start, window_end`.
+/// The source named `qualifier` (by its name or an alias) in a FROM clause.
+fn relation_of(from: &[ast::TableWithJoins], qualifier: &str) -> Option<String> {
+    from.iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .find_map(|r| match r {
+            ast::TableFactor::Table { name, alias, .. } => {
+                let name = name.to_string().to_ascii_lowercase();
+                let alias = alias.as_ref().map(|a| a.name.value.to_ascii_lowercase());
+                (alias.as_deref() == Some(qualifier) || name == qualifier).then_some(name)
+            }
+            _ => None,
+        })
+}
+
 fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWindow>, SqlError> {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Ok(None);
@@ -260,12 +284,18 @@ fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWi
                     .hint(format!("write {form}")),
             );
         }
+        let mut source = None;
         let time_column = match &args[0] {
             ast::Expr::Identifier(i) => i.value.to_ascii_lowercase(),
-            ast::Expr::CompoundIdentifier(parts) => parts
-                .last()
-                .map(|i| i.value.to_ascii_lowercase())
-                .unwrap_or_default(),
+            ast::Expr::CompoundIdentifier(parts) => {
+                if let [q, _] = parts.as_slice() {
+                    source = relation_of(&select.from, &q.value.to_ascii_lowercase());
+                }
+                parts
+                    .last()
+                    .map(|i| i.value.to_ascii_lowercase())
+                    .unwrap_or_default()
+            }
             _ => {
                 return Err(SqlError::at(
                     at.0,
@@ -299,6 +329,7 @@ fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWi
         found = Some(FoundWindow {
             spec,
             time_column,
+            source,
             at,
         });
         out.push(ast::Expr::Identifier(ast::Ident::new(WINDOW_START)));
@@ -494,13 +525,14 @@ impl<'a> Lowering<'a> {
                 }
                 self.source = Some(name);
                 let mut schema = def.schema.clone();
-                if self.c.provenance.as_deref() == Some(def.name.as_str()) {
-                    schema = with_position_column(&schema);
+                if let Some(i) = self.c.provenance.iter().position(|n| n == &def.name) {
+                    schema = with_position_column(&schema, position_column(i));
                 }
-                let window = self
-                    .window
-                    .clone()
-                    .filter(|(_, t)| def.event_time.as_deref() == Some(t.as_str()));
+                // The window is assigned where planning gave the source window columns.
+                let window = self.window.clone().filter(|(_, t)| {
+                    def.event_time.as_deref() == Some(t.as_str())
+                        && scan.source.schema().index_of(WINDOW_START).is_ok()
+                });
                 if let Some((spec, time_column)) = &window {
                     self.stages.push(Stage {
                         op: OperatorSpec::AssignWindow {

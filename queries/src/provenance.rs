@@ -10,65 +10,149 @@ use datafusion::sql::sqlparser::ast::{
     self, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
     Ident, ObjectName, SelectItem, SetExpr, TableFactor, Value,
 };
-use weir_operators::provenance::POSITION_COLUMN;
+use weir_operators::provenance::position_column;
 
 use crate::error::SqlError;
 use crate::plan::SourceDef;
 
-/// Adds the `provenance` column to `query`; returns the source it reads.
+/// Adds the `provenance` column to `query`; returns the sources whose rows it names (the
+/// source, and a stream joined by an interval join).
 pub(crate) fn add_provenance(
     query: &mut ast::Query,
     at: (u64, u64),
     sources: &[SourceDef],
-) -> Result<String, SqlError> {
+) -> Result<Vec<String>, SqlError> {
     let hint =
         "provenance covers a query over one file, Kafka or archived MQTT source, aggregated or not";
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(SqlError::at(at.0, at.1, "provenance needs a plain SELECT").hint(hint));
     };
-    let relation_name = |t: &TableFactor| match t {
-        TableFactor::Table { name, alias, .. } => Some((
-            name.to_string().to_ascii_lowercase(),
-            alias.as_ref().map(|a| a.name.clone()),
-        )),
+    let relation = |t: &TableFactor| match t {
+        TableFactor::Table { name, alias, .. } => {
+            let name = name.to_string().to_ascii_lowercase();
+            let qualifier = alias
+                .as_ref()
+                .map(|a| a.name.clone())
+                .unwrap_or_else(|| Ident::new(&name));
+            Some((name, qualifier))
+        }
         _ => None,
     };
-    let (source, alias) = match select.from.as_slice() {
-        [from] => relation_name(&from.relation).ok_or_else(|| {
+    let from = match select.from.as_slice() {
+        [from] => relation(&from.relation).ok_or_else(|| {
             SqlError::at(at.0, at.1, "provenance needs a query over a source").hint(hint)
         })?,
         _ => return Err(SqlError::at(at.0, at.1, "provenance needs one FROM source").hint(hint)),
     };
-    // Lookup joins keep the stream's rows (and their positions); a join of two streams would
-    // need the other stream's positions too.
+    // Lookup joins keep the stream's rows (and their positions); a stream joined by an
+    // interval join names its rows too, in a `joined` value.
+    let mut joined = None;
     for j in &select.from[0].joins {
-        let table = relation_name(&j.relation).map(|(n, _)| n);
-        let is_table = table
-            .as_ref()
-            .and_then(|t| sources.iter().find(|s| &s.name == t))
-            .is_some_and(|s| s.table.is_some());
+        let Some((name, qualifier)) = relation(&j.relation) else {
+            return Err(SqlError::at(at.0, at.1, "provenance needs joins of sources").hint(hint));
+        };
+        let is_table = sources.iter().any(|s| s.name == name && s.table.is_some());
         if !is_table {
-            return Err(SqlError::at(
-                at.0,
-                at.1,
-                "provenance through a join of two streams is not supported yet",
-            )
-            .hint("provenance follows a source's rows through lookup joins with tables"));
+            if joined.is_some() {
+                return Err(SqlError::at(
+                    at.0,
+                    at.1,
+                    "provenance through joins of three streams is not supported yet",
+                )
+                .hint(
+                    "provenance follows a source's rows through lookup joins and one interval join",
+                ));
+            }
+            if name == from.0 {
+                return Err(SqlError::at(at.0, at.1, "provenance through a self-join is not supported yet")
+                    .hint("provenance follows a source's rows through lookup joins and an interval join with another stream"));
+            }
+            joined = Some((name, qualifier));
         }
     }
-    // Columns of the source itself: qualified, so a joined table's columns never clash.
-    let column = |c: &str| {
-        Expr::CompoundIdentifier(vec![
-            alias.clone().unwrap_or_else(|| Ident::new(&source)),
-            Ident::new(c),
-        ])
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    let function = if grouped {
+        "provenance_of"
+    } else {
+        "provenance_row"
     };
+    let mut args = positions(&from.0, &from.1, 0, sources, at)?;
+    // The version of each model the query scores with, as pinned for the rows' batch.
+    let projection: Vec<String> = select.projection.iter().map(|p| p.to_string()).collect();
+    for model in models_called(&projection.join(",")) {
+        args.push(arg(text(&format!("model:{model}"))));
+        args.push(arg(call("model_version", vec![arg(text(&model))])));
+    }
+    let base = call(function, args);
+    let mut extend = Vec::new();
+    if let Some((name, qualifier)) = &joined {
+        extend.push(arg(text("json:joined")));
+        extend.push(arg(call(
+            function,
+            positions(name, qualifier, 1, sources, at)?,
+        )));
+    }
+    // The window's bounds, the group's keys, join the value after the aggregate (tumble, hop;
+    // a session's bounds are known only when it closes, and the row carries them as columns).
+    let windowed = match &select.group_by {
+        GroupByExpr::Expressions(e, _) => e.iter().any(|g| {
+            matches!(g, Expr::Function(f)
+                if ["tumble", "hop"].contains(&f.name.to_string().to_ascii_lowercase().as_str()))
+        }),
+        _ => false,
+    };
+    if windowed {
+        for bound in ["window_start", "window_end"] {
+            extend.push(arg(text(bound)));
+            extend.push(arg(column(&from.1, bound)));
+        }
+    }
+    let expr = if extend.is_empty() {
+        base
+    } else {
+        call(
+            "provenance_extend",
+            std::iter::once(arg(base)).chain(extend).collect(),
+        )
+    };
+    select.projection.push(SelectItem::ExprWithAlias {
+        expr,
+        alias: Ident::new("provenance"),
+    });
+    Ok(std::iter::once(from.0).chain(joined.map(|j| j.0)).collect())
+}
+
+fn text(s: &str) -> Expr {
+    Expr::Value(Value::SingleQuotedString(s.to_string()).into())
+}
+
+fn arg(e: Expr) -> FunctionArg {
+    FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+}
+
+/// `qualifier.c`: a column of the source itself, so a joined relation's columns never clash.
+fn column(qualifier: &Ident, c: &str) -> Expr {
+    Expr::CompoundIdentifier(vec![qualifier.clone(), Ident::new(c)])
+}
+
+/// The arguments naming `source`'s positions: its position column (the `i`-th: 0 for the
+/// pipeline's source, 1 for a joined stream), its name, its kind and
+/// where its positions are (a Kafka topic, an MQTT archive; `'-'` for a file, since an empty
+/// literal does not survive the plan's text round trip).
+fn positions(
+    source: &str,
+    qualifier: &Ident,
+    i: usize,
+    sources: &[SourceDef],
+    at: (u64, u64),
+) -> Result<Vec<FunctionArg>, SqlError> {
     let def = sources
         .iter()
         .find(|s| s.name == source && s.table.is_none());
-    let kind = match def.map(|d| d.connector.as_str()) {
-        Some(k @ ("file" | "kafka")) => k,
-        Some("mqtt") if def.is_some_and(|d| d.options.contains_key("archive")) => "mqtt",
+    let (kind, at_option) = match def.map(|d| d.connector.as_str()) {
+        Some("file") => ("file", ""),
+        Some("kafka") => ("kafka", "topic"),
+        Some("mqtt") if def.is_some_and(|d| d.options.contains_key("archive")) => ("mqtt", "archive"),
         Some("mqtt") => {
             return Err(SqlError::at(
                 at.0,
@@ -86,65 +170,13 @@ pub(crate) fn add_provenance(
             .hint("record provenance covers file, Kafka and archived MQTT sources; plan lineage (weir lineage) covers every source"))
         }
     };
-    let text = |s: &str| Expr::Value(Value::SingleQuotedString(s.to_string()).into());
-    let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
-    let mut args = vec![
-        arg(column(POSITION_COLUMN)),
-        arg(text(&source)),
-        arg(text(kind)),
-    ];
-    // Where a partitioned source's positions are: a Kafka topic, an MQTT archive. (Not empty
-    // for a file: an empty literal does not survive the plan's text round trip.)
-    let at_option = match kind {
-        "kafka" => "topic",
-        "mqtt" => "archive",
-        _ => "",
-    };
     let at_value = def.and_then(|d| d.options.get(at_option)).cloned();
-    args.push(arg(text(&at_value.unwrap_or_else(|| "-".into()))));
-    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
-    // The window's bounds, the group's keys, join the value after the aggregate (tumble, hop;
-    // a session's bounds are known only when it closes, and the row carries them as columns).
-    let windowed = match &select.group_by {
-        GroupByExpr::Expressions(e, _) => e.iter().any(|g| {
-            matches!(g, Expr::Function(f)
-                if ["tumble", "hop"].contains(&f.name.to_string().to_ascii_lowercase().as_str()))
-        }),
-        _ => false,
-    };
-    // The version of each model the query scores with, as pinned for the rows' batch.
-    for model in models_called(
-        &select
-            .projection
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
-    ) {
-        args.push(arg(text(&format!("model:{model}"))));
-        args.push(arg(call("model_version", vec![arg(text(&model))])));
-    }
-    let mut expr = call(
-        if grouped {
-            "provenance_of"
-        } else {
-            "provenance_row"
-        },
-        args,
-    );
-    if windowed {
-        let mut extend = vec![arg(expr)];
-        for bound in ["window_start", "window_end"] {
-            extend.push(arg(text(bound)));
-            extend.push(arg(column(bound)));
-        }
-        expr = call("provenance_extend", extend);
-    }
-    select.projection.push(SelectItem::ExprWithAlias {
-        expr,
-        alias: Ident::new("provenance"),
-    });
-    Ok(source)
+    Ok(vec![
+        arg(column(qualifier, position_column(i))),
+        arg(text(source)),
+        arg(text(kind)),
+        arg(text(&at_value.unwrap_or_else(|| "-".into()))),
+    ])
 }
 
 /// `name(args)`.

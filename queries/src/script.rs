@@ -46,8 +46,8 @@ pub struct Compiler {
     pub(crate) views: Vec<(String, Arc<View>)>,
     pub(crate) models: Vec<ModelDef>,
     pub(crate) baselines: Vec<BaselineDef>,
-    /// While planning a provenance pipeline: its source (which gets the position column).
-    pub(crate) provenance: Option<String>,
+    /// While planning a provenance pipeline: its sources (which get the position column).
+    pub(crate) provenance: Vec<String>,
     pipelines: Vec<PipelinePlan>,
     queries: usize,
 }
@@ -75,7 +75,7 @@ impl Compiler {
             views: Vec::new(),
             models: Vec::new(),
             baselines: Vec::new(),
-            provenance: None,
+            provenance: Vec::new(),
             pipelines: Vec::new(),
             queries: 0,
         }
@@ -449,11 +449,10 @@ impl Compiler {
         }
         let (mut query, as_of) = parse_query(c.rest())?;
         if provenance {
-            let source = crate::provenance::add_provenance(&mut query, loc, &self.sources)?;
-            self.provenance = Some(source);
+            self.provenance = crate::provenance::add_provenance(&mut query, loc, &self.sources)?;
         }
         let planned = plan_query(self, query, name, SinkRef::Named(sink), late_sink, as_of);
-        self.provenance = None;
+        self.provenance.clear();
         planned
     }
 }

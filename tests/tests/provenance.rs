@@ -460,3 +460,98 @@ fn provenance_names_archived_mqtt_messages() {
     }
     assert_eq!(covered, good, "every good message in exactly one window");
 }
+
+/// Through an interval join of two streams: a window of alarms names its alarms and, under
+/// `joined`, the readings they met; re-running the join on the traced rows alone gives the
+/// window's count and sum, and no traced reading is without a partner.
+#[test]
+fn provenance_through_an_interval_join() {
+    let dir = scratch("provenance-interval");
+    let mut rng = Lcg(41);
+    let mut alarms = String::from("machine_id,ts,code\n");
+    for i in 0..200u64 {
+        alarms.push_str(&format!(
+            "m{},{},{}\n",
+            rng.next() % 5,
+            i * 50 + rng.next() % 40,
+            i % 7
+        ));
+    }
+    let mut readings = String::from("machine_id,ts,v\n");
+    for i in 0..2000u64 {
+        readings.push_str(&format!(
+            "m{},{},{}\n",
+            rng.next() % 5,
+            i * 5 + rng.next() % 40,
+            rng.next() % 100
+        ));
+    }
+    std::fs::write(dir.join("alarms.csv"), &alarms).unwrap();
+    std::fs::write(dir.join("readings.csv"), &readings).unwrap();
+    for workers in ["1", "2"] {
+        let out = dir.join(format!("w{workers}.jsonl"));
+        let script = dir.join(format!("p{workers}.sql"));
+        std::fs::write(
+            &script,
+            format!(
+                "CREATE SOURCE alarms (machine_id TEXT, ts BIGINT, code BIGINT)
+                   WITH (connector = 'file', path = '{d}/alarms.csv', event_time = 'ts', watermark_delay = '1s');
+                 CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v DOUBLE)
+                   WITH (connector = 'file', path = '{d}/readings.csv', event_time = 'ts', watermark_delay = '1s');
+                 CREATE SINK out WITH (connector = 'file', path = '{o}', format = 'json');
+                 CREATE PIPELINE context WITH (provenance = 'true') AS INSERT INTO out
+                 SELECT a.machine_id, window_start, count(*) AS n, sum(r.v) AS total
+                 FROM alarms a JOIN readings r
+                   ON a.machine_id = r.machine_id AND r.ts BETWEEN a.ts - 500 AND a.ts + 500
+                 GROUP BY a.machine_id, tumble(a.ts, INTERVAL '1' SECOND);",
+                d = dir.display(),
+                o = out.display()
+            ),
+        )
+        .unwrap();
+        let (plan, rows) = run_and_read(&script, &out, workers);
+        assert!(rows.len() > 30, "{}", rows.len());
+        let parse = |l: &str| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].to_string(),
+                f[1].parse::<i64>().unwrap(),
+                f[2].parse::<f64>().unwrap(),
+            )
+        };
+        for row in &rows {
+            let p = row["provenance"].as_str().unwrap();
+            let mut v: serde_json::Value = serde_json::from_str(p).unwrap();
+            let joined = v.as_object_mut().unwrap().remove("joined").unwrap();
+            assert_eq!(joined["source"], "readings", "{p}");
+            let left = weir_engine::trace::trace(&plan, &v.to_string()).unwrap();
+            let right = weir_engine::trace::trace(&plan, &joined.to_string()).unwrap();
+            let all = weir_engine::trace::trace(&plan, p).unwrap();
+            assert_eq!(all, [left.clone(), right.clone()].concat());
+            let a: Vec<_> = left[1..].iter().map(|l| parse(l)).collect();
+            let r: Vec<_> = right[1..].iter().map(|l| parse(l)).collect();
+            let start = row["window_start"].as_i64().unwrap();
+            let (mut n, mut total) = (0u64, 0.0);
+            for x in &a {
+                assert_eq!(x.0, row["machine_id"].as_str().unwrap(), "{p}");
+                assert!(x.1 >= start && x.1 < start + 1000, "{p}");
+                for y in r
+                    .iter()
+                    .filter(|y| y.0 == x.0 && (x.1 - 500..=x.1 + 500).contains(&y.1))
+                {
+                    n += 1;
+                    total += y.2;
+                }
+            }
+            for y in &r {
+                assert!(
+                    a.iter()
+                        .any(|x| y.0 == x.0 && (x.1 - 500..=x.1 + 500).contains(&y.1)),
+                    "{p}: reading {y:?} met no alarm"
+                );
+            }
+            assert_eq!(n, row["n"].as_u64().unwrap(), "{p}");
+            assert!((total - row["total"].as_f64().unwrap()).abs() < 1e-6, "{p}");
+        }
+    }
+}

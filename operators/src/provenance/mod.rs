@@ -24,13 +24,27 @@ pub use aggregate::function;
 /// The hidden column a provenance pipeline's source fills with positions.
 pub const POSITION_COLUMN: &str = "__weir_pos";
 
-/// Bits of a Kafka position that hold the offset; the partition sits above them.
+/// The same for the other stream of an interval join (a name of its own: the two columns meet
+/// in one row).
+pub const JOINED_POSITION_COLUMN: &str = "__weir_pos_joined";
+
+/// The position column of a pipeline's `i`-th provenance source: its source, then the stream it
+/// joins.
+pub fn position_column(i: usize) -> &'static str {
+    if i == 0 {
+        POSITION_COLUMN
+    } else {
+        JOINED_POSITION_COLUMN
+    }
+}
+
+/// Bits of a partitioned position that hold the offset; the partition sits above them.
 const OFFSET_BITS: u32 = 48;
 
-/// `schema` with the position column appended.
-pub fn with_position_column(schema: &Schema) -> Schema {
+/// `schema` with the position column `name` appended.
+pub fn with_position_column(schema: &Schema, name: &str) -> Schema {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(POSITION_COLUMN, DataType::Int64, false));
+    fields.push(Field::new(name, DataType::Int64, false));
     Schema::new(fields)
 }
 
