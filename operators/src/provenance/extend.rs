@@ -4,7 +4,7 @@
 //! a value that is JSON already (the provenance of the other stream of an interval join).
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::array::{Array, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
@@ -43,7 +43,7 @@ impl ScalarUDFImpl for ProvenanceExtend {
         let n = args.number_rows;
         let base = cast(&args.args[0].to_array(n)?, &DataType::Utf8)?;
         let base = base.as_string::<i32>();
-        let mut fields: Vec<(String, ArrayRef)> = Vec::new();
+        let mut fields: Vec<(String, StringArray)> = Vec::new();
         for pair in args.args[1..].chunks(2) {
             let [ColumnarValue::Scalar(name), value] = pair else {
                 continue;
@@ -51,8 +51,11 @@ impl ScalarUDFImpl for ProvenanceExtend {
             let name = name.to_string();
             let value = value.to_array(n)?;
             let (name, values) = match name.strip_prefix("json:") {
-                Some(raw) => (raw.to_string(), cast(&value, &DataType::Utf8)?),
-                None => (name, Arc::new(json_values(&value)?) as ArrayRef),
+                Some(raw) => (
+                    raw.to_string(),
+                    cast(&value, &DataType::Utf8)?.as_string::<i32>().clone(),
+                ),
+                None => (name, json_values(&value)?),
             };
             fields.push((escape(&name), values));
         }
@@ -67,7 +70,6 @@ impl ScalarUDFImpl for ProvenanceExtend {
             s.clear();
             s.push_str(v.strip_suffix('}').unwrap_or(v));
             for (name, values) in &fields {
-                let values = values.as_string::<i32>();
                 if values.is_valid(i) {
                     s.push_str(",\"");
                     s.push_str(name);
