@@ -12,7 +12,6 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
 
 use super::{baseline, stats};
 
@@ -66,14 +65,10 @@ impl AggregateUDFImpl for Drift {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let name = args
-            .exprs
-            .get(1)
-            .and_then(|e| (e.as_ref() as &dyn std::any::Any).downcast_ref::<Literal>())
-            .and_then(|l| match l.value() {
-                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
-                _ => None,
-            });
+        let name = crate::expr::literal(args.exprs, 1).and_then(|v| match v {
+            ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+            _ => None,
+        });
         let Some(name) = name else {
             return plan_err!(
                 "{}(x, 'baseline'): the baseline is a quoted name",

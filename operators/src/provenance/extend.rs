@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::{escape, json_values};
+use super::{json_values, quoted};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ProvenanceExtend {
@@ -57,7 +57,7 @@ impl ScalarUDFImpl for ProvenanceExtend {
                 ),
                 None => (name, json_values(&value)?),
             };
-            fields.push((escape(&name), values));
+            fields.push((quoted(&name), values));
         }
         let mut out = StringBuilder::with_capacity(n, base.value_data().len() + n * 64);
         let mut s = String::new();
@@ -71,9 +71,9 @@ impl ScalarUDFImpl for ProvenanceExtend {
             s.push_str(v.strip_suffix('}').unwrap_or(v));
             for (name, values) in &fields {
                 if values.is_valid(i) {
-                    s.push_str(",\"");
+                    s.push(',');
                     s.push_str(name);
-                    s.push_str("\":");
+                    s.push(':');
                     s.push_str(values.value(i));
                 }
             }

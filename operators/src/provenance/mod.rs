@@ -12,7 +12,6 @@ use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
-use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::PhysicalExpr;
 
 pub mod aggregate;
@@ -90,25 +89,18 @@ pub(crate) fn json_values(a: &ArrayRef) -> datafusion::error::Result<StringArray
     if a.data_type().is_numeric() {
         return Ok(text.clone());
     }
-    Ok(text
-        .iter()
-        .map(|v| v.map(|v| format!("\"{}\"", escape(v))))
-        .collect())
+    Ok(text.iter().map(|v| v.map(quoted)).collect())
 }
 
-/// `s` escaped for a JSON string.
-pub(crate) fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+/// `s` as a JSON string, quoted and escaped.
+pub(crate) fn quoted(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
 }
 
 impl Origin {
     /// Reads the literal arguments `args[1..]` of an aggregate.
     pub(crate) fn of(args: &[std::sync::Arc<dyn PhysicalExpr>]) -> Origin {
-        Origin::from_literals(args.len(), |i| {
-            args.get(i)
-                .and_then(|e| (e.as_ref() as &dyn std::any::Any).downcast_ref::<Literal>())
-                .map(|l| l.value().clone())
-        })
+        Origin::from_literals(args.len(), |i| crate::expr::literal(args, i).cloned())
     }
 
     /// Reads the literal arguments of `n`, given by position.
@@ -149,8 +141,8 @@ impl Origin {
         let mut models = Vec::new();
         for (name, vs) in self.extras.iter().zip(extras) {
             match name.strip_prefix("model:") {
-                Some(m) => models.push(format!("\"{}\":{}", escape(m), one_or_all(vs))),
-                None => out.push_str(&format!(",\"{}\":{}", escape(name), one_or_all(vs))),
+                Some(m) => models.push(format!("{}:{}", quoted(m), one_or_all(vs))),
+                None => out.push_str(&format!(",{}:{}", quoted(name), one_or_all(vs))),
             }
         }
         if !models.is_empty() {
@@ -162,7 +154,6 @@ impl Origin {
 
     /// `{"source":…,"lines"|"offsets"|"sequences":…}`.
     fn render_positions(&self, positions: Vec<i64>) -> String {
-        let quote = escape;
         let list = |r: &[(i64, i64)]| {
             r.iter()
                 .map(|(a, b)| format!("[{a},{b}]"))
@@ -172,8 +163,8 @@ impl Origin {
         let ranges = ranges(positions);
         match &self.partitioned {
             None => format!(
-                "{{\"source\":\"{}\",\"lines\":[{}]}}",
-                quote(&self.source),
+                "{{\"source\":{},\"lines\":[{}]}}",
+                quoted(&self.source),
                 list(&ranges)
             ),
             Some((at_key, at, key)) => {
@@ -192,9 +183,9 @@ impl Origin {
                     .map(|(p, rs)| format!("\"{p}\":[{}]", list(rs)))
                     .collect();
                 format!(
-                    "{{\"source\":\"{}\",\"{at_key}\":\"{}\",\"{key}\":{{{}}}}}",
-                    quote(&self.source),
-                    quote(at),
+                    "{{\"source\":{},\"{at_key}\":{},\"{key}\":{{{}}}}}",
+                    quoted(&self.source),
+                    quoted(at),
                     offsets.join(",")
                 )
             }
