@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, StringArray, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
@@ -105,16 +105,44 @@ impl Gathered {
     }
 }
 
-/// The rows of the update arguments: positions, and the extras' values as JSON.
-fn inputs(values: &[ArrayRef]) -> Result<(ArrayRef, Vec<StringArray>)> {
-    let positions = cast(&values[0], &DataType::Int64)?;
-    let extras = values
-        .iter()
-        .skip(5)
-        .step_by(2)
-        .map(json_values)
-        .collect::<Result<Vec<_>>>()?;
-    Ok((positions, extras))
+/// The update arguments: positions, and the extras' values as JSON.
+struct Inputs {
+    positions: Int64Array,
+    extras: Vec<StringArray>,
+}
+
+impl Inputs {
+    fn of(values: &[ArrayRef]) -> Result<Inputs> {
+        Ok(Inputs {
+            positions: cast(&values[0], &DataType::Int64)?
+                .as_primitive::<Int64Type>()
+                .clone(),
+            extras: values
+                .iter()
+                .skip(5)
+                .step_by(2)
+                .map(json_values)
+                .collect::<Result<Vec<_>>>()?,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Adds row `i` to `g`, unless `filter` drops it or it has no position.
+    fn add(&self, g: &mut Gathered, i: usize, filter: Option<&BooleanArray>) {
+        let v = &self.positions;
+        let keep = filter.map(|f| f.is_valid(i) && f.value(i)).unwrap_or(true);
+        if keep && v.is_valid(i) {
+            g.positions.push(v.value(i));
+            for (k, e) in self.extras.iter().enumerate() {
+                if e.is_valid(i) {
+                    g.add_extra(k, e.value(i));
+                }
+            }
+        }
+    }
 }
 
 /// The state: a list of positions, then a list of values per extra.
@@ -170,21 +198,9 @@ impl GroupsAccumulator for GroupLines {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Gathered::default);
-        let (v, extras) = inputs(values)?;
-        let v = v.as_primitive::<Int64Type>();
+        let rows = Inputs::of(values)?;
         for (i, g) in group_indices.iter().enumerate() {
-            let keep = opt_filter
-                .map(|f| f.is_valid(i) && f.value(i))
-                .unwrap_or(true);
-            if keep && v.is_valid(i) {
-                let group = &mut self.groups[*g];
-                group.positions.push(v.value(i));
-                for (k, e) in extras.iter().enumerate() {
-                    if e.is_valid(i) {
-                        group.add_extra(k, e.value(i));
-                    }
-                }
-            }
+            rows.add(&mut self.groups[*g], i, opt_filter);
         }
         Ok(())
     }
@@ -219,26 +235,15 @@ impl GroupsAccumulator for GroupLines {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let (v, extras) = inputs(values)?;
-        let v = v.as_primitive::<Int64Type>();
-        let rows = (0..v.len())
+        let rows = Inputs::of(values)?;
+        let groups = (0..rows.len())
             .map(|i| {
                 let mut g = Gathered::default();
-                let keep = opt_filter
-                    .map(|f| f.is_valid(i) && f.value(i))
-                    .unwrap_or(true);
-                if keep && v.is_valid(i) {
-                    g.positions.push(v.value(i));
-                    for (k, e) in extras.iter().enumerate() {
-                        if e.is_valid(i) {
-                            g.add_extra(k, e.value(i));
-                        }
-                    }
-                }
+                rows.add(&mut g, i, opt_filter);
                 g
             })
             .collect();
-        Ok(state_of(rows, self.origin.extras()))
+        Ok(state_of(groups, self.origin.extras()))
     }
 
     fn size(&self) -> usize {
@@ -259,17 +264,9 @@ struct Lines {
 
 impl Accumulator for Lines {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let (v, extras) = inputs(values)?;
-        let v = v.as_primitive::<Int64Type>();
-        for i in 0..v.len() {
-            if v.is_valid(i) {
-                self.gathered.positions.push(v.value(i));
-                for (k, e) in extras.iter().enumerate() {
-                    if e.is_valid(i) {
-                        self.gathered.add_extra(k, e.value(i));
-                    }
-                }
-            }
+        let rows = Inputs::of(values)?;
+        for i in 0..rows.len() {
+            rows.add(&mut self.gathered, i, None);
         }
         Ok(())
     }
