@@ -618,20 +618,20 @@ fn build_pipeline(
     let cuts: Vec<usize> = (0..stages.len())
         .filter(|i| is_stateful(&stages[*i].op))
         .collect();
-    let chain_of = |from: usize, to: usize| {
-        stages[from..to]
+    let chain_of = |stages: &[weir_queries::plan::Stage]| {
+        stages
             .iter()
             .map(|s| build_stage(state, s))
             .collect::<std::result::Result<Vec<_>, _>>()
     };
     let first = cuts.first().copied().unwrap_or(stages.len());
-    let chain = chain_of(0, first)?;
+    let chain = chain_of(&stages[..first])?;
     let mut steps = Vec::new();
     let mut rights = sh.right_inputs.iter();
     for (n, &i) in cuts.iter().enumerate() {
         let s = &stages[i];
         let end = cuts.get(n + 1).copied().unwrap_or(stages.len());
-        let post = chain_of(i + 1, end)?;
+        let post = chain_of(&stages[i + 1..end])?;
         let (op, router) = match &s.op {
             OperatorSpec::UpdatingAggregate { .. } => (
                 Stateful::Updating(build_updating(state, s)?),
@@ -656,11 +656,7 @@ fn build_pipeline(
                     message: "interval join without its second input".into(),
                 })?;
                 let (lk, rk) = interval_keys(state, s)?;
-                let rchain = right
-                    .stages
-                    .iter()
-                    .map(|s| build_stage(state, s))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let rchain = chain_of(&right.stages)?;
                 let rsrc = positioned(rs.source.clone(), sh.plan.provenance, 1);
                 let parts = source_parts(rs, &rsrc, rchain, Some(Router::Key(rk)), index, peers)?;
                 (
@@ -765,44 +761,49 @@ fn counts(shared: &[Shared]) -> crate::openlineage::Counts {
         .collect()
 }
 
-/// Sends RUNNING events every `every` until told to stop.
-fn spawn_running(
-    e: Arc<crate::openlineage::Emitter>,
+/// A thread calling `tick` every `every` until told to stop.
+fn every(
     every: Duration,
-    shared: Vec<Shared>,
+    mut tick: impl FnMut() + Send + 'static,
 ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let h = std::thread::spawn(move || {
         while rx.recv_timeout(every).is_err() {
-            e.emit("RUNNING", None, &counts(&shared));
+            tick();
         }
     });
     (tx, h)
 }
 
+/// Sends RUNNING events every `period` until told to stop.
+fn spawn_running(
+    e: Arc<crate::openlineage::Emitter>,
+    period: Duration,
+    shared: Vec<Shared>,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    every(period, move || e.emit("RUNNING", None, &counts(&shared)))
+}
+
+/// Prints each pipeline's counters every `period` until told to stop.
 fn spawn_progress(
-    every: Duration,
+    period: Duration,
     shared: Vec<Shared>,
     started: Instant,
 ) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let h = std::thread::spawn(move || {
-        while rx.recv_timeout(every).is_err() {
-            for sh in &shared {
-                eprintln!(
-                    "[{:>6.1}s] {}: in {} out {} late {} dead-letter {} lag {}",
-                    started.elapsed().as_secs_f64(),
-                    sh.plan.name,
-                    Metrics::get(&sh.metrics.rows_in),
-                    Metrics::get(&sh.metrics.rows_out),
-                    Metrics::get(&sh.metrics.late),
-                    Metrics::get(&sh.metrics.dead_letter),
-                    sh.source_metrics
-                        .lag
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                );
-            }
+    every(period, move || {
+        for sh in &shared {
+            eprintln!(
+                "[{:>6.1}s] {}: in {} out {} late {} dead-letter {} lag {}",
+                started.elapsed().as_secs_f64(),
+                sh.plan.name,
+                Metrics::get(&sh.metrics.rows_in),
+                Metrics::get(&sh.metrics.rows_out),
+                Metrics::get(&sh.metrics.late),
+                Metrics::get(&sh.metrics.dead_letter),
+                sh.source_metrics
+                    .lag
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            );
         }
-    });
-    (tx, h)
+    })
 }
