@@ -212,34 +212,35 @@ impl Emitter {
             let (mut inputs, mut outputs) = (inputs.clone(), outputs.clone());
             if let Some((rows_in, rows_out)) = counts.get(name) {
                 if let Some(source) = inputs.first_mut() {
-                    source["inputFacets"] = json!({ "inputStatistics": {
-                        "_producer": PRODUCER, "_schemaURL": INPUT_STATS, "rowCount": rows_in,
-                    }});
+                    source["inputFacets"] = json!({
+                        "inputStatistics": facet(INPUT_STATS, json!({ "rowCount": rows_in })),
+                    });
                 }
                 if let Some(sink) = outputs.first_mut() {
-                    sink["outputFacets"] = json!({ "outputStatistics": {
-                        "_producer": PRODUCER, "_schemaURL": OUTPUT_STATS, "rowCount": rows_out,
-                    }});
+                    sink["outputFacets"] = json!({
+                        "outputStatistics": facet(OUTPUT_STATS, json!({ "rowCount": rows_out })),
+                    });
                 }
             }
-            let mut run = json!({ "runId": run_id, "facets": { "processing_engine": {
-                "_producer": PRODUCER, "_schemaURL": ENGINE,
-                "name": "weir", "version": env!("CARGO_PKG_VERSION"),
-            }}});
+            let engine = json!({ "name": "weir", "version": env!("CARGO_PKG_VERSION") });
+            let mut run = json!({ "runId": run_id, "facets": {
+                "processing_engine": facet(ENGINE, engine),
+            }});
             if let Some(e) = error {
-                run["facets"]["errorMessage"] = json!({
-                    "_producer": PRODUCER, "_schemaURL": ERROR_FACET,
-                    "message": e, "programmingLanguage": "SQL",
-                });
+                run["facets"]["errorMessage"] = facet(
+                    ERROR_FACET,
+                    json!({ "message": e, "programmingLanguage": "SQL" }),
+                );
             }
             let event = json!({
                 "eventType": kind,
                 "eventTime": now(),
                 "run": run,
-                "job": { "namespace": "weir", "name": name, "facets": { "jobType": {
-                    "_producer": PRODUCER, "_schemaURL": JOB_TYPE,
-                    "processingType": "STREAMING", "integration": "WEIR", "jobType": "PIPELINE",
-                }}},
+                "job": { "namespace": "weir", "name": name, "facets": {
+                    "jobType": facet(JOB_TYPE, json!({
+                        "processingType": "STREAMING", "integration": "WEIR", "jobType": "PIPELINE",
+                    })),
+                }},
                 "inputs": inputs,
                 "outputs": outputs,
                 "producer": PRODUCER,
@@ -282,6 +283,13 @@ impl Emitter {
     }
 }
 
+/// A facet: `body` with the producer and the facet's schema URL.
+fn facet(schema_url: &str, mut body: Value) -> Value {
+    body["_producer"] = json!(PRODUCER);
+    body["_schemaURL"] = json!(schema_url);
+    body
+}
+
 /// The schema facet of a dataset: its columns and their Arrow types.
 fn schema_facet(schema: &Schema) -> Value {
     let fields: Vec<Value> = schema
@@ -289,7 +297,7 @@ fn schema_facet(schema: &Schema) -> Value {
         .iter()
         .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
         .collect();
-    json!({ "_producer": PRODUCER, "_schemaURL": SCHEMA_FACET, "fields": fields })
+    facet(SCHEMA_FACET, json!({ "fields": fields }))
 }
 
 /// The columnLineage facet of a pipeline's output.
@@ -314,5 +322,5 @@ fn column_facet(columns: &[&ColumnLineage], names: &BTreeMap<String, (String, St
             .collect();
         fields.insert(c.column.clone(), json!({ "inputFields": inputs }));
     }
-    json!({ "_producer": PRODUCER, "_schemaURL": COLUMN_LINEAGE, "fields": fields })
+    facet(COLUMN_LINEAGE, json!({ "fields": fields }))
 }
