@@ -18,6 +18,11 @@ mod tombstone;
 
 use rdkafka::config::ClientConfig;
 
+/// A Kafka error as a connector error, with what was being done.
+pub(crate) fn kafka_err(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> crate::Error + '_ {
+    move |e| crate::Error::io(context.to_string(), std::io::Error::other(e.to_string()))
+}
+
 /// Common client settings.
 pub(crate) fn base_config(brokers: &str) -> ClientConfig {
     let mut c = ClientConfig::new();

@@ -7,15 +7,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::base_config;
+use super::{base_config, kafka_err};
 use crate::{Error, Result};
 
 /// How long a range may go without a record before the read gives up.
 const QUIET: Duration = Duration::from_secs(10);
-
-fn kafka_err(context: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> Error {
-    move |e| Error::io(context.to_string(), std::io::Error::other(e.to_string()))
-}
 
 /// The payloads (`None`: a tombstone) of the records at the offsets of each partition's
 /// inclusive ranges: partition by partition, in offset order. Each partition is read once,

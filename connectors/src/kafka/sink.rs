@@ -8,7 +8,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use super::base_config;
+use super::{base_config, kafka_err};
 use crate::format::Format;
 use crate::{ConnectorMetrics, Error, Options, Result, Sink, SinkContext};
 
@@ -76,12 +76,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         .set("message.timeout.ms", "60000")
         .set("queue.buffering.max.kbytes", "65536")
         .create()
-        .map_err(|e| {
-            Error::io(
-                "creating the Kafka producer",
-                std::io::Error::other(e.to_string()),
-            )
-        })?;
+        .map_err(kafka_err("creating the Kafka producer"))?;
     Ok(Box::new(KafkaSink {
         producer,
         topic,
@@ -109,12 +104,7 @@ impl KafkaSink {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     self.producer.poll(Duration::from_millis(10));
                 }
-                Err((e, _)) => {
-                    return Err(Error::io(
-                        "producing to Kafka",
-                        std::io::Error::other(e.to_string()),
-                    ))
-                }
+                Err((e, _)) => return Err(kafka_err("producing to Kafka")(e)),
             }
         }
         ConnectorMetrics::add(&self.metrics.messages, 1);
@@ -222,11 +212,8 @@ impl Sink for KafkaSink {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.producer.flush(Duration::from_secs(60)).map_err(|e| {
-            Error::io(
-                "flushing the Kafka producer",
-                std::io::Error::other(e.to_string()),
-            )
-        })
+        self.producer
+            .flush(Duration::from_secs(60))
+            .map_err(kafka_err("flushing the Kafka producer"))
     }
 }

@@ -12,7 +12,7 @@ use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{base_config, tombstone};
+use super::{base_config, kafka_err, tombstone};
 use crate::format::Format;
 use crate::{
     ConnectorMetrics, Error, Options, PartitionState, Poll, Result, Source, SourceContext,
@@ -96,10 +96,6 @@ pub struct KafkaSource {
     /// `position_column`: the schema's last column, filled with each record's partition and
     /// offset (`weir_operators::provenance::partitioned_position`) for provenance.
     positions: bool,
-}
-
-fn kafka_err(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> Error + '_ {
-    move |e| Error::io(context.to_string(), std::io::Error::other(e.to_string()))
 }
 
 /// Builds the Kafka source.
