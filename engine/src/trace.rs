@@ -6,8 +6,6 @@
 //! (`{"source":"live","archive":"DIR","sequences":{"0":[[5,9]]}}`): the archived messages'
 //! payloads, worker by worker, in sequence order. Through an interval join, the other stream's
 //! rows follow (its value sits under `joined`).
-use std::io::BufRead;
-
 use weir_queries::plan::{ScriptPlan, SourceDef};
 
 /// The rows `provenance` names, from its source in `plan`; then, for an interval join, the
@@ -99,16 +97,10 @@ fn file_rows(def: &SourceDef, wanted: &[(i64, i64)]) -> Result<Vec<String>, Stri
         .as_deref()
         .map(|f| f.eq_ignore_ascii_case("csv"))
         .unwrap_or(true);
-    let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("{path}: {e}"))?;
-        let n = i as i64 + 1;
-        if (n == 1 && csv) || wanted.iter().any(|(a, b)| n >= *a && n <= *b) {
-            out.push(line);
-        }
-    }
-    Ok(out)
+    let keep = |n: i64| (n == 1 && csv) || wanted.iter().any(|(a, b)| (*a..=*b).contains(&n));
+    let lines = weir_connectors::file::numbered_lines(std::path::Path::new(path), keep)
+        .map_err(|e| e.to_string())?;
+    Ok(lines.into_iter().map(|(_, line)| line).collect())
 }
 
 fn kafka_rows(def: &SourceDef, wanted: &[(i32, Vec<(i64, i64)>)]) -> Result<Vec<String>, String> {

@@ -67,18 +67,14 @@ impl Archive {
 /// on `worker`, in sequence order.
 pub fn read(dir: &str, source: &str, worker: usize, ranges: &[(i64, i64)]) -> Result<Vec<String>> {
     let path = path(dir, source, worker);
-    let file =
-        File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let n = i as i64 + 1;
-        if ranges.iter().any(|(a, b)| (*a..=*b).contains(&n)) {
+    let wanted = |n: i64| ranges.iter().any(|(a, b)| (*a..=*b).contains(&n));
+    crate::file::numbered_lines(&path, wanted)?
+        .into_iter()
+        .map(|(n, line)| {
             let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
                 Error::Format(format!("{}:{n}: not an archive line: {e}", path.display()))
             })?;
-            out.push(v["payload"].as_str().unwrap_or_default().to_string());
-        }
-    }
-    Ok(out)
+            Ok(v["payload"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
 }
