@@ -38,6 +38,24 @@ impl WeirDb {
     }
 }
 
+/// Runs `sql` in this process with `workers` workers; returns its first pipeline's rows.
+pub fn sql_rows(sql: &str, workers: usize) -> Vec<Vec<String>> {
+    let opts = weir_engine::RunOptions {
+        workers,
+        ..weir_engine::RunOptions::default()
+    };
+    let report = weir_engine::run_sql(sql, &opts).unwrap_or_else(|e| panic!("{e}"));
+    rows(&report.pipelines[0].results)
+}
+
+/// Sorts rows by their first column, then their second read as an integer (key, time).
+pub fn sort_by_key_and_time(rows: &mut [Vec<String>]) {
+    rows.sort_by(|a, b| {
+        let time = |r: &Vec<String>| r[1].parse::<i64>().expect("an integer in column 2");
+        (&a[0], time(a)).cmp(&(&b[0], time(b)))
+    });
+}
+
 /// Formats batches as rows of strings (NULL as `NULL`).
 pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
     let opts = FormatOptions::default().with_null("NULL");

@@ -3,8 +3,7 @@
 //! each label matches what was done to the value, and a seed reproduces the stream exactly.
 use std::collections::BTreeMap;
 
-use weir_engine::{run_sql, RunOptions};
-use weir_tests::rows;
+use weir_tests::{sort_by_key_and_time, sql_rows};
 
 const KINDS: [(&str, f64, usize); 6] = [
     ("spike", 0.004, 1),
@@ -24,11 +23,8 @@ fn stream(seed: u64) -> Vec<Vec<String>> {
          SELECT sensor_id, seq, temperature, anomaly FROM g;",
         spec.join(",")
     );
-    let report = run_sql(&sql, &RunOptions::default()).unwrap();
-    let mut r = rows(&report.pipelines[0].results);
-    r.sort_by(|a, b| {
-        (&a[0], a[1].parse::<i64>().unwrap()).cmp(&(&b[0], b[1].parse::<i64>().unwrap()))
-    });
+    let mut r = sql_rows(&sql, 1);
+    sort_by_key_and_time(&mut r);
     r
 }
 

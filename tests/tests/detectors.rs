@@ -3,8 +3,7 @@
 //! shifts, DDM on an error stream; every detection at the same reading with the same statistic.
 use std::path::PathBuf;
 
-use weir_engine::{run_sql, RunOptions};
-use weir_tests::rows;
+use weir_tests::{sort_by_key_and_time, sql_rows};
 
 #[test]
 fn detectors_fire_where_river_does() {
@@ -34,18 +33,8 @@ fn detectors_fire_where_river_does() {
         let want: Vec<&Vec<String>> = expected.iter().filter(|e| e[2] == detector).collect();
         assert!(!want.is_empty());
         for workers in [1, 2] {
-            let report = run_sql(
-                &sql,
-                &RunOptions {
-                    workers,
-                    ..RunOptions::default()
-                },
-            )
-            .unwrap();
-            let mut got = rows(&report.pipelines[0].results);
-            got.sort_by(|a, b| {
-                (&a[0], a[1].parse::<i64>().unwrap()).cmp(&(&b[0], b[1].parse::<i64>().unwrap()))
-            });
+            let mut got = sql_rows(&sql, workers);
+            sort_by_key_and_time(&mut got);
             assert_eq!(got.len(), want.len(), "{detector}: {got:?}");
             for (g, e) in got.iter().zip(&want) {
                 assert_eq!((&g[0], &g[1]), (&e[0], &e[1]), "{detector}");

@@ -3,8 +3,7 @@
 //! spread, a shift with a tail) against a 2000-value baseline, one tumbling window each.
 use std::path::PathBuf;
 
-use weir_engine::{run_sql, RunOptions};
-use weir_tests::rows;
+use weir_tests::sql_rows;
 
 #[test]
 fn drift_statistics_match_scipy() {
@@ -22,15 +21,7 @@ fn drift_statistics_match_scipy() {
         d = dir.display()
     );
     for workers in [1, 2] {
-        let report = run_sql(
-            &sql,
-            &RunOptions {
-                workers,
-                ..RunOptions::default()
-            },
-        )
-        .unwrap();
-        let mut got = rows(&report.pipelines[0].results);
+        let mut got = sql_rows(&sql, workers);
         got.sort();
         let expected: Vec<Vec<f64>> = std::fs::read_to_string(dir.join("expected.csv"))
             .unwrap()
@@ -70,7 +61,7 @@ fn baseline_from_the_first_rows_of_an_unbounded_stream() {
          CREATE PIPELINE p AS INSERT INTO f SELECT temperature FROM g;",
         dir.display()
     );
-    run_sql(&first, &RunOptions::default()).unwrap();
+    sql_rows(&first, 1);
     // The same readings as a baseline taken from an unbounded generator with LIMIT, and both
     // baselines compared with the same windows of a shifted stream.
     let sql = format!(
@@ -86,8 +77,7 @@ fn baseline_from_the_first_rows_of_an_unbounded_stream() {
          FROM later GROUP BY tumble(ts, INTERVAL '1' MINUTE);",
         d = dir.display()
     );
-    let report = run_sql(&sql, &RunOptions::default()).unwrap();
-    let got = rows(&report.pipelines[0].results);
+    let got = sql_rows(&sql, 1);
     assert!(got.len() >= 5, "{got:?}");
     for r in &got {
         assert_eq!(r[1], r[2], "{r:?}");
@@ -95,12 +85,5 @@ fn baseline_from_the_first_rows_of_an_unbounded_stream() {
     }
     assert!(got.iter().any(|r| r[1].parse::<f64>().unwrap() > 0.0));
     // With 2 workers the unbounded source stops as well.
-    run_sql(
-        &sql,
-        &RunOptions {
-            workers: 2,
-            ..RunOptions::default()
-        },
-    )
-    .unwrap();
+    sql_rows(&sql, 2);
 }

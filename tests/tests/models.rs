@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use weir_engine::{run_sql, RunOptions};
-use weir_tests::{rows, scratch, WeirProcess};
+use weir_tests::{rows, scratch, sql_rows, WeirProcess};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -175,8 +175,7 @@ fn hot_swap_mid_stream_keeps_every_row_once_with_its_version() {
         f = fixtures().display(),
         o = out.display()
     );
-    let report = run_sql(&check, &RunOptions::default()).unwrap();
-    let got = rows(&report.pipelines[0].results);
+    let got = sql_rows(&check, 1);
     assert_eq!(got.len(), 4000);
     for r in got {
         let (risk, p1, p2): (f64, f64, f64) = (
@@ -214,8 +213,7 @@ fn champion_and_challenger_side_by_side_and_routed_by_key() {
     );
     let mut first: Option<Vec<Vec<String>>> = None;
     for _ in 0..2 {
-        let report = run_sql(&sql, &RunOptions::default()).unwrap();
-        let mut got = rows(&report.pipelines[0].results);
+        let mut got = sql_rows(&sql, 1);
         got.sort();
         assert_eq!(got.len(), 10_000);
         let mut routed = 0;
