@@ -39,15 +39,23 @@ fn check_window_records(r: &serde_json::Value, records: &[String]) {
     assert!((sum - r["total"].as_f64().unwrap()).abs() < 1e-6, "{r}");
 }
 
-/// Runs `script` with `workers`; returns its plan and the JSON rows it wrote to `out`.
-fn run_and_read(
-    script: &std::path::Path,
-    out: &std::path::Path,
+/// Writes `sql` to `dir/p{workers}.sql` after a sink `out` that writes JSON lines to
+/// `dir/w{workers}.jsonl`, runs it with `workers`; returns its plan and the rows it wrote.
+fn run_script(
+    dir: &std::path::Path,
     workers: &str,
+    sql: &str,
 ) -> (weir_queries::plan::ScriptPlan, Vec<serde_json::Value>) {
-    run_weir_ok(script, &["--workers", workers]);
-    let plan = weir_queries::compile(&std::fs::read_to_string(script).unwrap()).unwrap();
-    (plan, json_lines(out))
+    let out = dir.join(format!("w{workers}.jsonl"));
+    let script = dir.join(format!("p{workers}.sql"));
+    let sink = format!(
+        "CREATE SINK out WITH (connector = 'file', path = '{}', format = 'json');\n",
+        out.display()
+    );
+    std::fs::write(&script, sink + sql).unwrap();
+    run_weir_ok(&script, &["--workers", workers]);
+    let plan = weir_queries::compile(&std::fs::read_to_string(&script).unwrap()).unwrap();
+    (plan, json_lines(&out))
 }
 
 /// The JSON rows of a file sink.
@@ -82,27 +90,19 @@ fn provenance_recovers_the_rows_behind_each_window() {
     std::fs::write(dir.join("r.csv"), &csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     for workers in ["1", "2"] {
-        let out = dir.join(format!("w{workers}.jsonl"));
-        let script = dir.join(format!("p{workers}.sql"));
-        std::fs::write(
-            &script,
-            format!(
-                "CREATE SOURCE readings (sensor_id TEXT, ts BIGINT, v DOUBLE)
-                   WITH (connector = 'file', path = '{d}/r.csv', event_time = 'ts', watermark_delay = '1s',
-                         dead_letter = '{d}/dead{workers}.jsonl');
-                 CREATE MODEL risk FROM '{m}/linear.onnx' WITH (version = 'v3');
-                 CREATE SINK out WITH (connector = 'file', path = '{o}', format = 'json');
-                 CREATE PIPELINE per_second WITH (provenance = 'true') AS INSERT INTO out
-                 SELECT sensor_id, window_start, count(*) AS n, sum(v) AS total,
-                        avg(predict('risk', v, v, v, 0.0)) AS mean_risk
-                 FROM readings GROUP BY sensor_id, tumble(ts, INTERVAL '1' SECOND);",
-                d = dir.display(),
-                o = out.display(),
-                m = MODELS
-            ),
-        )
-        .unwrap();
-        let (plan, rows) = run_and_read(&script, &out, workers);
+        let sql = format!(
+            "CREATE SOURCE readings (sensor_id TEXT, ts BIGINT, v DOUBLE)
+               WITH (connector = 'file', path = '{d}/r.csv', event_time = 'ts', watermark_delay = '1s',
+                     dead_letter = '{d}/dead{workers}.jsonl');
+             CREATE MODEL risk FROM '{m}/linear.onnx' WITH (version = 'v3');
+             CREATE PIPELINE per_second WITH (provenance = 'true') AS INSERT INTO out
+             SELECT sensor_id, window_start, count(*) AS n, sum(v) AS total,
+                    avg(predict('risk', v, v, v, 0.0)) AS mean_risk
+             FROM readings GROUP BY sensor_id, tumble(ts, INTERVAL '1' SECOND);",
+            d = dir.display(),
+            m = MODELS
+        );
+        let (plan, rows) = run_script(&dir, workers, &sql);
         let mut covered = BTreeSet::new();
         assert!(rows.len() > 100);
         for r in &rows {
@@ -198,24 +198,16 @@ fn provenance_names_kafka_offsets() {
     }
     producer.flush(Duration::from_secs(30)).unwrap();
     for workers in ["1", "2"] {
-        let out = dir.join(format!("w{workers}.jsonl"));
-        let script = dir.join(format!("p{workers}.sql"));
-        std::fs::write(
-            &script,
-            format!(
-                "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v DOUBLE)
-                   WITH (connector = 'kafka', brokers = '{b}', topic = '{topic}', bounded = 'true',
-                         commit = 'false', format = 'json', event_time = 'ts', watermark_delay = '1s');
-                 CREATE SINK out WITH (connector = 'file', path = '{o}', format = 'json');
-                 CREATE PIPELINE per_second WITH (provenance = 'true') AS INSERT INTO out
-                 SELECT machine_id, window_start, count(*) AS n, sum(v) AS total
-                 FROM readings GROUP BY machine_id, tumble(ts, INTERVAL '1' SECOND);",
-                b = broker.brokers,
-                o = out.display()
-            ),
-        )
-        .unwrap();
-        let (plan, rows) = run_and_read(&script, &out, workers);
+        let sql = format!(
+            "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v DOUBLE)
+               WITH (connector = 'kafka', brokers = '{b}', topic = '{topic}', bounded = 'true',
+                     commit = 'false', format = 'json', event_time = 'ts', watermark_delay = '1s');
+             CREATE PIPELINE per_second WITH (provenance = 'true') AS INSERT INTO out
+             SELECT machine_id, window_start, count(*) AS n, sum(v) AS total
+             FROM readings GROUP BY machine_id, tumble(ts, INTERVAL '1' SECOND);",
+            b = broker.brokers,
+        );
+        let (plan, rows) = run_script(&dir, workers, &sql);
         let mut covered = BTreeSet::new();
         assert!(rows.len() > 20, "{}", rows.len());
         for (i, r) in rows.iter().enumerate() {
@@ -259,27 +251,22 @@ fn provenance_of_unaggregated_rows() {
         csv.push_str(&format!("s{},{},{}\n", i % 3, i * 10, (i * 37) % 100));
     }
     std::fs::write(dir.join("r.csv"), &csv).unwrap();
-    let script = dir.join("p.sql");
-    let out = dir.join("out.jsonl");
-    std::fs::write(
-        &script,
-        format!(
+    let (plan, rows) = run_script(
+        &dir,
+        "2",
+        &format!(
             "CREATE SOURCE readings (sensor_id TEXT, ts BIGINT, v DOUBLE)
                WITH (connector = 'file', path = '{d}/r.csv', event_time = 'ts');
              CREATE MODEL risk FROM '{m}/linear.onnx' WITH (version = 'v1');
              CREATE MODEL risk FROM '{m}/linear_v2.onnx' WITH (version = 'v2');
              ALTER MODEL risk SET VERSION 'v2';
-             CREATE SINK out WITH (connector = 'file', path = '{o}', format = 'json');
              CREATE PIPELINE high WITH (provenance = 'true') AS INSERT INTO out
              SELECT sensor_id, ts, v * 2 AS doubled, predict('risk', v, v, v, 0.0) AS risk
              FROM readings WHERE v > 60;",
             d = dir.display(),
-            o = out.display(),
             m = MODELS
         ),
-    )
-    .unwrap();
-    let (plan, rows) = run_and_read(&script, &out, "2");
+    );
     let expected = csv
         .lines()
         .skip(1)
@@ -327,26 +314,18 @@ fn provenance_through_a_lookup_join() {
         }
     }
     std::fs::write(dir.join("r.csv"), &csv).unwrap();
-    let script = dir.join("p.sql");
-    let out = dir.join("out.jsonl");
-    std::fs::write(
-        &script,
-        format!(
-            "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v DOUBLE)
-               WITH (connector = 'file', path = '{d}/r.csv', event_time = 'ts', watermark_delay = '1s');
-             CREATE TABLE machines (machine_id TEXT, line TEXT, PRIMARY KEY (machine_id))
-               WITH (connector = 'file', path = '{d}/machines.csv');
-             CREATE SINK out WITH (connector = 'file', path = '{o}', format = 'json');
-             CREATE PIPELINE per_line WITH (provenance = 'true') AS INSERT INTO out
-             SELECT m.line, window_start, count(*) AS n, sum(r.v) AS total
-             FROM readings r JOIN machines m ON r.machine_id = m.machine_id
-             GROUP BY m.line, tumble(r.ts, INTERVAL '1' SECOND);",
-            d = dir.display(),
-            o = out.display()
-        ),
-    )
-    .unwrap();
-    let (plan, rows) = run_and_read(&script, &out, "2");
+    let sql = format!(
+        "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v DOUBLE)
+           WITH (connector = 'file', path = '{d}/r.csv', event_time = 'ts', watermark_delay = '1s');
+         CREATE TABLE machines (machine_id TEXT, line TEXT, PRIMARY KEY (machine_id))
+           WITH (connector = 'file', path = '{d}/machines.csv');
+         CREATE PIPELINE per_line WITH (provenance = 'true') AS INSERT INTO out
+         SELECT m.line, window_start, count(*) AS n, sum(r.v) AS total
+         FROM readings r JOIN machines m ON r.machine_id = m.machine_id
+         GROUP BY m.line, tumble(r.ts, INTERVAL '1' SECOND);",
+        d = dir.display(),
+    );
+    let (plan, rows) = run_script(&dir, "2", &sql);
     let mut covered = BTreeSet::new();
     for r in &rows {
         let p = r["provenance"].as_str().unwrap();
@@ -489,27 +468,19 @@ fn provenance_through_an_interval_join() {
     std::fs::write(dir.join("alarms.csv"), &alarms).unwrap();
     std::fs::write(dir.join("readings.csv"), &readings).unwrap();
     for workers in ["1", "2"] {
-        let out = dir.join(format!("w{workers}.jsonl"));
-        let script = dir.join(format!("p{workers}.sql"));
-        std::fs::write(
-            &script,
-            format!(
-                "CREATE SOURCE alarms (machine_id TEXT, ts BIGINT, code BIGINT)
-                   WITH (connector = 'file', path = '{d}/alarms.csv', event_time = 'ts', watermark_delay = '1s');
-                 CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v DOUBLE)
-                   WITH (connector = 'file', path = '{d}/readings.csv', event_time = 'ts', watermark_delay = '1s');
-                 CREATE SINK out WITH (connector = 'file', path = '{o}', format = 'json');
-                 CREATE PIPELINE context WITH (provenance = 'true') AS INSERT INTO out
-                 SELECT a.machine_id, window_start, count(*) AS n, sum(r.v) AS total
-                 FROM alarms a JOIN readings r
-                   ON a.machine_id = r.machine_id AND r.ts BETWEEN a.ts - 500 AND a.ts + 500
-                 GROUP BY a.machine_id, tumble(a.ts, INTERVAL '1' SECOND);",
-                d = dir.display(),
-                o = out.display()
-            ),
-        )
-        .unwrap();
-        let (plan, rows) = run_and_read(&script, &out, workers);
+        let sql = format!(
+            "CREATE SOURCE alarms (machine_id TEXT, ts BIGINT, code BIGINT)
+               WITH (connector = 'file', path = '{d}/alarms.csv', event_time = 'ts', watermark_delay = '1s');
+             CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v DOUBLE)
+               WITH (connector = 'file', path = '{d}/readings.csv', event_time = 'ts', watermark_delay = '1s');
+             CREATE PIPELINE context WITH (provenance = 'true') AS INSERT INTO out
+             SELECT a.machine_id, window_start, count(*) AS n, sum(r.v) AS total
+             FROM alarms a JOIN readings r
+               ON a.machine_id = r.machine_id AND r.ts BETWEEN a.ts - 500 AND a.ts + 500
+             GROUP BY a.machine_id, tumble(a.ts, INTERVAL '1' SECOND);",
+            d = dir.display(),
+        );
+        let (plan, rows) = run_script(&dir, workers, &sql);
         assert!(rows.len() > 30, "{}", rows.len());
         let parse = |l: &str| {
             let f: Vec<&str> = l.split(',').collect();
