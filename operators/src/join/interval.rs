@@ -93,6 +93,13 @@ impl Side {
         gone
     }
 
+    /// Drops batch `id` if none of its rows was stored.
+    fn drop_if_unused(&mut self, id: u64) {
+        if self.batches.get(&id).is_some_and(|b| b.1 == 0) {
+            self.batches.remove(&id);
+        }
+    }
+
     /// Drops batches none of whose rows are stored any more.
     fn sweep(&mut self) {
         self.batches.retain(|_, (_, live)| *live > 0);
@@ -210,15 +217,7 @@ impl IntervalJoin {
         if !null_keys.is_empty() {
             result.push(self.unmatched(&null_keys)?);
         }
-        if self
-            .left
-            .batches
-            .get(&id)
-            .map(|b| b.1 == 0)
-            .unwrap_or(false)
-        {
-            self.left.batches.remove(&id);
-        }
+        self.left.drop_if_unused(id);
         Ok(result)
     }
 
@@ -272,15 +271,7 @@ impl IntervalJoin {
                 self.right.insert(keys.row(j).as_ref().to_vec(), e);
             }
         }
-        if self
-            .right
-            .batches
-            .get(&id)
-            .map(|b| b.1 == 0)
-            .unwrap_or(false)
-        {
-            self.right.batches.remove(&id);
-        }
+        self.right.drop_if_unused(id);
         Ok(out)
     }
 
