@@ -180,6 +180,15 @@ impl Registry {
     }
 }
 
+/// `schema` without its last column: what a source whose last column holds positions (for
+/// provenance) decodes.
+pub(crate) fn without_positions(schema: &SchemaRef) -> SchemaRef {
+    let n = schema.fields().len().saturating_sub(1);
+    std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(
+        schema.fields()[..n].to_vec(),
+    ))
+}
+
 /// `batch` with a last column of positions (for provenance), under `schema`.
 pub(crate) fn with_positions(
     schema: &SchemaRef,

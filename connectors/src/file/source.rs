@@ -16,6 +16,8 @@ pub struct FileSource {
     reader: Option<BufReader<File>>,
     path: String,
     schema: SchemaRef,
+    /// What a line decodes to: the schema, less the position column.
+    decode_schema: SchemaRef,
     format: Format,
     line_no: u64,
     buf: Vec<u8>,
@@ -48,10 +50,16 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
             line_no = 2;
         }
     }
+    let decode_schema = if position_column {
+        crate::without_positions(&ctx.schema)
+    } else {
+        ctx.schema.clone()
+    };
     Ok(Box::new(FileSource {
         reader,
         path,
         schema: ctx.schema,
+        decode_schema,
         format,
         line_no,
         buf: Vec::new(),
@@ -120,21 +128,9 @@ impl Source for FileSource {
         }
         let first = self.line_no;
         self.line_no += lines as u64;
-        let schema = if self.position_column {
-            let f: Vec<_> = self
-                .schema
-                .fields()
-                .iter()
-                .take(self.schema.fields().len() - 1)
-                .cloned()
-                .collect();
-            std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(f))
-        } else {
-            self.schema.clone()
-        };
-        let (mut batch, bad) = self
-            .format
-            .decode(&schema, &self.buf, lines, &self.path, first)?;
+        let (mut batch, bad) =
+            self.format
+                .decode(&self.decode_schema, &self.buf, lines, &self.path, first)?;
         if self.position_column {
             batch = batch.map(|b| self.with_lines(b, first, &bad)).transpose()?;
         }

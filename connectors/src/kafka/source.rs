@@ -81,6 +81,9 @@ pub struct KafkaSource {
     consumer: Option<LagConsumer>,
     topic: String,
     schema: SchemaRef,
+    /// What a payload decodes to: the schema without the columns weir fills itself (a table's
+    /// tombstone marker, the position column).
+    decode_schema: SchemaRef,
     format: Format,
     commit: bool,
     /// Bounded reads: the assigned partitions and whether each has reached its end.
@@ -173,11 +176,17 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         .into_iter()
         .filter(|p| (*p as usize) % ctx.workers == ctx.worker)
         .collect();
+    let decode_schema = match &tombstones {
+        Some(t) => Arc::new(tombstone::without_marker(&ctx.schema, t.marker)),
+        None if positions => crate::without_positions(&ctx.schema),
+        None => ctx.schema.clone(),
+    };
     // A worker without partitions keeps no consumer and is done at once.
     let mut source = KafkaSource {
         consumer: None,
         topic: topic.clone(),
         schema: ctx.schema,
+        decode_schema,
         format,
         commit,
         end: None,
@@ -351,17 +360,9 @@ impl Source for KafkaSource {
             }));
             chunk.push(b'\n');
         }
-        let decode_schema = match &self.tombstones {
-            Some(t) => std::sync::Arc::new(tombstone::without_marker(&self.schema, t.marker)),
-            None if self.positions => {
-                let n = self.schema.fields().len() - 1;
-                std::sync::Arc::new(self.schema.project(&(0..n).collect::<Vec<_>>())?)
-            }
-            None => self.schema.clone(),
-        };
         let (mut batch, mut bad) =
             self.format
-                .decode(&decode_schema, &chunk, values.len(), "", 0)?;
+                .decode(&self.decode_schema, &chunk, values.len(), "", 0)?;
         let mut failed = std::collections::HashSet::new();
         for b in bad.iter_mut() {
             let idx: usize = b.position.trim_start_matches(':').parse().unwrap_or(0);
