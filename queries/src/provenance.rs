@@ -78,8 +78,7 @@ pub(crate) fn add_provenance(
     };
     let mut args = positions(&from.0, &from.1, 0, sources, at)?;
     // The version of each model the query scores with, as pinned for the rows' batch.
-    let projection: Vec<String> = select.projection.iter().map(|p| p.to_string()).collect();
-    for model in models_called(&projection.join(",")) {
+    for model in models_called(&select.projection) {
         args.push(arg(text(&format!("model:{model}"))));
         args.push(arg(call("model_version", vec![arg(text(&model))])));
     }
@@ -197,23 +196,30 @@ fn call(name: &str, args: Vec<FunctionArg>) -> Expr {
     })
 }
 
-/// The models `predict('m', …)` and `predict_label('m', …)` name in `sql`, once each.
-fn models_called(sql: &str) -> Vec<String> {
-    let lower = sql.to_ascii_lowercase();
+/// The models the `predict('m', …)` and `predict_label('m', …)` calls of a projection name,
+/// once each (walking its expressions, so a string that merely reads `predict('m'` is not one).
+fn models_called(items: &Vec<SelectItem>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for call in ["predict(", "predict_label("] {
-        for (i, _) in lower.match_indices(call) {
-            let before = lower[..i].chars().next_back();
-            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
-                continue;
-            }
-            let rest = sql[i + call.len()..].trim_start();
-            if let Some(name) = rest.strip_prefix('\'').and_then(|r| r.split('\'').next()) {
-                if !out.iter().any(|m| m == name) {
-                    out.push(name.to_string());
+    let _ = ast::visit_expressions(items, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_ascii_lowercase();
+            let first = match &f.args {
+                FunctionArguments::List(l) => l.args.first(),
+                _ => None,
+            };
+            if let (
+                "predict" | "predict_label",
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))),
+            ) = (name.as_str(), first)
+            {
+                if let Value::SingleQuotedString(m) = &v.value {
+                    if !out.contains(m) {
+                        out.push(m.clone());
+                    }
                 }
             }
         }
-    }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
     out
 }
