@@ -223,14 +223,25 @@ pub(crate) fn plan_query(
 fn relation_of(from: &[ast::TableWithJoins], qualifier: &str) -> Option<String> {
     from.iter()
         .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
-        .find_map(|r| match r {
-            ast::TableFactor::Table { name, alias, .. } => {
-                let name = name.to_string().to_ascii_lowercase();
-                let alias = alias.as_ref().map(|a| a.name.value.to_ascii_lowercase());
-                (alias.as_deref() == Some(qualifier) || name == qualifier).then_some(name)
-            }
-            _ => None,
-        })
+        .filter_map(named_relation)
+        .find(|(name, q)| q.value.to_ascii_lowercase() == qualifier || name == qualifier)
+        .map(|(name, _)| name)
+}
+
+/// A FROM relation's source (or table, or view) name, lower case, and the identifier that
+/// qualifies its columns: its alias, or its name.
+pub(crate) fn named_relation(t: &ast::TableFactor) -> Option<(String, ast::Ident)> {
+    match t {
+        ast::TableFactor::Table { name, alias, .. } => {
+            let name = name.to_string().to_ascii_lowercase();
+            let qualifier = alias
+                .as_ref()
+                .map(|a| a.name.clone())
+                .unwrap_or_else(|| ast::Ident::new(&name));
+            Some((name, qualifier))
+        }
+        _ => None,
+    }
 }
 
 fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWindow>, SqlError> {

@@ -8,7 +8,7 @@
 //! `weir trace` reads those rows back.
 use datafusion::sql::sqlparser::ast::{
     self, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr,
-    Ident, ObjectName, SelectItem, SetExpr, TableFactor, Value,
+    Ident, ObjectName, SelectItem, SetExpr, Value,
 };
 use weir_operators::provenance::position_column;
 
@@ -27,17 +27,7 @@ pub(crate) fn add_provenance(
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(SqlError::at(at.0, at.1, "provenance needs a plain SELECT").hint(hint));
     };
-    let relation = |t: &TableFactor| match t {
-        TableFactor::Table { name, alias, .. } => {
-            let name = name.to_string().to_ascii_lowercase();
-            let qualifier = alias
-                .as_ref()
-                .map(|a| a.name.clone())
-                .unwrap_or_else(|| Ident::new(&name));
-            Some((name, qualifier))
-        }
-        _ => None,
-    };
+    let relation = crate::planner::named_relation;
     let from = match select.from.as_slice() {
         [from] => relation(&from.relation).ok_or_else(|| {
             SqlError::at(at.0, at.1, "provenance needs a query over a source").hint(hint)
