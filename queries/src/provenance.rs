@@ -14,6 +14,7 @@ use weir_operators::provenance::position_column;
 
 use crate::error::SqlError;
 use crate::plan::SourceDef;
+use crate::planner::named_relation;
 
 /// Adds the `provenance` column to `query`; returns the sources whose rows it names (the
 /// source, and a stream joined by an interval join).
@@ -27,9 +28,8 @@ pub(crate) fn add_provenance(
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(SqlError::at(at.0, at.1, "provenance needs a plain SELECT").hint(hint));
     };
-    let relation = crate::planner::named_relation;
     let from = match select.from.as_slice() {
-        [from] => relation(&from.relation).ok_or_else(|| {
+        [from] => named_relation(&from.relation).ok_or_else(|| {
             SqlError::at(at.0, at.1, "provenance needs a query over a source").hint(hint)
         })?,
         _ => return Err(SqlError::at(at.0, at.1, "provenance needs one FROM source").hint(hint)),
@@ -38,7 +38,7 @@ pub(crate) fn add_provenance(
     // interval join names its rows too, in a `joined` value.
     let mut joined = None;
     for j in &select.from[0].joins {
-        let Some((name, qualifier)) = relation(&j.relation) else {
+        let Some((name, qualifier)) = named_relation(&j.relation) else {
             return Err(SqlError::at(at.0, at.1, "provenance needs joins of sources").hint(hint));
         };
         let is_table = sources.iter().any(|s| s.name == name && s.table.is_some());
