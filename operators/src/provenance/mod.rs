@@ -72,14 +72,16 @@ pub fn ranges(mut positions: Vec<i64>) -> Vec<(i64, i64)> {
 /// arguments after the position (`'source'`, `'file'` | `'kafka'` | `'mqtt'`, the topic (Kafka),
 /// the archive directory (MQTT) or `'-'`,
 /// then the name of each extra before its value: `'window_start'`, `'model:<name>'`, …).
+/// Names and values are kept as JSON text, quoted once here rather than for every value.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Origin {
+    /// The source's name (JSON).
     source: String,
-    /// For a partitioned source: the key and value naming where (`topic`, or `archive` for
-    /// MQTT), and the key of the positions (`offsets`, `sequences`).
+    /// For a partitioned source: the key and value (JSON) naming where (`topic`, or `archive`
+    /// for MQTT), and the key of the positions (`offsets`, `sequences`).
     partitioned: Option<(&'static str, String, &'static str)>,
-    /// The extras' names.
-    extras: Vec<String>,
+    /// Each extra: whether it is a model's version, and its key (JSON).
+    extras: Vec<(bool, String)>,
 }
 
 /// The values of `a` as JSON: numbers as they are, everything else as a quoted string.
@@ -111,16 +113,23 @@ impl Origin {
                 other => other.to_string(),
             })
         };
+        let json = |i: usize| quoted(&text(i).unwrap_or_default());
         Origin {
-            source: text(1).unwrap_or_default(),
+            source: json(1),
             partitioned: match text(2).as_deref() {
-                Some("kafka") => Some(("topic", text(3).unwrap_or_default(), "offsets")),
-                Some("mqtt") => Some(("archive", text(3).unwrap_or_default(), "sequences")),
+                Some("kafka") => Some(("topic", json(3), "offsets")),
+                Some("mqtt") => Some(("archive", json(3), "sequences")),
                 _ => None,
             },
             extras: (4..n)
                 .step_by(2)
-                .map(|i| text(i).unwrap_or_default())
+                .map(|i| {
+                    let name = text(i).unwrap_or_default();
+                    match name.strip_prefix("model:") {
+                        Some(m) => (true, quoted(m)),
+                        None => (false, quoted(&name)),
+                    }
+                })
                 .collect(),
         }
     }
@@ -139,10 +148,11 @@ impl Origin {
             vs => format!("[{}]", vs.join(",")),
         };
         let mut models = Vec::new();
-        for (name, vs) in self.extras.iter().zip(extras) {
-            match name.strip_prefix("model:") {
-                Some(m) => models.push(format!("{}:{}", quoted(m), one_or_all(vs))),
-                None => out.push_str(&format!(",{}:{}", quoted(name), one_or_all(vs))),
+        for ((model, key), vs) in self.extras.iter().zip(extras) {
+            if *model {
+                models.push(format!("{key}:{}", one_or_all(vs)));
+            } else {
+                out.push_str(&format!(",{key}:{}", one_or_all(vs)));
             }
         }
         if !models.is_empty() {
@@ -164,7 +174,7 @@ impl Origin {
         match &self.partitioned {
             None => format!(
                 "{{\"source\":{},\"lines\":[{}]}}",
-                quoted(&self.source),
+                self.source,
                 list(&ranges)
             ),
             Some((at_key, at, key)) => {
@@ -184,8 +194,8 @@ impl Origin {
                     .collect();
                 format!(
                     "{{\"source\":{},\"{at_key}\":{},\"{key}\":{{{}}}}}",
-                    quoted(&self.source),
-                    quoted(at),
+                    self.source,
+                    at,
                     offsets.join(",")
                 )
             }
@@ -207,11 +217,10 @@ mod tests {
 
     #[test]
     fn partitioned_positions_render_per_partition() {
-        let o = Origin {
-            source: "r".into(),
-            partitioned: Some(("topic", "t".into(), "offsets")),
-            extras: vec!["window_start".into(), "model:risk".into()],
-        };
+        let args = ["-", "r", "kafka", "t", "window_start", "-", "model:risk"];
+        let o = Origin::from_literals(args.len(), |i| {
+            Some(ScalarValue::Utf8(Some(args[i].to_string())))
+        });
         let all: Vec<i64> = [(2, 4), (0, 10), (0, 11), (0, 12), (0, 19)]
             .into_iter()
             .map(|(p, o)| partitioned_position(p, o))
