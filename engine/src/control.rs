@@ -1,15 +1,18 @@
 //! The control file of a running `weir run --control FILE`: every complete line appended to
-//! the file is applied while the pipelines run — today `ALTER MODEL name SET VERSION 'v'`,
-//! which switches a model's version between two batches. Lines already in the file at start
-//! are applied too, so a restarted run comes back to the last version chosen.
+//! the file is applied to the job while its pipelines run — today `ALTER MODEL name SET VERSION
+//! 'v'` (read by the script's own SQL front end), which switches the job's model between two
+//! batches. Lines already in the file at start are applied too, so a restarted run comes back
+//! to the last version chosen.
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Follows `path` until told to stop.
-pub fn spawn(path: PathBuf) -> (mpsc::Sender<()>, JoinHandle<()>) {
+use crate::runtime::JobHandle;
+
+/// Follows `path` until told to stop, applying its lines to `job`.
+pub fn spawn(path: PathBuf, job: JobHandle) -> (mpsc::Sender<()>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<()>();
     let h = std::thread::spawn(move || {
         let mut offset = 0u64;
@@ -27,7 +30,7 @@ pub fn spawn(path: PathBuf) -> (mpsc::Sender<()>, JoinHandle<()>) {
                             if line.is_empty() || line.starts_with("--") {
                                 continue;
                             }
-                            match weir_models::registry::apply_control(line) {
+                            match job.alter_model(line) {
                                 Ok(done) => eprintln!("control: {done}"),
                                 Err(e) => eprintln!("control: {e}"),
                             }

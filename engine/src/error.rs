@@ -28,6 +28,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A job failed.
+    #[error("{0}")]
+    Job(#[from] crate::job::JobError),
+    /// A request the runtime cannot carry out (a job that is not running, a model version
+    /// its catalog lacks, a job submitted to another process than 0).
+    #[error("{0}")]
+    Request(String),
     /// timely could not start workers.
     #[error("starting workers: {0}")]
     Workers(String),

@@ -1,21 +1,28 @@
 //! weir engine: the runtime and the `weir` binary.
 //!
-//! Entry point: [`run_sql`] (compile and run a script) or [`runner::run`] (run a compiled
-//! [`weir_queries::plan::ScriptPlan`]). The plan becomes a timely dataflow (`dataflow/`): sources
-//! hold capabilities at their watermark, stateful operators emit when the frontier passes a
-//! window, rows are exchanged by key between workers. SQL text never reaches this crate: it calls
-//! `weir_queries` to compile and to build operators from plan specs.
+//! Entry points: [`runtime::Runtime`] (long-lived workers that take, run and stop jobs while
+//! others run), [`run()`] (one script as one job on a runtime started for it, as `weir run`
+//! does) and [`run_sql`]. A job's plan becomes a timely dataflow (`job/build.rs` over the
+//! adapters in `dataflow/`): sources hold capabilities at their watermark, stateful operators
+//! emit when the frontier passes a window, rows are exchanged by key between workers. SQL text
+//! never reaches this crate: it calls `weir_queries` to compile and to build operators from
+//! plan specs.
 
 pub mod control;
 pub mod dataflow;
 pub mod error;
+pub mod job;
 pub mod metrics;
 pub mod openlineage;
-pub mod runner;
+pub mod run;
+pub mod runtime;
+pub mod threads;
 pub mod trace;
 
 pub use error::{Error, Result};
-pub use runner::{run, Cluster, PipelineReport, RunOptions, RunReport};
+pub use job::{JobError, JobErrorKind, PipelineReport, RunReport};
+pub use run::{run, RunOptions};
+pub use runtime::{Cluster, JobHandle, JobStatus, Runtime, RuntimeOptions, StopMode};
 
 /// Compiles and runs a script.
 pub fn run_sql(sql: &str, opts: &RunOptions) -> Result<RunReport> {

@@ -94,6 +94,71 @@ fn compile(file: &str) -> Result<weir_queries::plan::ScriptPlan, String> {
     weir_queries::compile(&sql).map_err(|e| format!("{file}: {e}"))
 }
 
+/// This process's place in a cluster, from `--processes`, `--process` and `--hosts`.
+fn cluster(
+    processes: usize,
+    process: usize,
+    hosts: Option<String>,
+) -> Result<Option<weir_engine::Cluster>, String> {
+    if processes <= 1 {
+        return Ok(None);
+    }
+    let hosts = hosts.ok_or("--processes needs --hosts FILE (one host:port per process)")?;
+    let text = read(&hosts)?;
+    let addresses: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if addresses.len() != processes || process >= processes {
+        return Err(format!(
+            "{hosts} lists {} addresses for --processes {processes} (--process {process})",
+            addresses.len()
+        ));
+    }
+    Ok(Some(weir_engine::Cluster { process, addresses }))
+}
+
+/// Prints what each pipeline did, as lines or as JSON.
+fn summary(report: &weir_engine::RunReport, json_summary: bool) {
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    for p in &report.pipelines {
+        if json_summary {
+            let counters = |m: &[(&str, u64)]| {
+                m.iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                    .collect::<serde_json::Map<_, _>>()
+            };
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "pipeline": p.name, "rows_in": p.rows_in, "rows_out": p.rows_out,
+                    "late": p.late, "dead_letter": p.dead_letter,
+                    "elapsed_s": secs, "rows_per_s": p.rows_in as f64 / secs,
+                    "source": counters(&p.source_metrics), "sink": counters(&p.sink_metrics),
+                })
+            );
+        } else {
+            eprintln!(
+                "pipeline {}: rows in {}, rows out {}, late {}, dead-letter {}, elapsed {:.2}s, {:.0} rows/s",
+                p.name, p.rows_in, p.rows_out, p.late, p.dead_letter, secs, p.rows_in as f64 / secs
+            );
+            let show = |m: &[(&str, u64)]| {
+                m.iter()
+                    .filter(|(k, v)| *v > 0 || *k == "messages")
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            eprintln!("  source: {}", show(&p.source_metrics));
+            if !p.sink_metrics.is_empty() {
+                eprintln!("  sink: {}", show(&p.sink_metrics));
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into());
@@ -106,7 +171,10 @@ fn main() -> ExitCode {
         Command::Lineage { file, dot, json } => compile(&file).and_then(|plan| {
             let rows = weir_queries::lineage::lineage(&plan).map_err(|e| format!("{file}: {e}"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                );
             } else if dot {
                 print!("{}", weir_queries::lineage::dot(&rows));
             } else {
@@ -122,61 +190,53 @@ fn main() -> ExitCode {
         }),
         Command::Explain { file, json } => compile(&file).map(|plan| {
             if json {
-                println!("{}", serde_json::to_string_pretty(&plan).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).unwrap_or_default()
+                );
             } else {
                 print!("{}", plan.explain());
             }
         }),
-        Command::Run { file, workers, progress, json_summary, mqtt_listen, processes, process, hosts, control, lineage_events, lineage_every } => compile(&file).and_then(|plan| {
-            let cluster = if processes > 1 {
-                let hosts = hosts.ok_or("--processes needs --hosts FILE (one host:port per process)")?;
-                let text = read(&hosts)?;
-                let addresses: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
-                if addresses.len() != processes || process >= processes {
-                    return Err(format!("{hosts} lists {} addresses for --processes {processes} (--process {process})", addresses.len()));
-                }
-                Some(weir_engine::Cluster { process, addresses })
-            } else {
-                None
-            };
+        Command::Run {
+            file,
+            workers,
+            progress,
+            json_summary,
+            mqtt_listen,
+            processes,
+            process,
+            hosts,
+            control,
+            lineage_events,
+            lineage_every,
+        } => (|| {
+            let cluster = cluster(processes, process, hosts)?;
             if let Some(addr) = mqtt_listen {
-                weir_connectors::mqtt::broker::start(addr).map_err(|e| format!("--mqtt-listen {addr}: {e}"))?;
+                weir_connectors::mqtt::broker::start(addr)
+                    .map_err(|e| format!("--mqtt-listen {addr}: {e}"))?;
             }
             let opts = RunOptions {
                 workers,
-                progress: if progress == 0 { None } else { Some(Duration::from_secs(progress)) },
+                progress: if progress == 0 {
+                    None
+                } else {
+                    Some(Duration::from_secs(progress))
+                },
                 cluster,
                 control,
                 lineage: lineage_events.map(|t| (t, Duration::from_secs(lineage_every.max(1)))),
             };
-            let report = run(&plan, &opts).map_err(|e| format!("{file}: {e}"))?;
-            let secs = report.elapsed.as_secs_f64().max(1e-9);
-            for p in &report.pipelines {
-                if json_summary {
-                    let counters = |m: &[(&str, u64)]| m.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>();
-                    eprintln!(
-                        "{}",
-                        serde_json::json!({
-                            "pipeline": p.name, "rows_in": p.rows_in, "rows_out": p.rows_out,
-                            "late": p.late, "dead_letter": p.dead_letter,
-                            "elapsed_s": secs, "rows_per_s": p.rows_in as f64 / secs,
-                            "source": counters(&p.source_metrics), "sink": counters(&p.sink_metrics),
-                        })
-                    );
-                } else {
-                    eprintln!(
-                        "pipeline {}: rows in {}, rows out {}, late {}, dead-letter {}, elapsed {:.2}s, {:.0} rows/s",
-                        p.name, p.rows_in, p.rows_out, p.late, p.dead_letter, secs, p.rows_in as f64 / secs
-                    );
-                    let show = |m: &[(&str, u64)]| m.iter().filter(|(k, v)| *v > 0 || *k == "messages").map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-                    eprintln!("  source: {}", show(&p.source_metrics));
-                    if !p.sink_metrics.is_empty() {
-                        eprintln!("  sink: {}", show(&p.sink_metrics));
-                    }
-                }
-            }
+            // Process 0 compiles and submits; the other processes of a cluster run the plan
+            // it sends and never read the script.
+            let report = if process > 0 {
+                weir_engine::run::follow(&opts)
+            } else {
+                run(&compile(&file)?, &opts)
+            };
+            summary(&report.map_err(|e| format!("{file}: {e}"))?, json_summary);
             Ok(())
-        }),
+        })(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

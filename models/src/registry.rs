@@ -31,14 +31,16 @@ pub struct Registry {
     models: RwLock<HashMap<String, Entry>>,
 }
 
-/// The process's registry.
-pub fn registry() -> &'static Registry {
-    static R: OnceLock<Registry> = OnceLock::new();
-    R.get_or_init(Registry::default)
+/// The process's registry: the one `CREATE MODEL` loads and checks models with while a script
+/// compiles. A running job reads its own registry (its catalog), made with [`Registry::new`].
+pub fn registry() -> &'static Arc<Registry> {
+    static R: OnceLock<Arc<Registry>> = OnceLock::new();
+    R.get_or_init(|| Arc::new(Registry::default()))
 }
 
 thread_local! {
-    static PINS: RefCell<HashMap<String, Arc<Version>>> = RefCell::new(HashMap::new());
+    /// Versions pinned for this thread's batch, by registry (its address) and model name.
+    static PINS: RefCell<HashMap<(usize, String), Arc<Version>>> = RefCell::new(HashMap::new());
 }
 
 /// Starts a new batch on this thread: the next call for each model reads its current version.
@@ -51,6 +53,15 @@ fn poisoned<T>(_: T) -> Error {
 }
 
 impl Registry {
+    /// An empty registry (a job's catalog).
+    pub fn new() -> Arc<Registry> {
+        Arc::new(Registry::default())
+    }
+
+    fn pin_key(&self, name: &str) -> (usize, String) {
+        (self as *const Registry as usize, name.to_string())
+    }
+
     /// Loads `path` as version `version` of `name` (again only if the path changed). The first
     /// version declared becomes current.
     pub fn declare(
@@ -110,7 +121,8 @@ impl Registry {
 
     /// The current version of `name` (pinned for the rest of this thread's batch).
     pub fn current(&self, name: &str) -> Result<Arc<Version>> {
-        if let Some(v) = PINS.with(|p| p.borrow().get(name).cloned()) {
+        let key = self.pin_key(name);
+        if let Some(v) = PINS.with(|p| p.borrow().get(&key).cloned()) {
             return Ok(v);
         }
         let v = {
@@ -123,7 +135,7 @@ impl Registry {
                 .cloned()
                 .ok_or_else(|| Error::Registry(format!("model '{name}' has no versions")))?
         };
-        PINS.with(|p| p.borrow_mut().insert(name.to_string(), v.clone()));
+        PINS.with(|p| p.borrow_mut().insert(key, v.clone()));
         Ok(v)
     }
 
@@ -136,26 +148,4 @@ impl Registry {
             .cloned()
             .ok_or_else(|| Error::Registry(format!("model '{name}' has no version '{version}'")))
     }
-}
-
-/// Applies one control statement: `ALTER MODEL name SET VERSION 'v'` (case-insensitive, an
-/// optional trailing `;`). Returns what it did.
-pub fn apply_control(line: &str) -> Result<String> {
-    let t = line.trim().trim_end_matches(';').trim();
-    let words: Vec<&str> = t.split_whitespace().collect();
-    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
-    if words.len() == 6
-        && upper[0] == "ALTER"
-        && upper[1] == "MODEL"
-        && upper[3] == "SET"
-        && upper[4] == "VERSION"
-    {
-        let name = words[2].to_ascii_lowercase();
-        let version = words[5].trim_matches('\'');
-        registry().set_current(&name, version)?;
-        return Ok(format!("model {name} now at version {version}"));
-    }
-    Err(Error::Registry(format!(
-        "unknown control statement '{t}': expected ALTER MODEL <name> SET VERSION '<version>'"
-    )))
 }

@@ -22,7 +22,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::registry::{registry, Version};
+use crate::registry::{registry, Registry, Version};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
@@ -33,15 +33,43 @@ enum Kind {
     AbBucket,
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// One model function, reading its models from one registry (a job's catalog).
 struct ModelFn {
     kind: Kind,
     name: &'static str,
     signature: Signature,
+    models: Arc<Registry>,
 }
 
-/// Every model function, to register with a session.
+impl std::fmt::Debug for ModelFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelFn").field("name", &self.name).finish()
+    }
+}
+
+impl PartialEq for ModelFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && Arc::ptr_eq(&self.models, &other.models)
+    }
+}
+
+impl Eq for ModelFn {}
+
+impl std::hash::Hash for ModelFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        (Arc::as_ptr(&self.models) as usize).hash(state);
+    }
+}
+
+/// Every model function over the process's registry (the one `CREATE MODEL` checks with).
 pub fn functions() -> Vec<ScalarUDF> {
+    functions_with(registry().clone())
+}
+
+/// Every model function over `models`: a job's own catalog, so two jobs may each have a model
+/// of one name at different versions.
+pub fn functions_with(models: Arc<Registry>) -> Vec<ScalarUDF> {
     [
         (Kind::Predict, "predict"),
         (Kind::Label, "predict_label"),
@@ -55,6 +83,7 @@ pub fn functions() -> Vec<ScalarUDF> {
             kind,
             name,
             signature: Signature::variadic_any(Volatility::Volatile),
+            models: models.clone(),
         })
     })
     .collect()
@@ -160,7 +189,8 @@ impl ScalarUDFImpl for ModelFn {
                 let Some(first) = a.first() else {
                     return exec_err!("{}('model', feature, …) needs a model name", self.name);
                 };
-                let v = registry()
+                let v = self
+                    .models
                     .current(&text_arg(first, "the model name")?)
                     .map_err(ext)?;
                 Ok(ColumnarValue::Array(run(
@@ -179,14 +209,15 @@ impl ScalarUDFImpl for ModelFn {
                     ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => s.clone(),
                     _ => return exec_err!("the version must be a text literal"),
                 };
-                let v = registry().version(&name, &version).map_err(ext)?;
+                let v = self.models.version(&name, &version).map_err(ext)?;
                 Ok(ColumnarValue::Array(run(&v, &a[2..], rows, false)?))
             }
             Kind::ModelVersion => {
                 let Some(first) = a.first() else {
                     return exec_err!("model_version('model')");
                 };
-                let v = registry()
+                let v = self
+                    .models
                     .current(&text_arg(first, "the model name")?)
                     .map_err(ext)?;
                 Ok(ColumnarValue::Array(Arc::new(StringArray::from(

@@ -27,4 +27,5 @@ pub mod session;
 pub mod tokens;
 
 pub use error::{Error, Result, SqlError};
+pub use models::parse_alter_model;
 pub use script::{compile, Compiler};

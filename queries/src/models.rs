@@ -72,14 +72,8 @@ impl Compiler {
         Ok(())
     }
 
-    pub(crate) fn alter_model(&mut self, mut c: Cursor) -> Result<(), SqlError> {
-        c.expect("ALTER")?;
-        c.expect("MODEL")?;
-        let loc = c.loc();
-        let name = c.ident("a model name")?;
-        c.expect("SET")?;
-        c.expect("VERSION")?;
-        let version = c.string("the version, quoted")?;
+    pub(crate) fn alter_model(&mut self, c: Cursor) -> Result<(), SqlError> {
+        let (loc, name, version) = read_alter_model(c)?;
         if !self.has_version(&name, &version) {
             return Err(SqlError::at(
                 loc.0,
@@ -95,4 +89,38 @@ impl Compiler {
             .set_current(&name, &version)
             .map_err(|e| SqlError::at(loc.0, loc.1, e.to_string()))
     }
+}
+
+/// `ALTER MODEL name SET VERSION 'v'`: where the name stands, the name and the version.
+fn read_alter_model(mut c: Cursor) -> Result<((u64, u64), String, String), SqlError> {
+    c.expect("ALTER")?;
+    c.expect("MODEL")?;
+    let loc = c.loc();
+    let name = c.ident("a model name")?;
+    c.expect("SET")?;
+    c.expect("VERSION")?;
+    let version = c.string("the version, quoted")?;
+    if !c.at_end() {
+        return Err(c.error("unexpected text after the version"));
+    }
+    Ok((loc, name, version))
+}
+
+/// Reads one control statement sent to a running job (`weir run --control`, the server):
+/// `ALTER MODEL name SET VERSION 'v'`, with the script's own grammar. Gives (model, version);
+/// whether the job has that version is the job's catalog's to say.
+pub fn parse_alter_model(text: &str) -> Result<(String, String), SqlError> {
+    let mut statements = crate::tokens::split(text)?;
+    if statements.len() != 1 {
+        return Err(SqlError::at(1, 1, "expected one statement")
+            .hint("send one ALTER MODEL <name> SET VERSION '<version>' at a time"));
+    }
+    let c = Cursor::new(statements.remove(0));
+    if c.word_at(0).as_deref() != Some("ALTER") || c.word_at(1).as_deref() != Some("MODEL") {
+        return Err(c
+            .error("expected ALTER MODEL")
+            .hint("a running job takes ALTER MODEL <name> SET VERSION '<version>'"));
+    }
+    let (_, name, version) = read_alter_model(c)?;
+    Ok((name, version))
 }

@@ -16,8 +16,14 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF, TableSource, WindowUDF};
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::planner::{ContextProvider, ParserOptions};
 
-/// The session every plan and every operator is built with.
+/// The session every plan is built with (its model functions read the process's registry).
 pub fn session() -> SessionState {
+    session_with(weir_models::registry().clone())
+}
+
+/// The session a job's operators are built with: its model functions read the job's own
+/// models (its catalog).
+pub fn session_with(models: Arc<weir_models::Registry>) -> SessionState {
     let config = SessionConfig::new()
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         .set_bool("datafusion.sql_parser.collect_spans", true);
@@ -25,7 +31,7 @@ pub fn session() -> SessionState {
         .with_config(config)
         .with_default_features()
         .build();
-    for f in weir_models::udf::functions().into_iter().chain([
+    for f in weir_models::udf::functions_with(models).into_iter().chain([
         weir_operators::provenance::row::function(),
         weir_operators::provenance::extend::function(),
     ]) {

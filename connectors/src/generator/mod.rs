@@ -10,14 +10,16 @@
 //! 100000), `rate` (rows/s over all workers; 0 = as fast as possible), `interval` ('1s'),
 //! `jitter` ('0ms'), `start` (epoch ms, default 1700000000000), `seed` (42), `batch` (most rows
 //! per batch; default: as many as the engine asks for, 8192).
-//! `anomalies` ('kind:rate,…', see `anomaly.rs`).
+//! `anomalies` ('kind:rate,…', see `anomaly.rs`). `panic_at` (fault injection, for testing the
+//! runtime: worker 1's instance, or worker 0's when it runs alone, panics once it has emitted
+//! that many rows; 0 = never, the default).
 //! Columns it fills, by name: `sensor_id`, `machine_id` (TEXT), `ts` (TIMESTAMP or BIGINT ms),
 //! `temperature`, `vibration`, `pressure` (DOUBLE), `seq` (BIGINT), `anomaly` (TEXT: the kind
 //! injected into the reading's temperature, or `none`).
 pub mod anomaly;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
 use datafusion::arrow::compute::cast;
@@ -96,6 +98,8 @@ pub struct Generator {
     start: i64,
     started: Instant,
     metrics: std::sync::Arc<crate::ConnectorMetrics>,
+    /// Panic once this many rows were emitted (fault injection; `u64::MAX`: never).
+    panic_at: u64,
 }
 
 /// Builds the generator.
@@ -110,6 +114,11 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let start = o.u64("start", 1_700_000_000_000)? as i64;
     let seed = o.u64("seed", 42)?;
     let batch = o.u64("batch", 0)?;
+    let panic_at = match o.u64("panic_at", 0)? {
+        0 => u64::MAX,
+        n if ctx.worker == 1.min(ctx.workers - 1) => n,
+        _ => u64::MAX,
+    };
     let kinds = match o.string("anomalies") {
         Some(spec) => anomaly::parse(&spec)?,
         None => Vec::new(),
@@ -177,6 +186,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         start,
         started: Instant::now(),
         metrics: ctx.metrics,
+        panic_at,
     }))
 }
 
@@ -185,11 +195,16 @@ impl Source for Generator {
         if self.emitted >= self.limit || self.sensors.is_empty() {
             return Ok(Poll::Done);
         }
+        if self.emitted >= self.panic_at {
+            panic!(
+                "generator: fault injected after {} rows (panic_at)",
+                self.emitted
+            );
+        }
         let mut n = (max_rows.min(self.batch) as u64).min(self.limit - self.emitted);
         if self.rate_per_worker > 0.0 {
             let due = (self.started.elapsed().as_secs_f64() * self.rate_per_worker) as u64;
             if due <= self.emitted {
-                std::thread::sleep(Duration::from_millis(5));
                 return Ok(Poll::Idle);
             }
             n = n.min(due - self.emitted);

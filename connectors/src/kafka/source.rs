@@ -295,7 +295,8 @@ impl Source for KafkaSource {
         if self.max_messages > 0 {
             limit = limit.min((self.max_messages - self.received) as usize);
         }
-        let mut wait = Duration::from_millis(50);
+        // A short wait: the worker runs other jobs too; an idle source is polled again soon.
+        let mut wait = Duration::from_millis(10);
         while self.pending.len() < limit {
             match consumer.poll(wait) {
                 None => break,

@@ -479,7 +479,6 @@ impl Source for MqttSource {
                     return Ok(Poll::Done);
                 }
             }
-            std::thread::sleep(Duration::from_millis(2));
             return Ok(Poll::Idle);
         }
         self.last_message = std::time::Instant::now();

@@ -11,6 +11,9 @@ use weir_operators::{run_chain, BatchOperator, EventTime};
 use super::batch::BatchMsg;
 use super::Shared;
 
+/// The operator's name in errors.
+const OP: &str = "WindowAggregate";
+
 /// Builds the aggregate operator.
 pub fn build<'s>(
     input: Stream<'s, u64, Vec<(u64, BatchMsg)>>,
@@ -27,54 +30,56 @@ pub fn build<'s>(
             let mut out = Vec::new();
             let mut ready = Vec::new();
             move |(input, frontier), output| {
-                let port = output.output_index();
-                input.for_each(|cap, data| {
-                    let earlier = match (held.as_ref(), cap.least()) {
-                        (Some(h), Some(t)) => t < h.time(),
-                        _ => true,
-                    };
-                    if earlier {
-                        held = cap.retain_least(port);
-                    }
-                    for (_, b) in data.drain(..) {
-                        if let Err(e) = op.on_batch(&b.0, &mut out) {
-                            shared.fail(e);
+                shared.guard(OP, || {
+                    let port = output.output_index();
+                    input.for_each(|cap, data| {
+                        let earlier = match (held.as_ref(), cap.least()) {
+                            (Some(h), Some(t)) => t < h.time(),
+                            _ => true,
+                        };
+                        if earlier {
+                            held = cap.retain_least(port);
                         }
-                    }
-                });
-                let least = frontier.frontier().iter().min().copied();
-                let wm: EventTime = match least {
-                    Some(t) => t as EventTime,
-                    None => EventTime::MAX,
-                };
-                if let Err(e) = op.on_watermark(wm, &mut out) {
-                    shared.fail(e);
-                }
-                for b in out.drain(..) {
-                    if let Err(e) = run_chain(&mut post, b, &mut ready) {
-                        shared.fail(e);
-                    }
-                }
-                if !ready.is_empty() {
-                    if let Some(h) = &held {
-                        let mut session = output.session(h);
-                        for b in ready.drain(..) {
-                            session.give((0u64, BatchMsg(b)));
-                        }
-                    } else {
-                        ready.clear();
-                    }
-                }
-                match least {
-                    Some(t) => {
-                        if let Some(h) = held.as_mut() {
-                            if *h.time() < t {
-                                h.downgrade(&t);
+                        for (_, b) in data.drain(..) {
+                            if let Err(e) = op.on_batch(&b.0, &mut out) {
+                                shared.fail(OP, e);
                             }
                         }
+                    });
+                    let least = frontier.frontier().iter().min().copied();
+                    let wm: EventTime = match least {
+                        Some(t) => t as EventTime,
+                        None => EventTime::MAX,
+                    };
+                    if let Err(e) = op.on_watermark(wm, &mut out) {
+                        shared.fail(OP, e);
                     }
-                    None => held = None,
-                }
+                    for b in out.drain(..) {
+                        if let Err(e) = run_chain(&mut post, b, &mut ready) {
+                            shared.fail(OP, e);
+                        }
+                    }
+                    if !ready.is_empty() {
+                        if let Some(h) = &held {
+                            let mut session = output.session(h);
+                            for b in ready.drain(..) {
+                                session.give((0u64, BatchMsg(b)));
+                            }
+                        } else {
+                            ready.clear();
+                        }
+                    }
+                    match least {
+                        Some(t) => {
+                            if let Some(h) = held.as_mut() {
+                                if *h.time() < t {
+                                    h.downgrade(&t);
+                                }
+                            }
+                        }
+                        None => held = None,
+                    }
+                })
             }
         },
     )

@@ -17,6 +17,9 @@ use weir_operators::{run_chain, BatchOperator, EventTime};
 use super::batch::BatchMsg;
 use super::Shared;
 
+/// The operator's name in errors.
+const OP: &str = "IntervalJoin";
+
 /// Builds the interval join of two routed streams.
 pub fn build<'s>(
     left: Stream<'s, u64, Vec<(u64, BatchMsg)>>,
@@ -35,86 +38,94 @@ pub fn build<'s>(
             let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
             let mut ready = Vec::new();
             move |(lin, lfront), (rin, rfront), output| {
-                let port = output.output_index();
-                lin.for_each(|cap, data| {
-                    let Some(t) = cap.least().copied() else {
-                        return;
-                    };
-                    caps.entry(t).or_insert_with(|| cap.delayed(&t, port));
-                    for (_, b) in data.drain(..) {
-                        match join.on_left(&b.0, t) {
-                            Ok(out) => {
-                                for o in out {
-                                    if let Err(e) = run_chain(&mut post, o, &mut ready) {
-                                        shared.fail(e);
+                shared.guard(OP, || {
+                    let port = output.output_index();
+                    lin.for_each(|cap, data| {
+                        let Some(t) = cap.least().copied() else {
+                            return;
+                        };
+                        caps.entry(t).or_insert_with(|| cap.delayed(&t, port));
+                        for (_, b) in data.drain(..) {
+                            match join.on_left(&b.0, t) {
+                                Ok(out) => {
+                                    for o in out {
+                                        if let Err(e) = run_chain(&mut post, o, &mut ready) {
+                                            shared.fail(OP, e);
+                                        }
+                                    }
+                                }
+                                Err(e) => shared.fail(OP, e),
+                            }
+                        }
+                        let mut session = output.session(&cap);
+                        for b in ready.drain(..) {
+                            session.give((0u64, BatchMsg(b)));
+                        }
+                    });
+                    rin.for_each(|cap, data| {
+                        let Some(t) = cap.least().copied() else {
+                            return;
+                        };
+                        for (_, b) in data.drain(..) {
+                            let pairs = match join.on_right(&b.0, t) {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    shared.fail(OP, e);
+                                    continue;
+                                }
+                            };
+                            // Pairs travel at their left row's time.
+                            for (left, o) in pairs {
+                                if let Err(e) = run_chain(&mut post, o, &mut ready) {
+                                    shared.fail(OP, e);
+                                }
+                                match caps.get(&left) {
+                                    Some(c) => {
+                                        let mut session = output.session(c);
+                                        for b in ready.drain(..) {
+                                            session.give((0u64, BatchMsg(b)));
+                                        }
+                                    }
+                                    None => {
+                                        shared.fail(
+                                            OP,
+                                            "interval join: no capability for a left row",
+                                        );
+                                        ready.clear();
                                     }
                                 }
                             }
-                            Err(e) => shared.fail(e),
                         }
-                    }
-                    let mut session = output.session(&cap);
-                    for b in ready.drain(..) {
-                        session.give((0u64, BatchMsg(b)));
-                    }
-                });
-                rin.for_each(|cap, data| {
-                    let Some(t) = cap.least().copied() else {
-                        return;
+                    });
+                    let wm = |f: &[u64]| match f.iter().min() {
+                        Some(t) => *t as EventTime,
+                        None => EventTime::MAX,
                     };
-                    for (_, b) in data.drain(..) {
-                        let pairs = match join.on_right(&b.0, t) {
-                            Ok(p) => p,
-                            Err(e) => {
-                                shared.fail(e);
-                                continue;
-                            }
-                        };
-                        // Pairs travel at their left row's time.
-                        for (left, o) in pairs {
-                            if let Err(e) = run_chain(&mut post, o, &mut ready) {
-                                shared.fail(e);
-                            }
-                            match caps.get(&left) {
-                                Some(c) => {
-                                    let mut session = output.session(c);
+                    match join.expire(wm(&lfront.frontier()), wm(&rfront.frontier())) {
+                        Ok(freed) => {
+                            for (t, b) in freed {
+                                if let Err(e) = run_chain(&mut post, b, &mut ready) {
+                                    shared.fail(OP, e);
+                                }
+                                if let Some(cap) = caps.get(&t) {
+                                    let mut session = output.session(cap);
                                     for b in ready.drain(..) {
                                         session.give((0u64, BatchMsg(b)));
                                     }
-                                }
-                                None => {
-                                    shared.fail("interval join: no capability for a left row");
+                                } else {
+                                    shared.fail(
+                                        OP,
+                                        "interval join: no capability for unmatched rows",
+                                    );
                                     ready.clear();
                                 }
                             }
                         }
+                        Err(e) => shared.fail(OP, e),
                     }
-                });
-                let wm = |f: &[u64]| match f.iter().min() {
-                    Some(t) => *t as EventTime,
-                    None => EventTime::MAX,
-                };
-                match join.expire(wm(&lfront.frontier()), wm(&rfront.frontier())) {
-                    Ok(freed) => {
-                        for (t, b) in freed {
-                            if let Err(e) = run_chain(&mut post, b, &mut ready) {
-                                shared.fail(e);
-                            }
-                            if let Some(cap) = caps.get(&t) {
-                                let mut session = output.session(cap);
-                                for b in ready.drain(..) {
-                                    session.give((0u64, BatchMsg(b)));
-                                }
-                            } else {
-                                shared.fail("interval join: no capability for unmatched rows");
-                                ready.clear();
-                            }
-                        }
-                    }
-                    Err(e) => shared.fail(e),
-                }
-                let live = join.live_caps();
-                caps.retain(|t, _| live.binary_search(t).is_ok());
+                    let live = join.live_caps();
+                    caps.retain(|t, _| live.binary_search(t).is_ok());
+                })
             }
         },
     )

@@ -21,6 +21,9 @@ use super::batch::BatchMsg;
 use super::table::Table;
 use super::Shared;
 
+/// The operator's name in errors.
+const OP: &str = "LookupJoin";
+
 /// Rows of one batch waiting for the table.
 struct Waiting {
     cap: Capability<u64>,
@@ -51,110 +54,112 @@ pub fn build<'s>(
             let mut waiting: Vec<Waiting> = Vec::new();
             let mut ready = Vec::new();
             move |(input, frontier), (table_in, table_frontier), output| {
-                let port = output.output_index();
-                input.for_each(|cap, data| {
-                    let Some(base) = cap.least().copied() else {
+                shared.guard(OP, || {
+                    let port = output.output_index();
+                    input.for_each(|cap, data| {
+                        let Some(base) = cap.least().copied() else {
+                            return;
+                        };
+                        for (_, b) in data.drain(..) {
+                            let b = b.0;
+                            let r = join.keys.encode(&b).and_then(|(keys, valid)| {
+                                let name = b.schema().field(join.as_of).name().clone();
+                                let times = to_millis(&name, b.column(join.as_of))?
+                                    .into_iter()
+                                    .map(|t| ((t + join.as_of_offset).max(0) as u64).max(base))
+                                    .collect();
+                                Ok((keys, valid, times))
+                            });
+                            match r {
+                                Ok((keys, valid, times)) => waiting.push(Waiting {
+                                    cap: cap.delayed(&base, port),
+                                    rows: (0..b.num_rows() as u32).collect(),
+                                    batch: b,
+                                    keys,
+                                    valid,
+                                    times,
+                                }),
+                                Err(e) => shared.fail(OP, e),
+                            }
+                        }
+                    });
+                    table_in.for_each(|_, data| data.clear());
+                    let Ok(codec) = codec.as_ref() else {
+                        shared.fail(OP, "lookup join: building the row decoder");
                         return;
                     };
-                    for (_, b) in data.drain(..) {
-                        let b = b.0;
-                        let r = join.keys.encode(&b).and_then(|(keys, valid)| {
-                            let name = b.schema().field(join.as_of).name().clone();
-                            let times = to_millis(&name, b.column(join.as_of))?
-                                .into_iter()
-                                .map(|t| ((t + join.as_of_offset).max(0) as u64).max(base))
-                                .collect();
-                            Ok((keys, valid, times))
-                        });
-                        match r {
-                            Ok((keys, valid, times)) => waiting.push(Waiting {
-                                cap: cap.delayed(&base, port),
-                                rows: (0..b.num_rows() as u32).collect(),
-                                batch: b,
-                                keys,
-                                valid,
-                                times,
-                            }),
-                            Err(e) => shared.fail(e),
-                        }
-                    }
-                });
-                table_in.for_each(|_, data| data.clear());
-                let Ok(codec) = codec.as_ref() else {
-                    shared.fail("lookup join: building the row decoder");
-                    return;
-                };
-                let passed = |t: u64| !table_frontier.less_equal(&t);
-                if waiting
-                    .iter()
-                    .any(|w| w.rows.iter().any(|r| passed(w.times[*r as usize])))
-                {
-                    let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
-                        shared.fail("lookup join: reading the table");
-                        return;
-                    };
-                    let (mut cursor, storage) = cursor_list(batches);
-                    for w in waiting.iter_mut() {
-                        let (now, later): (Vec<u32>, Vec<u32>) =
-                            w.rows.iter().partition(|r| passed(w.times[**r as usize]));
-                        if now.is_empty() {
-                            continue;
-                        }
-                        w.rows = later;
-                        let mut found = Vec::with_capacity(now.len());
-                        for r in &now {
-                            let i = *r as usize;
-                            if !w.valid[i] {
-                                found.push(None);
+                    let passed = |t: u64| !table_frontier.less_equal(&t);
+                    if waiting
+                        .iter()
+                        .any(|w| w.rows.iter().any(|r| passed(w.times[*r as usize])))
+                    {
+                        let Some(batches) = trace.batches_through(Antichain::new().borrow()) else {
+                            shared.fail(OP, "lookup join: reading the table");
+                            return;
+                        };
+                        let (mut cursor, storage) = cursor_list(batches);
+                        for w in waiting.iter_mut() {
+                            let (now, later): (Vec<u32>, Vec<u32>) =
+                                w.rows.iter().partition(|r| passed(w.times[**r as usize]));
+                            if now.is_empty() {
                                 continue;
                             }
-                            let key = w.keys.row(i).as_ref().to_vec();
-                            let at = w.times[i];
-                            let mut hit = None;
-                            cursor.rewind_keys(&storage);
-                            cursor.seek_key(&storage, &key);
-                            if cursor.get_key(&storage) == Some(&key) {
-                                while let Some(val) = cursor.get_val(&storage) {
-                                    let mut count = 0isize;
-                                    cursor.map_times(&storage, |t, d| {
-                                        if *t <= at {
-                                            count += *d;
+                            w.rows = later;
+                            let mut found = Vec::with_capacity(now.len());
+                            for r in &now {
+                                let i = *r as usize;
+                                if !w.valid[i] {
+                                    found.push(None);
+                                    continue;
+                                }
+                                let key = w.keys.row(i).as_ref().to_vec();
+                                let at = w.times[i];
+                                let mut hit = None;
+                                cursor.rewind_keys(&storage);
+                                cursor.seek_key(&storage, &key);
+                                if cursor.get_key(&storage) == Some(&key) {
+                                    while let Some(val) = cursor.get_val(&storage) {
+                                        let mut count = 0isize;
+                                        cursor.map_times(&storage, |t, d| {
+                                            if *t <= at {
+                                                count += *d;
+                                            }
+                                        });
+                                        if count > 0 {
+                                            hit = Some(val.clone());
                                         }
-                                    });
-                                    if count > 0 {
-                                        hit = Some(val.clone());
+                                        cursor.step_val(&storage);
                                     }
-                                    cursor.step_val(&storage);
                                 }
+                                found.push(hit);
                             }
-                            found.push(hit);
-                        }
-                        match join.join(codec, &w.batch, &now, &found) {
-                            Ok(Some(b)) => {
-                                if let Err(e) = run_chain(&mut post, b, &mut ready) {
-                                    shared.fail(e);
+                            match join.join(codec, &w.batch, &now, &found) {
+                                Ok(Some(b)) => {
+                                    if let Err(e) = run_chain(&mut post, b, &mut ready) {
+                                        shared.fail(OP, e);
+                                    }
+                                    let mut session = output.session(&w.cap);
+                                    for b in ready.drain(..) {
+                                        session.give((0u64, BatchMsg(b)));
+                                    }
                                 }
-                                let mut session = output.session(&w.cap);
-                                for b in ready.drain(..) {
-                                    session.give((0u64, BatchMsg(b)));
-                                }
+                                Ok(None) => {}
+                                Err(e) => shared.fail(OP, e),
                             }
-                            Ok(None) => {}
-                            Err(e) => shared.fail(e),
                         }
+                        waiting.retain(|w| !w.rows.is_empty());
                     }
-                    waiting.retain(|w| !w.rows.is_empty());
-                }
-                // Versions older than every waiting (and future) row can be merged.
-                let mut oldest: Option<u64> = frontier.frontier().iter().min().copied();
-                for w in &waiting {
-                    oldest = Some(oldest.map_or(*w.cap.time(), |o| o.min(*w.cap.time())));
-                }
-                match oldest {
-                    Some(t) => trace.set_logical_compaction(Antichain::from_elem(t).borrow()),
-                    None => trace.set_logical_compaction(Antichain::new().borrow()),
-                }
-                trace.set_physical_compaction(table_frontier.frontier());
+                    // Versions older than every waiting (and future) row can be merged.
+                    let mut oldest: Option<u64> = frontier.frontier().iter().min().copied();
+                    for w in &waiting {
+                        oldest = Some(oldest.map_or(*w.cap.time(), |o| o.min(*w.cap.time())));
+                    }
+                    match oldest {
+                        Some(t) => trace.set_logical_compaction(Antichain::from_elem(t).borrow()),
+                        None => trace.set_logical_compaction(Antichain::new().borrow()),
+                    }
+                    trace.set_physical_compaction(table_frontier.frontier());
+                })
             }
         },
     )

@@ -15,7 +15,8 @@ pub mod source;
 pub mod table;
 pub mod updating;
 
-use std::sync::atomic::AtomicI64;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -23,6 +24,7 @@ use weir_connectors::deadletter::DeadLetterFile;
 use weir_connectors::Sink;
 use weir_queries::plan::{PipelinePlan, SourceDef};
 
+use crate::job::error::{JobError, JobErrorKind};
 use crate::metrics::Metrics;
 
 /// Where a pipeline's output goes.
@@ -64,8 +66,12 @@ pub struct Shared {
     pub source_metrics: Arc<weir_connectors::ConnectorMetrics>,
     /// Counters of the sink's connector (None for collected results).
     pub sink_metrics: Option<Arc<weir_connectors::ConnectorMetrics>>,
-    /// First failure of any operator.
-    pub failure: Arc<Mutex<Option<String>>>,
+    /// First failure of any operator of the job (shared by the job's pipelines).
+    pub failure: Arc<Mutex<Option<JobError>>>,
+    /// The job this pipeline belongs to.
+    pub job: u64,
+    /// Set when the job is told to stop (drain): sources stop, open windows close.
+    pub job_stop: Arc<AtomicBool>,
     /// The second inputs of the pipeline's interval joins, in stage order.
     pub right_inputs: Vec<Shared>,
     /// Set when the pipeline has all the rows it wants (`limit`): sources stop.
@@ -73,12 +79,56 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Records a failure (the first one wins) so workers stop.
-    pub fn fail(&self, message: impl std::fmt::Display) {
+    /// Records a failure of `operator` (the first one of the job wins); the runtime then ends
+    /// the job on every worker.
+    pub fn fail(&self, operator: &str, message: impl std::fmt::Display) {
+        self.fail_as(
+            operator,
+            JobErrorKind::of_operator(operator),
+            message.to_string(),
+        );
+    }
+
+    /// Records a failure of a given kind.
+    pub fn fail_as(&self, operator: &str, kind: JobErrorKind, message: String) {
         if let Ok(mut f) = self.failure.lock() {
             if f.is_none() {
-                *f = Some(format!("pipeline '{}': {message}", self.plan.name));
+                *f = Some(JobError {
+                    job: self.job,
+                    pipeline: self.plan.name.clone(),
+                    operator: operator.to_string(),
+                    retryable: kind.retryable(),
+                    kind,
+                    message,
+                });
             }
+        }
+    }
+
+    /// Whether the job has failed.
+    pub fn failed(&self) -> bool {
+        self.failure.lock().map(|f| f.is_some()).unwrap_or(true)
+    }
+
+    /// Whether the sources should stop: the pipeline has its `limit`, or the job is stopping.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.job_stop.load(Ordering::Relaxed)
+    }
+
+    /// Runs one activation of `operator`'s logic; a panic in it fails the job (with the panic's
+    /// message) instead of unwinding through timely, so the worker goes on and the job ends.
+    pub fn guard(&self, operator: &str, body: impl FnOnce()) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(body)) {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            self.fail_as(
+                operator,
+                JobErrorKind::Panic,
+                format!("panicked: {message}"),
+            );
         }
     }
 }

@@ -16,6 +16,9 @@ use weir_operators::join::KeyEncoder;
 use super::batch::BatchMsg;
 use super::Shared;
 
+/// The operator's name in errors.
+const OP: &str = "Route";
+
 /// How rows find their worker.
 pub enum Router {
     /// Hash of the group keys.
@@ -71,19 +74,21 @@ pub fn build<'s>(
         "Route",
         move |_cap, _info| {
             move |input, output| {
-                input.for_each(|cap, data| {
-                    let mut session = output.session(&cap);
-                    for (_, b) in data.drain(..) {
-                        match router.split(&b.0, peers) {
-                            Ok(parts) => {
-                                for (w, p) in parts {
-                                    session.give((w as u64, BatchMsg(p)));
+                shared.guard(OP, || {
+                    input.for_each(|cap, data| {
+                        let mut session = output.session(&cap);
+                        for (_, b) in data.drain(..) {
+                            match router.split(&b.0, peers) {
+                                Ok(parts) => {
+                                    for (w, p) in parts {
+                                        session.give((w as u64, BatchMsg(p)));
+                                    }
                                 }
+                                Err(e) => shared.fail(OP, e),
                             }
-                            Err(e) => shared.fail(e),
                         }
-                    }
-                });
+                    });
+                })
             }
         },
     )

@@ -9,53 +9,58 @@ use super::batch::BatchMsg;
 use super::{Output, Shared};
 use crate::metrics::Metrics;
 
+/// The operator's name in errors.
+const OP: &str = "Sink";
+
 /// Builds the sink operator.
 pub fn build(input: Stream<'_, u64, Vec<(u64, BatchMsg)>>, shared: Shared) {
     let pact = Exchange::new(|_: &(u64, BatchMsg)| 0u64);
     let mut finished = false;
     input.sink(pact, "Sink", move |(input, frontier)| {
-        input.for_each(|_cap, data| {
-            for (_, b) in data.drain(..) {
-                if b.0.num_rows() == 0 {
-                    continue;
-                }
-                Metrics::add(&shared.metrics.rows_out, b.0.num_rows());
-                if let Some(limit) = shared.plan.limit {
-                    if Metrics::get(&shared.metrics.rows_out) >= limit {
-                        shared
-                            .stop
-                            .store(true, std::sync::atomic::Ordering::Relaxed);
+        shared.guard(OP, || {
+            input.for_each(|_cap, data| {
+                for (_, b) in data.drain(..) {
+                    if b.0.num_rows() == 0 {
+                        continue;
                     }
-                }
-                match &shared.output {
-                    Output::Sink(s) => {
-                        let r = s
-                            .lock()
-                            .map_err(|e| e.to_string())
-                            .and_then(|mut s| s.write(&b.0).map_err(|e| e.to_string()));
-                        if let Err(e) = r {
-                            shared.fail(e);
+                    Metrics::add(&shared.metrics.rows_out, b.0.num_rows());
+                    if let Some(limit) = shared.plan.limit {
+                        if Metrics::get(&shared.metrics.rows_out) >= limit {
+                            shared
+                                .stop
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                     }
-                    Output::Collect(v) => {
-                        if let Ok(mut v) = v.lock() {
-                            v.push(b.0);
+                    match &shared.output {
+                        Output::Sink(s) => {
+                            let r = s
+                                .lock()
+                                .map_err(|e| e.to_string())
+                                .and_then(|mut s| s.write(&b.0).map_err(|e| e.to_string()));
+                            if let Err(e) = r {
+                                shared.fail(OP, e);
+                            }
                         }
+                        Output::Collect(v) => {
+                            if let Ok(mut v) = v.lock() {
+                                v.push(b.0);
+                            }
+                        }
+                    }
+                }
+            });
+            if frontier.frontier().is_empty() && !finished {
+                finished = true;
+                if let Output::Sink(s) = &shared.output {
+                    let r = s
+                        .lock()
+                        .map_err(|e| e.to_string())
+                        .and_then(|mut s| s.finish().map_err(|e| e.to_string()));
+                    if let Err(e) = r {
+                        shared.fail(OP, e);
                     }
                 }
             }
-        });
-        if frontier.frontier().is_empty() && !finished {
-            finished = true;
-            if let Output::Sink(s) = &shared.output {
-                let r = s
-                    .lock()
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut s| s.finish().map_err(|e| e.to_string()));
-                if let Err(e) = r {
-                    shared.fail(e);
-                }
-            }
-        }
+        })
     });
 }

@@ -21,8 +21,13 @@ use super::route::Router;
 use super::{DeadLetter, Shared};
 use crate::metrics::Metrics;
 
+/// The operator's name in errors.
+const OP: &str = "Source";
+
 /// Rows per poll.
 const POLL_ROWS: usize = 8192;
+/// How soon an idle source polls again.
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 /// Polls per activation, so other operators get to run.
 const POLLS_PER_STEP: usize = 8;
 
@@ -62,143 +67,153 @@ pub fn build<'s>(
             let mut last_data = Instant::now();
             let mut out = Vec::new();
             move |output| {
-                let Some(c) = cap.as_mut() else { return };
-                let mut done = false;
-                for _ in 0..POLLS_PER_STEP {
-                    marks.assign(parts.source.partitions());
-                    let polled = match parts.source.poll(POLL_ROWS) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            shared.fail(format!("source '{}': {e}", shared.source.name));
-                            done = true;
-                            break;
-                        }
-                    };
-                    match polled {
-                        Poll::Done => {
-                            done = true;
-                            break;
-                        }
-                        Poll::Idle => {
-                            marks.refresh(&mut wm);
-                            if let Some(t) = idle_timeout {
-                                if last_data.elapsed().as_millis() as i64 >= t {
-                                    let global = shared.max_watermark.load(Ordering::Relaxed);
-                                    if global > wm {
-                                        wm = global;
-                                    }
-                                }
-                            }
-                            break;
-                        }
-                        Poll::Data {
-                            batch,
-                            bad,
-                            partition,
-                        } => {
-                            last_data = Instant::now();
-                            if !bad.is_empty() {
-                                Metrics::add(&shared.metrics.dead_letter, bad.len());
-                                match &shared.dead {
-                                    Some(DeadLetter::File(d)) => {
-                                        if let Ok(mut d) = d.lock() {
-                                            for r in &bad {
-                                                if let Err(e) = d.write(&shared.source.name, r) {
-                                                    shared.fail(e);
-                                                }
-                                            }
-                                        }
-                                    }
-                                    Some(DeadLetter::Sink(s)) => {
-                                        let written = weir_connectors::deadletter::to_batch(
-                                            &shared.source.name,
-                                            &bad,
-                                        )
-                                        .and_then(|b| {
-                                            s.lock()
-                                                .map_err(|_| {
-                                                    weir_connectors::Error::Format(
-                                                        "poisoned".into(),
-                                                    )
-                                                })?
-                                                .write(&b)
-                                        });
-                                        if let Err(e) = written {
-                                            shared.fail(format!("dead-letter sink: {e}"));
-                                        }
-                                    }
-                                    None => {}
-                                }
-                            }
-                            let Some(batch) = batch else { continue };
-                            Metrics::add(&shared.metrics.rows_in, batch.num_rows());
-                            let on_time = match time_index {
-                                None => batch,
-                                Some(ti) => {
-                                    match marks.split_late(&batch, ti, partition, &mut wm) {
-                                        Ok((on_time, late)) => {
-                                            if let Some(late) = late {
-                                                Metrics::add(&shared.metrics.late, late.num_rows());
-                                                if let Some(s) = &shared.late {
-                                                    if let Ok(mut s) = s.lock() {
-                                                        if let Err(e) = s.write(&late) {
-                                                            shared.fail(e);
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                            on_time
-                                        }
-                                        Err(e) => {
-                                            shared.fail(e);
-                                            done = true;
-                                            break;
-                                        }
-                                    }
-                                }
-                            };
-                            if on_time.num_rows() == 0 {
-                                continue;
-                            }
-                            out.clear();
-                            if let Err(e) = run_chain(&mut parts.chain, on_time, &mut out) {
-                                shared.fail(e);
+                shared.guard(OP, || {
+                    let Some(c) = cap.as_mut() else { return };
+                    let mut done = false;
+                    let mut idle = false;
+                    for _ in 0..POLLS_PER_STEP {
+                        marks.assign(parts.source.partitions());
+                        let polled = match parts.source.poll(POLL_ROWS) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                shared.fail(OP, format!("source '{}': {e}", shared.source.name));
                                 done = true;
                                 break;
                             }
-                            let mut session = output.session(&*c);
-                            for b in out.drain(..) {
-                                match &parts.router {
-                                    None => session.give((0u64, BatchMsg(b))),
-                                    Some(p) => match p.split(&b, parts.peers) {
-                                        Ok(split) => {
-                                            for (t, sb) in split {
-                                                session.give((t as u64, BatchMsg(sb)));
+                        };
+                        match polled {
+                            Poll::Done => {
+                                done = true;
+                                break;
+                            }
+                            Poll::Idle => {
+                                idle = true;
+                                marks.refresh(&mut wm);
+                                if let Some(t) = idle_timeout {
+                                    if last_data.elapsed().as_millis() as i64 >= t {
+                                        let global = shared.max_watermark.load(Ordering::Relaxed);
+                                        if global > wm {
+                                            wm = global;
+                                        }
+                                    }
+                                }
+                                break;
+                            }
+                            Poll::Data {
+                                batch,
+                                bad,
+                                partition,
+                            } => {
+                                last_data = Instant::now();
+                                if !bad.is_empty() {
+                                    Metrics::add(&shared.metrics.dead_letter, bad.len());
+                                    match &shared.dead {
+                                        Some(DeadLetter::File(d)) => {
+                                            if let Ok(mut d) = d.lock() {
+                                                for r in &bad {
+                                                    if let Err(e) = d.write(&shared.source.name, r)
+                                                    {
+                                                        shared.fail(OP, e);
+                                                    }
+                                                }
                                             }
                                         }
-                                        Err(e) => shared.fail(e),
-                                    },
+                                        Some(DeadLetter::Sink(s)) => {
+                                            let written = weir_connectors::deadletter::to_batch(
+                                                &shared.source.name,
+                                                &bad,
+                                            )
+                                            .and_then(|b| {
+                                                s.lock()
+                                                    .map_err(|_| {
+                                                        weir_connectors::Error::Format(
+                                                            "poisoned".into(),
+                                                        )
+                                                    })?
+                                                    .write(&b)
+                                            });
+                                            if let Err(e) = written {
+                                                shared.fail(OP, format!("dead-letter sink: {e}"));
+                                            }
+                                        }
+                                        None => {}
+                                    }
+                                }
+                                let Some(batch) = batch else { continue };
+                                Metrics::add(&shared.metrics.rows_in, batch.num_rows());
+                                let on_time = match time_index {
+                                    None => batch,
+                                    Some(ti) => {
+                                        match marks.split_late(&batch, ti, partition, &mut wm) {
+                                            Ok((on_time, late)) => {
+                                                if let Some(late) = late {
+                                                    Metrics::add(
+                                                        &shared.metrics.late,
+                                                        late.num_rows(),
+                                                    );
+                                                    if let Some(s) = &shared.late {
+                                                        if let Ok(mut s) = s.lock() {
+                                                            if let Err(e) = s.write(&late) {
+                                                                shared.fail(OP, e);
+                                                            }
+                                                        }
+                                                    }
+                                                }
+                                                on_time
+                                            }
+                                            Err(e) => {
+                                                shared.fail(OP, e);
+                                                done = true;
+                                                break;
+                                            }
+                                        }
+                                    }
+                                };
+                                if on_time.num_rows() == 0 {
+                                    continue;
+                                }
+                                out.clear();
+                                if let Err(e) = run_chain(&mut parts.chain, on_time, &mut out) {
+                                    shared.fail(OP, e);
+                                    done = true;
+                                    break;
+                                }
+                                let mut session = output.session(&*c);
+                                for b in out.drain(..) {
+                                    match &parts.router {
+                                        None => session.give((0u64, BatchMsg(b))),
+                                        Some(p) => match p.split(&b, parts.peers) {
+                                            Ok(split) => {
+                                                for (t, sb) in split {
+                                                    session.give((t as u64, BatchMsg(sb)));
+                                                }
+                                            }
+                                            Err(e) => shared.fail(OP, e),
+                                        },
+                                    }
                                 }
                             }
                         }
+                        // Downgrade after every poll: rows emitted later are at or above `wm`.
+                        let t = wm.max(0) as u64;
+                        if *c.time() < t {
+                            c.downgrade(&t);
+                        }
                     }
-                    // Downgrade after every poll: rows emitted later are at or above `wm`.
+                    shared.max_watermark.fetch_max(wm, Ordering::Relaxed);
                     let t = wm.max(0) as u64;
                     if *c.time() < t {
                         c.downgrade(&t);
                     }
-                }
-                shared.max_watermark.fetch_max(wm, Ordering::Relaxed);
-                let t = wm.max(0) as u64;
-                if *c.time() < t {
-                    c.downgrade(&t);
-                }
-                let stopped = shared.stop.load(Ordering::Relaxed);
-                if done || stopped || shared.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                    cap = None;
-                } else {
-                    activator.activate();
-                }
+                    if done || shared.stopping() || shared.failed() {
+                        cap = None;
+                    } else if idle {
+                        // Nothing to read now: look again shortly, leaving the worker to other jobs.
+                        activator.activate_after(IDLE_POLL);
+                    } else {
+                        activator.activate();
+                    }
+                })
             }
         },
     )

@@ -22,6 +22,9 @@ use weir_operators::time::to_millis;
 use super::batch::BatchMsg;
 use super::Shared;
 
+/// The operator's name in errors.
+const OP: &str = "TableUpserts";
+
 /// The column a Kafka table's tombstones are marked in when the table declares no op column.
 pub const TOMBSTONE_COLUMN: &str = "__weir_op";
 
@@ -63,71 +66,75 @@ pub fn build<'s>(
         "TableUpserts",
         move |_cap, _info| {
             move |input, output| {
-                input.for_each(|cap, data| {
-                    let Ok(codec) = codec.as_ref() else {
-                        shared.fail("table: building the row encoder");
-                        return;
-                    };
-                    let base = cap.least().copied().unwrap_or(0);
-                    let mut session = output.session(&cap);
-                    for (_, b) in data.drain(..) {
-                        let batch = &b.0;
-                        let r = (|| -> weir_operators::Result<Vec<Upsert>> {
-                            let (krows, valid) = keys.encode(batch)?;
-                            let vrows = codec.convert_columns(&batch.columns()[..width])?;
-                            let deletes = match batch.schema().index_of(&op_column) {
-                                Ok(i) => {
-                                    let ops = cast(batch.column(i), &DataType::Utf8)?;
-                                    let ops = ops.as_any().downcast_ref::<StringArray>().cloned();
-                                    (0..batch.num_rows())
-                                        .map(|r| {
-                                            ops.as_ref()
-                                                .map(|o| {
-                                                    o.is_valid(r)
-                                                        && o.value(r).eq_ignore_ascii_case("delete")
-                                                })
-                                                .unwrap_or(false)
-                                        })
-                                        .collect()
+                shared.guard(OP, || {
+                    input.for_each(|cap, data| {
+                        let Ok(codec) = codec.as_ref() else {
+                            shared.fail(OP, "table: building the row encoder");
+                            return;
+                        };
+                        let base = cap.least().copied().unwrap_or(0);
+                        let mut session = output.session(&cap);
+                        for (_, b) in data.drain(..) {
+                            let batch = &b.0;
+                            let r = (|| -> weir_operators::Result<Vec<Upsert>> {
+                                let (krows, valid) = keys.encode(batch)?;
+                                let vrows = codec.convert_columns(&batch.columns()[..width])?;
+                                let deletes = match batch.schema().index_of(&op_column) {
+                                    Ok(i) => {
+                                        let ops = cast(batch.column(i), &DataType::Utf8)?;
+                                        let ops =
+                                            ops.as_any().downcast_ref::<StringArray>().cloned();
+                                        (0..batch.num_rows())
+                                            .map(|r| {
+                                                ops.as_ref()
+                                                    .map(|o| {
+                                                        o.is_valid(r)
+                                                            && o.value(r)
+                                                                .eq_ignore_ascii_case("delete")
+                                                    })
+                                                    .unwrap_or(false)
+                                            })
+                                            .collect()
+                                    }
+                                    Err(_) => vec![false; batch.num_rows()],
+                                };
+                                let times = match time_index {
+                                    Some(ti) => {
+                                        to_millis(def.schema.field(ti).name(), batch.column(ti))?
+                                            .into_iter()
+                                            .map(|t| (t.max(0) as u64).max(base))
+                                            .collect()
+                                    }
+                                    None => vec![base; batch.num_rows()],
+                                };
+                                // The last row of a key at one time wins (upsert keeps one version
+                                // per key and time).
+                                let mut seen = HashSet::new();
+                                let mut out = Vec::new();
+                                for i in (0..batch.num_rows()).rev() {
+                                    if !valid[i] {
+                                        continue;
+                                    }
+                                    let k = krows.row(i).as_ref().to_vec();
+                                    if !seen.insert((k.clone(), times[i])) {
+                                        continue;
+                                    }
+                                    let v = (!deletes[i]).then(|| vrows.row(i).as_ref().to_vec());
+                                    out.push((k, v, times[i]));
                                 }
-                                Err(_) => vec![false; batch.num_rows()],
-                            };
-                            let times = match time_index {
-                                Some(ti) => {
-                                    to_millis(def.schema.field(ti).name(), batch.column(ti))?
-                                        .into_iter()
-                                        .map(|t| (t.max(0) as u64).max(base))
-                                        .collect()
+                                Ok(out)
+                            })();
+                            match r {
+                                Ok(ups) => {
+                                    for u in ups {
+                                        session.give(u);
+                                    }
                                 }
-                                None => vec![base; batch.num_rows()],
-                            };
-                            // The last row of a key at one time wins (upsert keeps one version
-                            // per key and time).
-                            let mut seen = HashSet::new();
-                            let mut out = Vec::new();
-                            for i in (0..batch.num_rows()).rev() {
-                                if !valid[i] {
-                                    continue;
-                                }
-                                let k = krows.row(i).as_ref().to_vec();
-                                if !seen.insert((k.clone(), times[i])) {
-                                    continue;
-                                }
-                                let v = (!deletes[i]).then(|| vrows.row(i).as_ref().to_vec());
-                                out.push((k, v, times[i]));
+                                Err(e) => shared.fail(OP, format!("table '{}': {e}", def.name)),
                             }
-                            Ok(out)
-                        })();
-                        match r {
-                            Ok(ups) => {
-                                for u in ups {
-                                    session.give(u);
-                                }
-                            }
-                            Err(e) => shared.fail(format!("table '{}': {e}", def.name)),
                         }
-                    }
-                });
+                    });
+                })
             }
         },
     );

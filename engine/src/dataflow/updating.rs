@@ -23,6 +23,9 @@ use weir_operators::{run_chain, BatchOperator};
 use super::batch::BatchMsg;
 use super::Shared;
 
+/// The operator's name in errors.
+const OP: &str = "UpdatingAggregate";
+
 type Update = ((Vec<u8>, Vec<u8>), u64, isize);
 
 /// Output changes waiting for the frontier: the capability to emit them at, and (row, diff).
@@ -47,41 +50,43 @@ pub fn build<'s>(
                 .key_codec()
                 .and_then(|k| a1.input_codec().map(|i| (k, i)));
             move |input, output| {
-                input.for_each(|cap, data| {
-                    let Ok((kc, ic)) = codecs.as_ref() else {
-                        sh1.fail("updating aggregate: building row codecs");
-                        return;
-                    };
-                    let time = cap.least().copied().unwrap_or(0);
-                    let mut session = output.session(&cap);
-                    for (_, b) in data.drain(..) {
-                        let batch = &b.0;
-                        let keys = match a1.keys(batch) {
-                            Ok(k) => k,
-                            Err(e) => {
-                                sh1.fail(e);
+                sh1.guard(OP, || {
+                    input.for_each(|cap, data| {
+                        let Ok((kc, ic)) = codecs.as_ref() else {
+                            sh1.fail(OP, "updating aggregate: building row codecs");
+                            return;
+                        };
+                        let time = cap.least().copied().unwrap_or(0);
+                        let mut session = output.session(&cap);
+                        for (_, b) in data.drain(..) {
+                            let batch = &b.0;
+                            let keys = match a1.keys(batch) {
+                                Ok(k) => k,
+                                Err(e) => {
+                                    sh1.fail(OP, e);
+                                    continue;
+                                }
+                            };
+                            let (Ok(krows), Ok(rows)) = (
+                                kc.convert_columns(&keys),
+                                ic.convert_columns(batch.columns()),
+                            ) else {
+                                sh1.fail(OP, "updating aggregate: encoding rows");
                                 continue;
+                            };
+                            for i in 0..batch.num_rows() {
+                                session.give((
+                                    (
+                                        krows.row(i).as_ref().to_vec(),
+                                        rows.row(i).as_ref().to_vec(),
+                                    ),
+                                    time,
+                                    1isize,
+                                ));
                             }
-                        };
-                        let (Ok(krows), Ok(rows)) = (
-                            kc.convert_columns(&keys),
-                            ic.convert_columns(batch.columns()),
-                        ) else {
-                            sh1.fail("updating aggregate: encoding rows");
-                            continue;
-                        };
-                        for i in 0..batch.num_rows() {
-                            session.give((
-                                (
-                                    krows.row(i).as_ref().to_vec(),
-                                    rows.row(i).as_ref().to_vec(),
-                                ),
-                                time,
-                                1isize,
-                            ));
                         }
-                    }
-                });
+                    });
+                })
             }
         },
     );
@@ -90,25 +95,27 @@ pub fn build<'s>(
     let ic = agg.input_codec();
     let oc = agg.output_codec();
     let (Ok(ic), Ok(oc)) = (ic, oc) else {
-        shared.fail("updating aggregate: building row codecs");
+        shared.fail(OP, "updating aggregate: building row codecs");
         return timely::dataflow::operators::generic::operator::empty(scope);
     };
     let in_parser = ic.parser();
     let reduced = updates.as_collection().reduce(
         move |_key, vals: &[(&Vec<u8>, isize)], out: &mut Vec<(Vec<u8>, isize)>| {
-            let rows = vals
-                .iter()
-                .flat_map(|(v, n)| std::iter::repeat_n(in_parser.parse(v), (*n).max(0) as usize));
-            let result = ic
-                .convert_rows(rows)
-                .map_err(weir_operators::Error::from)
-                .and_then(|cols| Ok(RecordBatch::try_new(a2.input_schema.clone(), cols)?))
-                .and_then(|batch| a2.group_row(&batch))
-                .and_then(|cols| Ok(oc.convert_columns(&cols)?));
-            match result {
-                Ok(r) => out.push((r.row(0).as_ref().to_vec(), 1)),
-                Err(e) => sh2.fail(e),
-            }
+            sh2.guard(OP, || {
+                let rows = vals.iter().flat_map(|(v, n)| {
+                    std::iter::repeat_n(in_parser.parse(v), (*n).max(0) as usize)
+                });
+                let result = ic
+                    .convert_rows(rows)
+                    .map_err(weir_operators::Error::from)
+                    .and_then(|cols| Ok(RecordBatch::try_new(a2.input_schema.clone(), cols)?))
+                    .and_then(|batch| a2.group_row(&batch))
+                    .and_then(|cols| Ok(oc.convert_columns(&cols)?));
+                match result {
+                    Ok(r) => out.push((r.row(0).as_ref().to_vec(), 1)),
+                    Err(e) => sh2.fail(OP, e),
+                }
+            })
         },
     );
     let a3 = agg.clone();
@@ -130,65 +137,67 @@ pub fn build<'s>(
                 let oc = a3.output_codec();
                 let mut stash: BTreeMap<u64, Pending> = BTreeMap::new();
                 move |(input, frontier), output| {
-                    let port = output.output_index();
-                    input.for_each(|cap, data| {
-                        for ((_, row), t, diff) in data.drain(..) {
-                            let entry = stash
-                                .entry(t)
-                                .or_insert_with(|| (cap.delayed(&t, port), Vec::new()));
-                            entry.1.push((row, diff));
-                        }
-                    });
-                    let Ok(oc) = oc.as_ref() else { return };
-                    let parser = oc.parser();
-                    while let Some(entry) = stash.first_entry() {
-                        if frontier.less_equal(entry.key()) {
-                            break;
-                        }
-                        let (cap, changes) = entry.remove();
-                        // Deletes first, then inserts, in one batch: a sink sees an update of
-                        // a key (delete + insert) together.
-                        let mut parts = Vec::new();
-                        for (op, sign) in [("delete", -1isize), ("insert", 1isize)] {
-                            let rows: Vec<_> = changes
-                                .iter()
-                                .filter(|(_, d)| d.signum() == sign)
-                                .flat_map(|(r, d)| {
-                                    std::iter::repeat_n(parser.parse(r), d.unsigned_abs())
-                                })
-                                .collect();
-                            if rows.is_empty() {
-                                continue;
+                    shared.guard(OP, || {
+                        let port = output.output_index();
+                        input.for_each(|cap, data| {
+                            for ((_, row), t, diff) in data.drain(..) {
+                                let entry = stash
+                                    .entry(t)
+                                    .or_insert_with(|| (cap.delayed(&t, port), Vec::new()));
+                                entry.1.push((row, diff));
                             }
-                            let batch = oc
-                                .convert_rows(rows)
-                                .map_err(weir_operators::Error::from)
-                                .and_then(|cols| {
-                                    Ok(RecordBatch::try_new(a3.output_schema.clone(), cols)?)
-                                });
-                            let mut ready = Vec::new();
-                            let r = batch.and_then(|b| run_chain(&mut post, b, &mut ready));
-                            if let Err(e) = r {
-                                shared.fail(e);
-                                continue;
+                        });
+                        let Ok(oc) = oc.as_ref() else { return };
+                        let parser = oc.parser();
+                        while let Some(entry) = stash.first_entry() {
+                            if frontier.less_equal(entry.key()) {
+                                break;
                             }
-                            for b in ready {
-                                let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-                                cols.push(Arc::new(StringArray::from(vec![op; b.num_rows()])));
-                                match RecordBatch::try_new(out_schema.clone(), cols) {
-                                    Ok(b) => parts.push(b),
-                                    Err(e) => shared.fail(e),
+                            let (cap, changes) = entry.remove();
+                            // Deletes first, then inserts, in one batch: a sink sees an update of
+                            // a key (delete + insert) together.
+                            let mut parts = Vec::new();
+                            for (op, sign) in [("delete", -1isize), ("insert", 1isize)] {
+                                let rows: Vec<_> = changes
+                                    .iter()
+                                    .filter(|(_, d)| d.signum() == sign)
+                                    .flat_map(|(r, d)| {
+                                        std::iter::repeat_n(parser.parse(r), d.unsigned_abs())
+                                    })
+                                    .collect();
+                                if rows.is_empty() {
+                                    continue;
+                                }
+                                let batch = oc
+                                    .convert_rows(rows)
+                                    .map_err(weir_operators::Error::from)
+                                    .and_then(|cols| {
+                                        Ok(RecordBatch::try_new(a3.output_schema.clone(), cols)?)
+                                    });
+                                let mut ready = Vec::new();
+                                let r = batch.and_then(|b| run_chain(&mut post, b, &mut ready));
+                                if let Err(e) = r {
+                                    shared.fail(OP, e);
+                                    continue;
+                                }
+                                for b in ready {
+                                    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+                                    cols.push(Arc::new(StringArray::from(vec![op; b.num_rows()])));
+                                    match RecordBatch::try_new(out_schema.clone(), cols) {
+                                        Ok(b) => parts.push(b),
+                                        Err(e) => shared.fail(OP, e),
+                                    }
                                 }
                             }
+                            if parts.is_empty() {
+                                continue;
+                            }
+                            match concat_batches(&out_schema, &parts) {
+                                Ok(b) => output.session(&cap).give((0u64, BatchMsg(b))),
+                                Err(e) => shared.fail(OP, e),
+                            }
                         }
-                        if parts.is_empty() {
-                            continue;
-                        }
-                        match concat_batches(&out_schema, &parts) {
-                            Ok(b) => output.session(&cap).give((0u64, BatchMsg(b))),
-                            Err(e) => shared.fail(e),
-                        }
-                    }
+                    })
                 }
             },
         )

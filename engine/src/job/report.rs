@@ -1,0 +1,140 @@
+//! What a job did: per pipeline, rows in and out, late and dead-letter rows, collected results
+//! (a bare `SELECT`) and the connectors' counters; and closing a job's outputs when it ends.
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::error::JobError;
+use super::resources::JobResources;
+use crate::dataflow::{DeadLetter, Output, Shared};
+use crate::metrics::Metrics;
+
+/// What one pipeline did.
+#[derive(Debug, Clone)]
+pub struct PipelineReport {
+    /// Pipeline name.
+    pub name: String,
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows written.
+    pub rows_out: u64,
+    /// Late rows.
+    pub late: u64,
+    /// Dead-letter records.
+    pub dead_letter: u64,
+    /// Rows of a collected result (bare `SELECT`).
+    pub results: Vec<RecordBatch>,
+    /// Schema of the output.
+    pub schema: Schema,
+    /// The source connector's counters.
+    pub source_metrics: Vec<(&'static str, u64)>,
+    /// The sink connector's counters.
+    pub sink_metrics: Vec<(&'static str, u64)>,
+}
+
+/// What a run (a job) did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Per pipeline.
+    pub pipelines: Vec<PipelineReport>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// One pipeline's counters while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineMetrics {
+    /// Pipeline name.
+    pub name: String,
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows written.
+    pub rows_out: u64,
+    /// Late rows.
+    pub late: u64,
+    /// Dead-letter records.
+    pub dead_letter: u64,
+    /// The source's lag (Kafka: records behind the end), when it reports one.
+    pub lag: u64,
+}
+
+impl PipelineMetrics {
+    /// The counters of `sh` now.
+    pub fn of(sh: &Shared) -> Self {
+        PipelineMetrics {
+            name: sh.plan.name.clone(),
+            rows_in: Metrics::get(&sh.metrics.rows_in),
+            rows_out: Metrics::get(&sh.metrics.rows_out),
+            late: Metrics::get(&sh.metrics.late),
+            dead_letter: Metrics::get(&sh.metrics.dead_letter),
+            lag: sh
+                .source_metrics
+                .lag
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+fn report(sh: &Shared) -> PipelineReport {
+    PipelineReport {
+        name: sh.plan.name.clone(),
+        rows_in: Metrics::get(&sh.metrics.rows_in),
+        rows_out: Metrics::get(&sh.metrics.rows_out),
+        late: Metrics::get(&sh.metrics.late),
+        dead_letter: Metrics::get(&sh.metrics.dead_letter),
+        results: match &sh.output {
+            Output::Collect(v) => v.lock().map(|v| v.clone()).unwrap_or_default(),
+            Output::Sink(_) => Vec::new(),
+        },
+        schema: sh.plan.output_schema.clone(),
+        source_metrics: sh.source_metrics.snapshot(),
+        sink_metrics: sh
+            .sink_metrics
+            .as_ref()
+            .map(|m| m.snapshot())
+            .unwrap_or_default(),
+    }
+}
+
+impl JobResources {
+    /// Closes the job's sinks and flushes its dead letters (after every worker is done with
+    /// it); gives the report, or the job's failure.
+    pub fn close(&self) -> Result<RunReport, JobError> {
+        let mut closing = Vec::new();
+        for (name, (s, _)) in &self.sinks {
+            if let Ok(mut s) = s.lock() {
+                if let Err(e) = s.finish() {
+                    closing.push(format!("sink '{name}': {e}"));
+                }
+            }
+        }
+        for sh in self.pipelines.iter().chain(&self.tables) {
+            if let Some(DeadLetter::File(d)) = &sh.dead {
+                if let Ok(mut d) = d.lock() {
+                    if let Err(e) = d.flush() {
+                        closing.push(format!("source '{}' dead letters: {e}", sh.source.name));
+                    }
+                }
+            }
+        }
+        if let Some(e) = self.failure.lock().ok().and_then(|f| f.clone()) {
+            return Err(e);
+        }
+        if let Some(m) = closing.into_iter().next() {
+            let mut e = JobError::build(self.job, "", m);
+            e.kind = super::error::JobErrorKind::Sink;
+            e.retryable = true;
+            return Err(e);
+        }
+        Ok(RunReport {
+            pipelines: self.pipelines.iter().map(report).collect(),
+            elapsed: self.started.elapsed(),
+        })
+    }
+
+    /// Every pipeline's counters now.
+    pub fn metrics(&self) -> Vec<PipelineMetrics> {
+        self.pipelines.iter().map(PipelineMetrics::of).collect()
+    }
+}

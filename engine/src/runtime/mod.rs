@@ -1,0 +1,163 @@
+//! The runtime: timely workers started once (`--workers` threads, or one process of a cluster)
+//! that take jobs while others run. Entry point: [`Runtime::start`], then
+//! [`Runtime::submit`] → [`JobHandle`] (`status`, `metrics`, `stop`, `alter_model`, `wait`).
+//!
+//! Commands ([`command::Command`]) reach every worker of every process in one order through
+//! timely's `Sequencer`; process 0 compiles and submits, the other processes never see SQL, only
+//! the plan. A job's failure — an error or a panic in any operator on any worker — ends that
+//! job with its [`JobError`]; other jobs keep running.
+pub mod command;
+pub mod jobs;
+mod worker;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+
+use timely::WorkerConfig;
+use weir_queries::plan::ScriptPlan;
+
+pub use command::{Command, StopMode};
+pub use jobs::{JobHandle, JobState, JobStatus, Jobs};
+
+use crate::job::{JobError, RunReport};
+use crate::{Error, Result};
+
+/// This process's place in a cluster of weir processes.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// This process's index.
+    pub process: usize,
+    /// `host:port` of every process, in process order.
+    pub addresses: Vec<String>,
+}
+
+/// How to start a runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Worker threads in this process.
+    pub workers: usize,
+    /// Run as one process of a cluster (timely's cluster mode).
+    pub cluster: Option<Cluster>,
+}
+
+/// Long-lived workers that run jobs.
+pub struct Runtime {
+    inbox: Sender<Command>,
+    jobs: Arc<Jobs>,
+    guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
+    next: AtomicU64,
+    process: usize,
+}
+
+impl Runtime {
+    /// Starts the workers.
+    pub fn start(opts: &RuntimeOptions) -> Result<Runtime> {
+        let workers = opts.workers.max(1);
+        let process = opts.cluster.as_ref().map(|c| c.process).unwrap_or(0);
+        let config = match &opts.cluster {
+            None => timely::Config::process(workers),
+            Some(c) => timely::Config {
+                communication: timely::CommunicationConfig::Cluster {
+                    threads: workers,
+                    process: c.process,
+                    addresses: c.addresses.clone(),
+                    report: false,
+                    zerocopy: false,
+                },
+                worker: WorkerConfig::default(),
+            },
+        };
+        let (inbox, rx) = channel();
+        // Only worker 0 of process 0 sequences the caller's commands.
+        let rx = Arc::new(Mutex::new((process == 0).then_some(rx)));
+        let jobs = Arc::new(Jobs::new(workers));
+        let wjobs = jobs.clone();
+        let epoch = std::time::Instant::now();
+        let guards = timely::execute(config, move |worker| {
+            let inbox = match worker.index() {
+                0 => rx.lock().ok().and_then(|mut r| r.take()),
+                _ => None,
+            };
+            worker::work(worker, wjobs.clone(), process, inbox, epoch);
+        })
+        .map_err(Error::Workers)?;
+        Ok(Runtime {
+            inbox,
+            jobs,
+            guards: Mutex::new(Some(guards)),
+            next: AtomicU64::new(1),
+            process,
+        })
+    }
+
+    /// Submits a compiled script as a job; `baselines` gives the values of baselines computed
+    /// from queries.
+    pub fn submit(
+        &self,
+        plan: &ScriptPlan,
+        baselines: Vec<(String, Vec<f64>)>,
+    ) -> Result<JobHandle> {
+        self.submit_as(plan, baselines, false)
+    }
+
+    pub(crate) fn submit_as(
+        &self,
+        plan: &ScriptPlan,
+        baselines: Vec<(String, Vec<f64>)>,
+        internal: bool,
+    ) -> Result<JobHandle> {
+        if self.process != 0 {
+            return Err(Error::Request(
+                "jobs are submitted to process 0 of a cluster".into(),
+            ));
+        }
+        // The plan crosses to the workers as JSON, exactly as it does to another process.
+        let text = serde_json::to_string(plan)
+            .map_err(|e| Error::Request(format!("serializing the plan: {e}")))?;
+        let job = self.next.fetch_add(1, Ordering::Relaxed);
+        let state = self.jobs.get_or_insert(job, internal);
+        self.inbox
+            .send(Command::Submit {
+                job,
+                plan: text,
+                baselines,
+                internal,
+            })
+            .map_err(|_| Error::Workers("the runtime has shut down".into()))?;
+        Ok(JobHandle::new(state, self.inbox.clone()))
+    }
+
+    /// Every job this process has run or runs, with its id and status.
+    pub fn jobs(&self) -> Vec<Arc<JobState>> {
+        self.jobs.all()
+    }
+
+    /// Cancels what still runs, stops the workers and waits for them (process 0), or waits
+    /// until process 0 shuts the cluster down (other processes). Gives each job's result, in
+    /// id order, leaving out the runtime's own jobs.
+    pub fn shutdown(&self) -> Result<Vec<(u64, Result<RunReport, JobError>)>> {
+        if self.process == 0 {
+            let _ = self.inbox.send(Command::Shutdown);
+        }
+        let guards = self.guards.lock().ok().and_then(|mut g| g.take());
+        if let Some(g) = guards {
+            for r in g.join() {
+                r.map_err(Error::Workers)?;
+            }
+        }
+        Ok(self
+            .jobs
+            .all()
+            .into_iter()
+            .filter(|j| !j.internal)
+            .filter_map(|j| j.wait(Some(std::time::Duration::ZERO)).map(|r| (j.id, r)))
+            .collect())
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
