@@ -6,12 +6,18 @@
 //! (`format/csv.rs`, `format/json.rs`). No SQL and no timely here.
 //!
 //! How to add a connector:
-//! 1. Add a folder `src/<name>/` with the source and/or sink, parsing its options with
-//!    [`options::Options`] (unknown options are an error naming the option).
-//! 2. Add it to the literal list in [`registry()`]; the `no_duplicate_names` test checks names.
+//! 1. Add a folder `src/<name>/` with the source and/or sink. Declare its options in a
+//!    `pub const SPEC: ConnectorSpec` ([`describe`]): `CREATE` checks them before anything
+//!    runs; read them with [`options::Options`] over that spec.
+//! 2. Add it, with its spec, to the literal list in [`registry()`]; the `no_duplicate_names`
+//!    test checks names.
 //! 3. Document every option in the README's connector table.
+//!
+//! Settings the engine needs (a position column, a table's tombstones) come as typed fields
+//! of [`SourceContext::internal`], never in the user's option map.
 
 pub mod deadletter;
+pub mod describe;
 pub mod error;
 pub mod file;
 pub mod format;
@@ -27,6 +33,7 @@ use std::collections::BTreeMap;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
+pub use describe::ConnectorSpec;
 pub use error::{Error, Result};
 pub use metrics::ConnectorMetrics;
 pub use options::Options;
@@ -107,6 +114,39 @@ pub struct SourceContext {
     pub workers: usize,
     /// Counters shared by all workers of this source.
     pub metrics: std::sync::Arc<ConnectorMetrics>,
+    /// What the engine asks of the source beyond the user's options.
+    pub internal: Internal,
+}
+
+/// Settings the engine gives a source, never read from the user's options.
+#[derive(Debug, Clone, Default)]
+pub struct Internal {
+    /// Fill the schema's last column with each row's position (for provenance).
+    pub positions: Option<Positions>,
+    /// A Kafka table without an op column: null payloads (tombstones) delete their key.
+    pub tombstones: Option<TombstoneColumns>,
+}
+
+/// How a source fills the position column: file line numbers as they are; a partition and
+/// offset (Kafka), or a worker and archive sequence (MQTT), packed into one `i64` by `encode`.
+#[derive(Debug, Clone)]
+pub struct Positions {
+    /// The column (the schema's last).
+    pub column: String,
+    /// Packs a partition and an offset.
+    pub encode: fn(i32, i64) -> i64,
+}
+
+/// The columns a Kafka table's tombstones fill: the key (from the message key), the marker
+/// (`delete`), and the event time (from the message timestamp).
+#[derive(Debug, Clone)]
+pub struct TombstoneColumns {
+    /// The primary-key column.
+    pub key: String,
+    /// The marker column (the schema's last).
+    pub column: String,
+    /// The event-time column, if the table has one.
+    pub time: Option<String>,
 }
 
 /// What a sink is built from.
@@ -128,55 +168,71 @@ pub type SourceFactory = fn(SourceContext) -> Result<Box<dyn Source>>;
 /// Builds a sink.
 pub type SinkFactory = fn(SinkContext) -> Result<Box<dyn Sink>>;
 
-/// The connectors weir knows, by name.
+/// The connectors weir knows, by name, with their descriptions.
 pub struct Registry {
     /// Source connectors.
-    pub sources: Vec<(&'static str, SourceFactory)>,
+    pub sources: Vec<(&'static str, SourceFactory, &'static ConnectorSpec)>,
     /// Sink connectors.
-    pub sinks: Vec<(&'static str, SinkFactory)>,
+    pub sinks: Vec<(&'static str, SinkFactory, &'static ConnectorSpec)>,
 }
 
 impl Registry {
     /// Builds a source by connector name.
     pub fn source(&self, connector: &str, ctx: SourceContext) -> Result<Box<dyn Source>> {
-        match self.sources.iter().find(|(n, _)| *n == connector) {
-            Some((_, f)) => f(ctx),
+        match self.sources.iter().find(|(n, ..)| *n == connector) {
+            Some((_, f, _)) => f(ctx),
             None => Err(Error::UnknownConnector {
                 name: connector.to_string(),
-                known: self
-                    .sources
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: self.source_names().join(", "),
             }),
         }
     }
 
     /// Builds a sink by connector name.
     pub fn sink(&self, connector: &str, ctx: SinkContext) -> Result<Box<dyn Sink>> {
-        match self.sinks.iter().find(|(n, _)| *n == connector) {
-            Some((_, f)) => f(ctx),
+        match self.sinks.iter().find(|(n, ..)| *n == connector) {
+            Some((_, f, _)) => f(ctx),
             None => Err(Error::UnknownConnector {
                 name: connector.to_string(),
-                known: self
-                    .sinks
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: self.sink_names().join(", "),
             }),
         }
     }
 
     /// Whether a source connector of this name exists.
     pub fn has_source(&self, connector: &str) -> bool {
-        self.sources.iter().any(|(n, _)| *n == connector)
+        self.source_spec(connector).is_some()
     }
 
     /// Whether a sink connector of this name exists.
     pub fn has_sink(&self, connector: &str) -> bool {
-        self.sinks.iter().any(|(n, _)| *n == connector)
+        self.sink_spec(connector).is_some()
+    }
+
+    /// The description of source connector `connector`.
+    pub fn source_spec(&self, connector: &str) -> Option<&'static ConnectorSpec> {
+        self.sources
+            .iter()
+            .find(|(n, ..)| *n == connector)
+            .map(|s| s.2)
+    }
+
+    /// The description of sink connector `connector`.
+    pub fn sink_spec(&self, connector: &str) -> Option<&'static ConnectorSpec> {
+        self.sinks
+            .iter()
+            .find(|(n, ..)| *n == connector)
+            .map(|s| s.2)
+    }
+
+    /// The source connectors' names.
+    pub fn source_names(&self) -> Vec<&'static str> {
+        self.sources.iter().map(|s| s.0).collect()
+    }
+
+    /// The sink connectors' names.
+    pub fn sink_names(&self) -> Vec<&'static str> {
+        self.sinks.iter().map(|s| s.0).collect()
     }
 }
 
@@ -206,16 +262,36 @@ pub(crate) fn with_positions(
 pub fn registry() -> Registry {
     Registry {
         sources: vec![
-            ("file", file::source::build as SourceFactory),
-            ("generator", generator::build as SourceFactory),
-            ("kafka", kafka::source::build as SourceFactory),
-            ("mqtt", mqtt::source::build as SourceFactory),
+            (
+                "file",
+                file::source::build as SourceFactory,
+                &file::source::SPEC,
+            ),
+            (
+                "generator",
+                generator::build as SourceFactory,
+                &generator::SPEC,
+            ),
+            (
+                "kafka",
+                kafka::source::build as SourceFactory,
+                &kafka::source::SPEC,
+            ),
+            (
+                "mqtt",
+                mqtt::source::build as SourceFactory,
+                &mqtt::source::SPEC,
+            ),
         ],
         sinks: vec![
-            ("file", file::sink::build as SinkFactory),
-            ("kafka", kafka::sink::build as SinkFactory),
-            ("mqtt", mqtt::sink::build as SinkFactory),
-            ("stdout", stdout::build as SinkFactory),
+            ("file", file::sink::build as SinkFactory, &file::sink::SPEC),
+            (
+                "kafka",
+                kafka::sink::build as SinkFactory,
+                &kafka::sink::SPEC,
+            ),
+            ("mqtt", mqtt::sink::build as SinkFactory, &mqtt::sink::SPEC),
+            ("stdout", stdout::build as SinkFactory, &stdout::SPEC),
         ],
     }
 }
@@ -227,12 +303,14 @@ mod tests {
     #[test]
     fn no_duplicate_names() {
         let r = registry();
-        let mut s: Vec<_> = r.sources.iter().map(|(n, _)| *n).collect();
+        let mut s = r.source_names();
+        assert!(r.sources.iter().all(|(n, _, spec)| spec.name == *n));
+        assert!(r.sinks.iter().all(|(n, _, spec)| spec.name == *n));
         let before = s.len();
         s.sort();
         s.dedup();
         assert_eq!(before, s.len());
-        let mut k: Vec<_> = r.sinks.iter().map(|(n, _)| *n).collect();
+        let mut k = r.sink_names();
         let before = k.len();
         k.sort();
         k.dedup();

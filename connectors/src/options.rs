@@ -1,37 +1,53 @@
-//! Typed reading of `WITH (…)` options: each connector takes what it knows, and whatever is
-//! left is reported as an unknown option.
+//! Typed reading of `WITH (…)` options: each connector takes what its [`ConnectorSpec`]
+//! declares, of the declared type, and whatever is left is reported as an unknown option. A
+//! connector asking for an option it does not declare is a bug in weir, reported as such
+//! (every connector's tests read its options).
 use std::collections::BTreeMap;
 
+use crate::describe::{ConnectorSpec, Kind};
 use crate::{Error, Result};
 
 /// Options being consumed by one connector.
 pub struct Options {
     map: BTreeMap<String, String>,
-    connector: &'static str,
+    spec: &'static ConnectorSpec,
+    undeclared: Option<String>,
 }
 
 impl Options {
-    /// Wraps the options given to `connector`.
-    pub fn new(connector: &'static str, map: BTreeMap<String, String>) -> Self {
-        Options { map, connector }
+    /// Wraps the options given to the connector `spec` describes.
+    pub fn new(spec: &'static ConnectorSpec, map: BTreeMap<String, String>) -> Self {
+        Options {
+            map,
+            spec,
+            undeclared: None,
+        }
+    }
+
+    /// Takes `key`, which the spec must declare as of type `kind`.
+    fn take(&mut self, key: &str, kind: Kind) -> Option<String> {
+        if self.spec.option(key).map(|o| o.kind) != Some(kind) {
+            self.undeclared.get_or_insert_with(|| key.to_string());
+        }
+        self.map.remove(key)
     }
 
     /// Takes an optional string option.
     pub fn string(&mut self, key: &str) -> Option<String> {
-        self.map.remove(key)
+        self.take(key, Kind::Text)
     }
 
     /// Takes a required string option.
     pub fn required(&mut self, key: &str) -> Result<String> {
-        self.map.remove(key).ok_or_else(|| Error::Option {
+        self.take(key, Kind::Text).ok_or_else(|| Error::Option {
             option: key.to_string(),
-            message: format!("required by the {} connector", self.connector),
+            message: format!("required by the {} connector", self.spec.name),
         })
     }
 
     /// Takes an optional integer option.
     pub fn u64(&mut self, key: &str, default: u64) -> Result<u64> {
-        match self.map.remove(key) {
+        match self.take(key, Kind::Integer) {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| Error::Option {
                 option: key.to_string(),
@@ -42,7 +58,7 @@ impl Options {
 
     /// Takes an optional boolean option.
     pub fn bool(&mut self, key: &str, default: bool) -> Result<bool> {
-        match self.map.remove(key).as_deref().map(str::trim) {
+        match self.take(key, Kind::Bool).as_deref().map(str::trim) {
             None => Ok(default),
             Some("true") | Some("1") | Some("yes") => Ok(true),
             Some("false") | Some("0") | Some("no") => Ok(false),
@@ -55,7 +71,7 @@ impl Options {
 
     /// Takes an optional duration option (`'500ms'`, `'2s'`, `'1m'`, `'1h'`), in ms.
     pub fn duration_ms(&mut self, key: &str, default: i64) -> Result<i64> {
-        match self.map.remove(key) {
+        match self.take(key, Kind::Duration) {
             None => Ok(default),
             Some(v) => parse_duration_ms(&v).ok_or_else(|| Error::Option {
                 option: key.to_string(),
@@ -64,13 +80,22 @@ impl Options {
         }
     }
 
-    /// Fails if any option was not taken.
+    /// Fails if any option was not taken, or one was read that the spec does not declare.
     pub fn finish(self) -> Result<()> {
+        if let Some(k) = self.undeclared {
+            return Err(Error::Option {
+                option: k,
+                message: format!(
+                    "read by the {} connector but not declared in its spec (a bug in weir)",
+                    self.spec.name
+                ),
+            });
+        }
         match self.map.keys().next() {
             None => Ok(()),
             Some(k) => Err(Error::Option {
                 option: k.clone(),
-                message: format!("unknown option for the {} connector", self.connector),
+                message: format!("unknown option for the {} connector", self.spec.name),
             }),
         }
     }

@@ -4,12 +4,14 @@
 //! a [`plan::ScriptPlan`]; and [`physical::build_stage`], which turns a plan's operator spec
 //! into an operator. Statements are tokenized with positions (`tokens`), weir's DDL is read in
 //! `script`, queries are planned by DataFusion (`SqlToRel` + its analyzer and optimizer) and
-//! lowered into weir's plan in `planner`. Depends on `operators` only: no timely, no I/O.
+//! lowered into weir's plan in `planner`. Depends on `operators`, `models` and `connectors`
+//! (whose descriptions `CREATE` checks options against): no timely, no I/O.
 //!
 //! How to add a statement: add its head to `Compiler::statement`, parse it with `Cursor`,
 //! record it in the catalog, and document it in the README's SQL reference.
 
 pub mod baselines;
+mod connector_check;
 pub mod duration;
 pub mod error;
 mod features;

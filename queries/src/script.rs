@@ -182,9 +182,18 @@ impl Compiler {
             _ => Vec::new(),
         };
         let mut map = BTreeMap::new();
+        let mut at = crate::connector_check::Positions {
+            options: std::collections::HashMap::new(),
+            statement: (sl, scol),
+        };
         for o in options {
             match o {
                 SqlOption::KeyValue { key, value } => {
+                    let start = key.span.start;
+                    at.options.insert(
+                        key.value.to_ascii_lowercase(),
+                        (start.line.max(1), start.column.max(1)),
+                    );
                     let v = value.to_string();
                     let v = v
                         .strip_prefix('\'')
@@ -275,6 +284,13 @@ impl Compiler {
         let watermark_delay_ms = dur("watermark_delay", &mut map)?.unwrap_or(0);
         let idle_timeout_ms = dur("idle_timeout", &mut map)?;
         let dead_letter = map.remove("dead_letter");
+        crate::connector_check::check(
+            crate::connector_check::Role::Source,
+            &connector,
+            &map,
+            format.as_deref(),
+            &at,
+        )?;
         self.sources.push(SourceDef {
             name,
             connector,
@@ -364,6 +380,17 @@ impl Compiler {
                 .hint("add WITH (connector = 'file' | 'stdout', ...)")
         })?;
         let format = map.remove("format");
+        let at = crate::connector_check::Positions {
+            options: opts.iter().map(|(k, _, l)| (k.clone(), *l)).collect(),
+            statement: loc,
+        };
+        crate::connector_check::check(
+            crate::connector_check::Role::Sink,
+            &connector,
+            &map,
+            format.as_deref(),
+            &at,
+        )?;
         self.sinks.push(SinkDef {
             name,
             connector,

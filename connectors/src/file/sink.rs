@@ -9,6 +9,21 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::format::Format;
 use crate::{Error, Options, Result, Sink, SinkContext};
 
+/// The file sink's options.
+pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
+    name: "file",
+    formats: &["csv", "json"],
+    options: &[&[
+        crate::describe::required("path", crate::describe::Kind::Text, "the file to write"),
+        crate::describe::opt(
+            "header",
+            crate::describe::Kind::Bool,
+            "true",
+            "whether a csv file starts with a header line",
+        ),
+    ]],
+};
+
 /// Writes one file.
 pub struct FileSink {
     out: BufWriter<File>,
@@ -22,7 +37,7 @@ pub struct FileSink {
 
 /// Builds the file sink.
 pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
-    let mut o = Options::new("file", ctx.options);
+    let mut o = Options::new(&SPEC, ctx.options);
     let path = o.required("path")?;
     let format = Format::parse(ctx.format.as_deref(), Format::Csv)?;
     let header = o.bool("header", true)?;

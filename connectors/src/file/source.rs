@@ -8,8 +8,24 @@ use std::io::{BufRead, BufReader};
 
 use datafusion::arrow::datatypes::SchemaRef;
 
+use crate::describe::{opt, required, ConnectorSpec, Kind};
 use crate::format::Format;
 use crate::{Error, Options, Poll, Result, Source, SourceContext};
+
+/// The file source's options.
+pub const SPEC: ConnectorSpec = ConnectorSpec {
+    name: "file",
+    formats: &["csv", "json"],
+    options: &[&[
+        required("path", Kind::Text, "the file to read"),
+        opt(
+            "header",
+            Kind::Bool,
+            "true for csv, false for json",
+            "whether the first line is a header (skipped)",
+        ),
+    ]],
+};
 
 /// Reads one file.
 pub struct FileSource {
@@ -29,11 +45,11 @@ pub struct FileSource {
 
 /// Builds the file source.
 pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
-    let mut o = Options::new("file", ctx.options);
+    let mut o = Options::new(&SPEC, ctx.options);
     let path = o.required("path")?;
     let format = Format::parse(ctx.format.as_deref(), Format::Csv)?;
     let header = o.bool("header", format == Format::Csv)?;
-    let position_column = o.string("position_column").is_some();
+    let position_column = ctx.internal.positions.is_some();
     o.finish()?;
     let file = File::open(&path).map_err(|e| Error::io(format!("opening {path}"), e))?;
     let mut reader = if ctx.worker == 0 {

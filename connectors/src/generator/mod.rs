@@ -26,7 +26,72 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
+use crate::describe::{opt, ConnectorSpec, Kind};
 use crate::{Error, Options, Poll, Result, Source, SourceContext};
+
+/// The generator's options.
+pub const SPEC: ConnectorSpec = ConnectorSpec {
+    name: "generator",
+    formats: &[],
+    options: &[&[
+        opt("sensors", Kind::Integer, "100", "number of sensors"),
+        opt(
+            "sensors_per_machine",
+            Kind::Integer,
+            "4",
+            "sensors per machine",
+        ),
+        opt(
+            "rows",
+            Kind::Integer,
+            "100000",
+            "rows in all (0: unbounded)",
+        ),
+        opt(
+            "rate",
+            Kind::Integer,
+            "0",
+            "rows per second over all workers (0: as fast as possible)",
+        ),
+        opt(
+            "interval",
+            Kind::Duration,
+            "1s",
+            "event time between a sensor's readings",
+        ),
+        opt(
+            "jitter",
+            Kind::Duration,
+            "0ms",
+            "random shift of event times, making rows arrive out of order",
+        ),
+        opt(
+            "start",
+            Kind::Integer,
+            "1700000000000",
+            "event time of the first readings, epoch ms",
+        ),
+        opt("seed", Kind::Integer, "42", "random seed"),
+        opt(
+            "batch",
+            Kind::Integer,
+            "0",
+            "most rows per batch (0: as many as the engine asks for)",
+        ),
+        opt(
+            "anomalies",
+            Kind::Text,
+            "",
+            "anomalies to inject: 'kind:rate,…'",
+        ),
+        opt(
+            "panic_at",
+            Kind::Integer,
+            "0",
+            "fault injection: panic after this many rows on one worker (0: never)",
+        ),
+    ]],
+};
 
 /// Columns the generator knows.
 pub const COLUMNS: &[&str] = &[
@@ -104,7 +169,7 @@ pub struct Generator {
 
 /// Builds the generator.
 pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
-    let mut o = Options::new("generator", ctx.options);
+    let mut o = Options::new(&SPEC, ctx.options);
     let sensors = o.u64("sensors", 100)?.max(1);
     let per_machine = o.u64("sensors_per_machine", 4)?.max(1);
     let rows = o.u64("rows", 100_000)?;
@@ -326,6 +391,7 @@ mod tests {
             worker,
             workers,
             metrics: Default::default(),
+            internal: Default::default(),
         })
         .unwrap()
     }

@@ -11,6 +11,7 @@
 //! Sink options: `brokers`, `topic` (required), `key` (a column whose value becomes the record
 //! key), `idempotent` (enable the idempotent producer; default false), `format` (`json`
 //! default, or `csv`).
+mod record;
 pub mod replay;
 pub mod sink;
 pub mod source;

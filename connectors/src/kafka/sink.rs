@@ -9,8 +9,36 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::{base_config, kafka_err};
+use crate::describe::{opt, required, ConnectorSpec, Kind};
 use crate::format::Format;
 use crate::{ConnectorMetrics, Error, Options, Result, Sink, SinkContext};
+
+/// The Kafka sink's options.
+pub const SPEC: ConnectorSpec = ConnectorSpec {
+    name: "kafka",
+    formats: &["json", "csv"],
+    options: &[&[
+        required(
+            "brokers",
+            Kind::Text,
+            "bootstrap brokers, host:port[,host:port…]",
+        ),
+        required("topic", Kind::Text, "the topic to write"),
+        opt(
+            "key",
+            Kind::Text,
+            "",
+            "an output column whose value keys each record",
+        ),
+        opt("idempotent", Kind::Bool, "false", "an idempotent producer"),
+        opt(
+            "changelog",
+            Kind::Text,
+            "rows",
+            "'rows', or 'upsert': an updating view's changes as upserts and tombstones",
+        ),
+    ]],
+};
 
 /// Writes rows to a topic.
 pub struct KafkaSink {
@@ -26,7 +54,7 @@ pub struct KafkaSink {
 
 /// Builds the Kafka sink.
 pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
-    let mut o = Options::new("kafka", ctx.options);
+    let mut o = Options::new(&SPEC, ctx.options);
     let brokers = o.required("brokers")?;
     let topic = o.required("topic")?;
     let key = match o.string("key") {

@@ -12,10 +12,55 @@ use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use super::record::{Record, Tombstones};
 use super::{base_config, kafka_err, tombstone};
 use crate::format::Format;
 use crate::{
     ConnectorMetrics, Error, Options, PartitionState, Poll, Result, Source, SourceContext,
+};
+
+/// The Kafka source's options.
+pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
+    name: "kafka",
+    formats: &["json", "csv"],
+    options: &[&[
+        crate::describe::required(
+            "brokers",
+            crate::describe::Kind::Text,
+            "bootstrap brokers, host:port[,host:port…]",
+        ),
+        crate::describe::required("topic", crate::describe::Kind::Text, "the topic to read"),
+        crate::describe::opt(
+            "start",
+            crate::describe::Kind::Text,
+            "earliest",
+            "where a new group starts: earliest or latest",
+        ),
+        crate::describe::opt(
+            "group_id",
+            crate::describe::Kind::Text,
+            "weir-<source>",
+            "the consumer group",
+        ),
+        crate::describe::opt(
+            "commit",
+            crate::describe::Kind::Bool,
+            "true",
+            "commit offsets to the group",
+        ),
+        crate::describe::opt(
+            "bounded",
+            crate::describe::Kind::Bool,
+            "false",
+            "read to the end offsets at start, then finish",
+        ),
+        crate::describe::opt(
+            "max_messages",
+            crate::describe::Kind::Integer,
+            "0",
+            "stop after this many messages (0: no limit)",
+        ),
+    ]],
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,26 +101,6 @@ impl ConsumerContext for LagContext {}
 
 type LagConsumer = BaseConsumer<LagContext>;
 
-/// A message waiting to be decoded: partition, offset, payload (`None`: a tombstone), key and
-/// timestamp (ms).
-pub(super) struct Record {
-    pub(super) partition: i32,
-    pub(super) offset: i64,
-    pub(super) payload: Option<Vec<u8>>,
-    pub(super) key: Option<Vec<u8>>,
-    pub(super) timestamp: Option<i64>,
-}
-
-/// For tables: tombstones (null payloads) become rows that delete their key. The table's
-/// schema ends with a marker column (`delete` on tombstone rows, NULL otherwise); a tombstone
-/// row carries the key (from the message key) and, in the event-time column, the message's
-/// timestamp.
-pub(super) struct Tombstones {
-    pub(super) key: usize,
-    pub(super) marker: usize,
-    pub(super) time: Option<usize>,
-}
-
 /// The Kafka source on one worker.
 pub struct KafkaSource {
     consumer: Option<LagConsumer>,
@@ -97,13 +122,13 @@ pub struct KafkaSource {
     assigned: Vec<i32>,
     caught_up: HashMap<i32, bool>,
     /// `position_column`: the schema's last column, filled with each record's partition and
-    /// offset (`weir_operators::provenance::partitioned_position`) for provenance.
-    positions: bool,
+    /// offset (packed by the engine's encoding) for provenance.
+    positions: Option<fn(i32, i64) -> i64>,
 }
 
 /// Builds the Kafka source.
 pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
-    let mut o = Options::new("kafka", ctx.options);
+    let mut o = Options::new(&SPEC, ctx.options);
     let brokers = o.required("brokers")?;
     let topic = o.required("topic")?;
     let start = o
@@ -116,27 +141,28 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let commit = o.bool("commit", true)?;
     let bounded = o.bool("bounded", false)?;
     let max_messages = o.u64("max_messages", 0)?;
-    let tombstones = match (o.string("tombstone_key"), o.string("tombstone_column")) {
-        (Some(k), Some(c)) => {
+    let tombstones = match &ctx.internal.tombstones {
+        Some(t) => {
             let find = |n: &str, what: &str| {
-                ctx.schema.index_of(n).map_err(|_| Error::Option {
-                    option: what.into(),
-                    message: format!("'{n}' is not a column"),
+                ctx.schema.index_of(n).map_err(|_| Error::Column {
+                    column: n.into(),
+                    message: format!("the table's {what} is not a column"),
                 })
             };
-            let time = o
-                .string("tombstone_time")
-                .map(|t| find(&t, "tombstone_time"))
+            let time = t
+                .time
+                .as_deref()
+                .map(|c| find(c, "event time"))
                 .transpose()?;
             Some(Tombstones {
-                key: find(&k, "tombstone_key")?,
-                marker: find(&c, "tombstone_column")?,
+                key: find(&t.key, "key")?,
+                marker: find(&t.column, "tombstone marker")?,
                 time,
             })
         }
-        _ => None,
+        None => None,
     };
-    let positions = o.string("position_column").is_some();
+    let positions = ctx.internal.positions.as_ref().map(|p| p.encode);
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
     let consumer: LagConsumer = base_config(&brokers)
@@ -178,7 +204,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         .collect();
     let decode_schema = match &tombstones {
         Some(t) => Arc::new(tombstone::without_marker(&ctx.schema, t.marker)),
-        None if positions => crate::without_positions(&ctx.schema),
+        None if positions.is_some() => crate::without_positions(&ctx.schema),
         None => ctx.schema.clone(),
     };
     // A worker without partitions keeps no consumer and is done at once.
@@ -381,14 +407,12 @@ impl Source for KafkaSource {
                 .map(|(_, r)| *r)
                 .collect();
             batch = tombstone::merge(&self.schema, t, batch, &good, &tombs)?;
-        } else if self.positions {
+        } else if let Some(encode) = self.positions {
             let good = values
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !failed.contains(i))
-                .map(|(_, r)| {
-                    weir_operators::provenance::partitioned_position(r.partition, r.offset)
-                });
+                .map(|(_, r)| encode(r.partition, r.offset));
             batch = batch
                 .map(|b| crate::with_positions(&self.schema, b, good.collect()))
                 .transpose()?;

@@ -8,7 +8,7 @@ use datafusion::arrow::compute::{cast, interleave};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::source::{Record, Tombstones};
+use super::record::{Record, Tombstones};
 use crate::Result;
 
 /// The schema a payload decodes with: the table's, without the marker column.

@@ -29,6 +29,115 @@ pub mod topic;
 
 use std::time::Duration;
 
+use crate::describe::{opt, required, Kind, OptionSpec};
+
+/// The connection options the MQTT source and sink share.
+pub const CONNECTION: &[OptionSpec] = &[
+    opt(
+        "url",
+        Kind::Text,
+        "mqtt://127.0.0.1:1883",
+        "the broker: mqtt://host:port or mqtts://host:port",
+    ),
+    opt(
+        "client_id",
+        Kind::Text,
+        "weir-<name>-<pid>",
+        "the MQTT client id",
+    ),
+    opt(
+        "keep_alive",
+        Kind::Duration,
+        "30s",
+        "keep-alive interval (at least 5s)",
+    ),
+    opt(
+        "clean_session",
+        Kind::Bool,
+        "true",
+        "false with a fixed client_id keeps a persistent session",
+    ),
+    opt("username", Kind::Text, "", "user name"),
+    opt("password", Kind::Text, "", "password (with username)"),
+    opt("qos", Kind::Integer, "1", "quality of service: 0, 1 or 2"),
+    opt(
+        "tls",
+        Kind::Bool,
+        "true for mqtts://",
+        "connect over TLS (rustls)",
+    ),
+    opt(
+        "ca_file",
+        Kind::Text,
+        "",
+        "PEM of the CA that signed the broker's certificate (with TLS)",
+    ),
+    opt(
+        "client_cert_file",
+        Kind::Text,
+        "",
+        "client certificate, PEM (with client_key_file)",
+    ),
+    opt(
+        "client_key_file",
+        Kind::Text,
+        "",
+        "client key, PEM (with client_cert_file)",
+    ),
+];
+
+/// The MQTT source's own options.
+pub const SOURCE: &[OptionSpec] = &[
+    required(
+        "topic",
+        Kind::Text,
+        "a topic filter, with + and # wildcards",
+    ),
+    opt("protocol", Kind::Text, "3.1.1", "MQTT version: 3.1.1 or 5"),
+    opt(
+        "shared_group",
+        Kind::Text,
+        "",
+        "subscribe as $share/<group>/<topic>, spreading messages over workers",
+    ),
+    opt(
+        "topic_columns",
+        Kind::Text,
+        "",
+        "column names for the topic's + levels, left to right",
+    ),
+    opt(
+        "max_messages",
+        Kind::Integer,
+        "0",
+        "stop after this many messages (0: run forever)",
+    ),
+    opt(
+        "extra_column",
+        Kind::Text,
+        "",
+        "a TEXT column that receives a payload's undeclared fields as JSON",
+    ),
+    opt(
+        "stop_after_idle",
+        Kind::Duration,
+        "0",
+        "stop when no message arrived for this long after the first (0: never)",
+    ),
+    opt(
+        "archive",
+        Kind::Text,
+        "",
+        "a directory keeping every received message, numbered, for provenance",
+    ),
+];
+
+/// The MQTT sink's own options.
+pub const SINK: &[OptionSpec] = &[
+    required("topic", Kind::Text, "the topic to publish to"),
+    opt("retain", Kind::Bool, "false", "publish retained messages"),
+];
+
 use rumqttc::{MqttOptions, QoS};
 
 use crate::{Error, Options, Result};

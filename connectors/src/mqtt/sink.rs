@@ -12,6 +12,13 @@ use super::{connection, next_backoff};
 use crate::format::Format;
 use crate::{Error, Options, Result, Sink, SinkContext};
 
+/// The MQTT sink's options.
+pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
+    name: "mqtt",
+    formats: &["json"],
+    options: &[super::SINK, super::CONNECTION],
+};
+
 /// Publishes rows.
 pub struct MqttSink {
     client: Client,
@@ -26,7 +33,7 @@ pub struct MqttSink {
 
 /// Builds the MQTT sink.
 pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
-    let mut o = Options::new("mqtt", ctx.options);
+    let mut o = Options::new(&SPEC, ctx.options);
     let topic = o.required("topic")?;
     let retain = o.bool("retain", false)?;
     let conn = connection(&mut o, format!("weir-{}-{}", ctx.name, std::process::id()))?;

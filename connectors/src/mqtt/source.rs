@@ -18,6 +18,13 @@ use crate::format::sparkplug::SparkplugDecoder;
 use crate::format::Format;
 use crate::{BadRecord, ConnectorMetrics, Options, Poll, Result, Source, SourceContext};
 
+/// The MQTT source's options.
+pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
+    name: "mqtt",
+    formats: &["json", "csv", "sparkplug"],
+    options: &[super::SOURCE, super::CONNECTION],
+};
+
 struct Message {
     topic: String,
     payload: Vec<u8>,
@@ -41,12 +48,14 @@ pub struct MqttSource {
     /// `position_column`: the schema's last column, filled with each message's worker and
     /// archive sequence number (for provenance; needs `archive`).
     position_column: Option<String>,
+    /// Packs a worker and a sequence number into a position.
+    encode: fn(i32, i64) -> i64,
     worker: usize,
 }
 
 /// Builds the MQTT source.
 pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
-    let mut o = Options::new("mqtt", ctx.options);
+    let mut o = Options::new(&SPEC, ctx.options);
     let filter = o.required("topic")?;
     let protocol = o.string("protocol").unwrap_or_else(|| "3.1.1".into());
     let v5 = match protocol.as_str() {
@@ -79,7 +88,13 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         ms => Some(Duration::from_millis(ms as u64)),
     };
     let archive_dir = o.string("archive");
-    let position_column = o.string("position_column");
+    let position_column = ctx.internal.positions.as_ref().map(|p| p.column.clone());
+    let encode = ctx
+        .internal
+        .positions
+        .as_ref()
+        .map(|p| p.encode)
+        .unwrap_or(|_, s| s);
     let conn = connection(&mut o, format!("weir-{}-{}", ctx.name, std::process::id()))?;
     o.finish()?;
     if position_column.is_some() && archive_dir.is_none() {
@@ -189,6 +204,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         metrics,
         archive,
         position_column,
+        encode,
         worker: ctx.worker,
     }))
 }
@@ -401,9 +417,7 @@ impl MqttSource {
                     .iter()
                     .zip(&good)
                     .filter(|(_, g)| **g)
-                    .map(|(s, _)| {
-                        weir_operators::provenance::partitioned_position(worker, *s as i64)
-                    })
+                    .map(|(s, _)| (self.encode)(worker, *s as i64))
                     .collect();
                 cols.push(Arc::new(positions));
             } else if Some(f.name()) == self.extra_column.as_ref() {

@@ -6,6 +6,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::format::Format;
 use crate::{Error, Options, Result, Sink, SinkContext};
 
+/// The stdout sink takes no options.
+pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
+    name: "stdout",
+    formats: &["csv", "json"],
+    options: &[],
+};
+
 /// Prints to standard output.
 pub struct StdoutSink {
     format: Format,
@@ -16,7 +23,7 @@ pub struct StdoutSink {
 
 /// Builds the stdout sink.
 pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
-    let o = Options::new("stdout", ctx.options);
+    let o = Options::new(&SPEC, ctx.options);
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
     Ok(Box::new(StdoutSink {

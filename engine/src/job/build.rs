@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SessionState;
 use timely::worker::Worker;
-use weir_connectors::{registry, SourceContext};
+use weir_connectors::{registry, Internal, Positions, SourceContext, TombstoneColumns};
 use weir_operators::join::KeyEncoder;
 use weir_operators::BatchOperator;
 use weir_queries::physical::{build_stage, build_updating, partitioner};
@@ -69,7 +69,8 @@ pub fn prepare(res: &JobResources, index: usize, peers: usize) -> Result<WorkerP
     let mut tables = Vec::new();
     for t in &res.tables {
         let err = |e: String| JobError::build(res.job, &t.plan.name, e);
-        let parts = source_parts(t, &t.source, Vec::new(), None, index, peers).map_err(err)?;
+        let parts =
+            source_parts(t, &t.source, Vec::new(), None, false, (index, peers)).map_err(err)?;
         let keys =
             weir_queries::physical_join::table_keys(&t.source).map_err(|e| err(e.to_string()))?;
         tables.push((t.clone(), parts, keys));
@@ -119,7 +120,14 @@ fn pipeline(
     }
     let first_router = steps.first_mut().and_then(|s| s.router.take());
     let src = positioned(sh.source.clone(), sh.plan.provenance, 0);
-    let parts = source_parts(sh, &src, chain, first_router, index, peers)?;
+    let parts = source_parts(
+        sh,
+        &src,
+        chain,
+        first_router,
+        sh.plan.provenance,
+        (index, peers),
+    )?;
     Ok((parts, steps))
 }
 
@@ -156,7 +164,14 @@ fn step<'a>(
             let (lk, rk) = interval_keys(state, s).map_err(e)?;
             let rchain = chain_of(state, &right.stages)?;
             let rsrc = positioned(rs.source.clone(), sh.plan.provenance, 1);
-            let parts = source_parts(rs, &rsrc, rchain, Some(Router::Key(rk)), index, peers)?;
+            let parts = source_parts(
+                rs,
+                &rsrc,
+                rchain,
+                Some(Router::Key(rk)),
+                sh.plan.provenance,
+                (index, peers),
+            )?;
             let join = build_interval(state, s).map_err(e)?;
             let step = IntervalStep {
                 join,
@@ -172,17 +187,25 @@ fn step<'a>(
     })
 }
 
-/// Opens a source on this worker, with its stateless chain and router.
+/// Opens a source on worker `index` of `peers`, with its stateless chain and router; with
+/// `positions`, it fills the schema's last column with each row's position.
 fn source_parts(
     sh: &Shared,
     src: &SourceDef,
     chain: Vec<Box<dyn BatchOperator>>,
     router: Option<Router>,
-    index: usize,
-    peers: usize,
+    positions: bool,
+    (index, peers): (usize, usize),
 ) -> Result<source::SourceParts, String> {
     let mut schema = src.schema.clone();
-    let mut options = src.options.clone();
+    let mut internal = Internal::default();
+    if positions {
+        let column = schema.fields().last().map(|f| f.name().clone());
+        internal.positions = column.map(|column| Positions {
+            column,
+            encode: weir_operators::provenance::partitioned_position,
+        });
+    }
     // A Kafka table without an op column marks tombstones (null payloads) in a hidden column.
     if let Some(t) = &src.table {
         if src.connector == "kafka" && t.op_column.is_none() && t.primary_key.len() == 1 {
@@ -190,21 +213,22 @@ fn source_parts(
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
             fields.push(Field::new(table::TOMBSTONE_COLUMN, DataType::Utf8, true));
             schema = Schema::new(fields);
-            options.insert("tombstone_key".into(), t.primary_key.join(","));
-            options.insert("tombstone_column".into(), table::TOMBSTONE_COLUMN.into());
-            if let Some(et) = &src.event_time {
-                options.insert("tombstone_time".into(), et.clone());
-            }
+            internal.tombstones = Some(TombstoneColumns {
+                key: t.primary_key.join(","),
+                column: table::TOMBSTONE_COLUMN.into(),
+                time: src.event_time.clone(),
+            });
         }
     }
     let context = SourceContext {
         name: src.name.clone(),
         schema: Arc::new(schema),
-        options,
+        options: src.options.clone(),
         format: src.format.clone(),
         worker: index,
         workers: peers,
         metrics: sh.source_metrics.clone(),
+        internal,
     };
     let source = registry()
         .source(&src.connector, context)
@@ -217,14 +241,13 @@ fn source_parts(
     })
 }
 
-/// `src`, for a provenance pipeline, filling a last, hidden column with each row's position
-/// (file line, Kafka partition and offset, MQTT worker and archive sequence); `i` is 0 for the
-/// pipeline's source, 1 for the stream an interval join reads.
+/// `src`, for a provenance pipeline, with a last, hidden column the source fills with each
+/// row's position (file line, Kafka partition and offset, MQTT worker and archive sequence);
+/// `i` is 0 for the pipeline's source, 1 for the stream an interval join reads.
 fn positioned(mut src: SourceDef, provenance: bool, i: usize) -> SourceDef {
     if provenance {
         let column = weir_operators::provenance::position_column(i);
         src.schema = weir_operators::provenance::with_position_column(&src.schema, column);
-        src.options.insert("position_column".into(), column.into());
     }
     src
 }

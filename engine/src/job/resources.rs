@@ -120,7 +120,7 @@ impl Opening<'_> {
             .cloned()
             .ok_or_else(|| self.err(pipeline)(format!("unknown source '{name}'")))?;
         if !registry().has_source(&src.connector) {
-            let known: Vec<&str> = registry().sources.iter().map(|(n, _)| *n).collect();
+            let known = registry().source_names();
             return Err(self.err(pipeline)(format!(
                 "source '{}': unknown connector '{}' (known: {})",
                 src.name,
