@@ -272,3 +272,53 @@ fn a_worker_panic_ends_weir_run_with_the_typed_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_source_read_by_two_pipelines_of_a_job_is_read_once() {
+    let dir = scratch("runtime-read-once");
+    let rt = runtime(2);
+    let source = "CREATE SOURCE r (sensor_id TEXT, ts BIGINT, seq BIGINT, temperature DOUBLE)
+                    WITH (connector = 'generator', sensors = '20', rows = '20000', event_time = 'ts');";
+    let windows = "SELECT sensor_id, window_start, count(*) AS n FROM r
+                   GROUP BY sensor_id, tumble(ts, INTERVAL '10' SECOND)";
+    let hot = "SELECT sensor_id, seq, temperature FROM r WHERE temperature > 62";
+    let sql = format!(
+        "{source}
+         CREATE SINK w WITH (connector = 'file', path = '{w}', format = 'json');
+         CREATE SINK h WITH (connector = 'file', path = '{h}', format = 'json');
+         CREATE PIPELINE windows AS INSERT INTO w {windows};
+         CREATE PIPELINE hot AS INSERT INTO h {hot};",
+        w = dir.join("w.jsonl").display(),
+        h = dir.join("h.jsonl").display()
+    );
+    let report = submit(&rt, &sql).wait().expect("both pipelines");
+    // One read of the source: 20 000 rows, not 40 000, and both pipelines count them.
+    let counted: Vec<u64> = report.pipelines.iter().map(|p| p.rows_in).collect();
+    assert_eq!(counted, vec![20_000, 20_000]);
+    let windows_out = json_lines(&dir.join("w.jsonl"));
+    let total: i64 = windows_out.iter().map(|w| w["n"].as_i64().unwrap()).sum();
+    assert_eq!(total, 20_000, "every reading in one window");
+    // Each pipeline gives what it gives alone, in a job of its own.
+    let alone = submit(&rt, &format!("{source} {hot};"))
+        .wait()
+        .expect("alone");
+    let key = |r: &Vec<String>| (r[0].clone(), r[1].parse::<i64>().unwrap());
+    let mut want: Vec<(String, i64)> = weir_tests::rows(&alone.pipelines[0].results)
+        .iter()
+        .map(key)
+        .collect();
+    let mut got: Vec<(String, i64)> = json_lines(&dir.join("h.jsonl"))
+        .iter()
+        .map(|r| {
+            (
+                r["sensor_id"].as_str().unwrap().to_string(),
+                r["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    want.sort();
+    got.sort();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    rt.shutdown().expect("shutdown");
+}

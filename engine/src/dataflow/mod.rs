@@ -7,6 +7,7 @@
 //! event-time milliseconds; frontiers are the watermarks.
 pub mod aggregate;
 pub mod batch;
+pub mod fanout;
 pub mod interval;
 pub mod lookup;
 pub mod route;
@@ -52,8 +53,14 @@ pub struct Shared {
     pub plan: PipelinePlan,
     /// Its source.
     pub source: SourceDef,
-    /// Counters.
+    /// The pipeline's counters (rows out).
     pub metrics: Arc<Metrics>,
+    /// Its source's counters (rows in, late, dead letters), shared by every pipeline reading
+    /// the source (it is read once).
+    pub input: Arc<Metrics>,
+    /// For a source instance: the stop flags of the pipelines it feeds (it stops when all are
+    /// set).
+    pub readers: Vec<Arc<AtomicBool>>,
     /// Output.
     pub output: Output,
     /// Late-row sink, if the pipeline asked for one.
@@ -112,7 +119,12 @@ impl Shared {
 
     /// Whether the sources should stop: the pipeline has its `limit`, or the job is stopping.
     pub fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.job_stop.load(Ordering::Relaxed)
+        let wanted = if self.readers.is_empty() {
+            self.stop.load(Ordering::Relaxed)
+        } else {
+            self.readers.iter().all(|r| r.load(Ordering::Relaxed))
+        };
+        wanted || self.job_stop.load(Ordering::Relaxed)
     }
 
     /// Runs one activation of `operator`'s logic; a panic in it fails the job (with the panic's

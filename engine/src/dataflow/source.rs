@@ -106,7 +106,7 @@ pub fn build<'s>(
                             } => {
                                 last_data = Instant::now();
                                 if !bad.is_empty() {
-                                    Metrics::add(&shared.metrics.dead_letter, bad.len());
+                                    Metrics::add(&shared.input.dead_letter, bad.len());
                                     match &shared.dead {
                                         Some(DeadLetter::File(d)) => {
                                             if let Ok(mut d) = d.lock() {
@@ -140,7 +140,7 @@ pub fn build<'s>(
                                     }
                                 }
                                 let Some(batch) = batch else { continue };
-                                Metrics::add(&shared.metrics.rows_in, batch.num_rows());
+                                Metrics::add(&shared.input.rows_in, batch.num_rows());
                                 let on_time = match time_index {
                                     None => batch,
                                     Some(ti) => {
@@ -148,7 +148,7 @@ pub fn build<'s>(
                                             Ok((on_time, late)) => {
                                                 if let Some(late) = late {
                                                     Metrics::add(
-                                                        &shared.metrics.late,
+                                                        &shared.input.late,
                                                         late.num_rows(),
                                                     );
                                                     if let Some(s) = &shared.late {

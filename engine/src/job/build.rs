@@ -1,13 +1,12 @@
-//! Building one worker's part of a job: first the operators of every pipeline and table
-//! (fallible: options, expressions, connectors — [`prepare`]), then, once every worker of the
-//! cluster has prepared its part, the timely dataflow that wires them ([`install`]). Building
-//! a node's operator from its spec happens here, in [`step`], and nowhere else in the engine.
-use std::collections::HashMap;
+//! Building one worker's part of a job: the operators of every table and pipeline, and one
+//! source instance per source the job reads (fallible: options, expressions, connectors —
+//! [`prepare`]). `wire.rs` then wires them into a dataflow once every worker of the cluster has
+//! prepared its part. Building a node's operator from its spec happens here, in [`step`], and
+//! nowhere else in the engine.
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SessionState;
-use timely::worker::Worker;
 use weir_connectors::{registry, Internal, Positions, SourceContext, TombstoneColumns};
 use weir_operators::join::KeyEncoder;
 use weir_operators::BatchOperator;
@@ -18,10 +17,10 @@ use weir_queries::plan::{OperatorSpec, SourceDef, Stage};
 use super::error::JobError;
 use super::resources::JobResources;
 use crate::dataflow::route::Router;
-use crate::dataflow::{aggregate, interval, lookup, route, sink, source, table, updating, Shared};
+use crate::dataflow::{source, table, Shared};
 
 /// The stateful operator of a pipeline step.
-enum Stateful {
+pub(super) enum Stateful {
     /// A windowed aggregate (or per-key features) driven by the frontier.
     Window(Box<dyn BatchOperator>),
     /// An updating view on differential dataflow.
@@ -33,23 +32,45 @@ enum Stateful {
 }
 
 /// An interval join, its second source and that source's shared state.
-struct IntervalStep {
-    join: weir_operators::join::IntervalJoin,
-    right: source::SourceParts,
-    shared: Shared,
+pub(super) struct IntervalStep {
+    pub(super) join: weir_operators::join::IntervalJoin,
+    pub(super) right: source::SourceParts,
+    pub(super) shared: Shared,
 }
 
 /// A stateful operator, how rows reach it, and the stateless operators after it.
-struct Step {
-    op: Stateful,
-    router: Option<Router>,
-    post: Vec<Box<dyn BatchOperator>>,
+pub(super) struct Step {
+    pub(super) op: Stateful,
+    pub(super) router: Option<Router>,
+    pub(super) post: Vec<Box<dyn BatchOperator>>,
+}
+
+/// A pipeline reading a source another pipeline reads too: its stateless chain and router run
+/// in an operator of its own after the source.
+pub(super) struct Fanned {
+    pub(super) chain: Vec<Box<dyn BatchOperator>>,
+    pub(super) router: Option<Router>,
+}
+
+/// One pipeline's operators after its source.
+pub(super) struct Reader {
+    pub(super) shared: Shared,
+    /// `None`: the source runs the chain (it has no other reader).
+    pub(super) fanned: Option<Fanned>,
+    pub(super) steps: Vec<Step>,
+}
+
+/// One source instance and the pipelines it feeds.
+pub(super) struct Read {
+    pub(super) shared: Shared,
+    pub(super) parts: source::SourceParts,
+    pub(super) readers: Vec<Reader>,
 }
 
 /// One worker's operators for a job, ready to be wired.
 pub struct WorkerParts {
-    tables: Vec<(Shared, source::SourceParts, KeyEncoder)>,
-    pipelines: Vec<(Shared, source::SourceParts, Vec<Step>)>,
+    pub(super) tables: Vec<(Shared, source::SourceParts, KeyEncoder)>,
+    pub(super) reads: Vec<Read>,
 }
 
 fn is_stateful(op: &OperatorSpec) -> bool {
@@ -75,13 +96,40 @@ pub fn prepare(res: &JobResources, index: usize, peers: usize) -> Result<WorkerP
             weir_queries::physical_join::table_keys(&t.source).map_err(|e| err(e.to_string()))?;
         tables.push((t.clone(), parts, keys));
     }
-    let mut pipelines = Vec::new();
-    for sh in &res.pipelines {
-        let (parts, steps) = pipeline(sh, &state, index, peers, &res.tables)
-            .map_err(|e| JobError::build(res.job, &sh.plan.name, e))?;
-        pipelines.push((sh.clone(), parts, steps));
+    let mut reads = Vec::new();
+    for group in &res.reads {
+        let mut readers = Vec::new();
+        let mut inline = None;
+        for &i in group {
+            let sh = &res.pipelines[i];
+            let (chain, router, steps) = pipeline(sh, &state, index, peers, &res.tables)
+                .map_err(|e| JobError::build(res.job, &sh.plan.name, e))?;
+            let fanned = if group.len() == 1 {
+                inline = Some((chain, router));
+                None
+            } else {
+                Some(Fanned { chain, router })
+            };
+            readers.push(Reader {
+                shared: sh.clone(),
+                fanned,
+                steps,
+            });
+        }
+        let (chain, router) = inline.unwrap_or_default();
+        let shared = res.source_of(group);
+        let err = |e: String| JobError::build(res.job, &shared.plan.name, e);
+        let provenance = shared.plan.provenance;
+        let src = positioned(shared.source.clone(), provenance, 0);
+        let parts =
+            source_parts(&shared, &src, chain, router, provenance, (index, peers)).map_err(err)?;
+        reads.push(Read {
+            shared,
+            parts,
+            readers,
+        });
     }
-    Ok(WorkerParts { tables, pipelines })
+    Ok(WorkerParts { tables, reads })
 }
 
 fn chain_of(state: &SessionState, stages: &[Stage]) -> Result<Vec<Box<dyn BatchOperator>>, String> {
@@ -91,15 +139,17 @@ fn chain_of(state: &SessionState, stages: &[Stage]) -> Result<Vec<Box<dyn BatchO
         .collect()
 }
 
-/// A pipeline's source instance and its steps: the stateless chain before the first stateful
-/// operator runs in the source; each stateful operator is a step with the chain after it.
+/// A pipeline's operators: the stateless chain before its first stateful operator with the
+/// router to it, and each stateful operator as a step with the chain after it.
+type Pipeline = (Vec<Box<dyn BatchOperator>>, Option<Router>, Vec<Step>);
+
 fn pipeline(
     sh: &Shared,
     state: &SessionState,
     index: usize,
     peers: usize,
     tables: &[Shared],
-) -> Result<(source::SourceParts, Vec<Step>), String> {
+) -> Result<Pipeline, String> {
     let stages = &sh.plan.stages;
     let cuts: Vec<usize> = (0..stages.len())
         .filter(|i| is_stateful(&stages[*i].op))
@@ -119,16 +169,7 @@ fn pipeline(
         });
     }
     let first_router = steps.first_mut().and_then(|s| s.router.take());
-    let src = positioned(sh.source.clone(), sh.plan.provenance, 0);
-    let parts = source_parts(
-        sh,
-        &src,
-        chain,
-        first_router,
-        sh.plan.provenance,
-        (index, peers),
-    )?;
-    Ok((parts, steps))
+    Ok((chain, first_router, steps))
 }
 
 /// The one place a stateful spec becomes its operator, with the router that brings it rows.
@@ -250,49 +291,4 @@ fn positioned(mut src: SourceDef, provenance: bool, i: usize) -> SourceDef {
         src.schema = weir_operators::provenance::with_position_column(&src.schema, column);
     }
     src
-}
-
-/// Wires a worker's prepared operators into one timely dataflow; gives its index.
-pub fn install(worker: &mut Worker, parts: WorkerParts) -> usize {
-    let index = worker.next_dataflow_index();
-    let peers = worker.peers();
-    worker.dataflow::<u64, _, _>(|scope| {
-        let mut arranged = HashMap::new();
-        for (t, parts, keys) in parts.tables {
-            let stream = source::build(scope, t.clone(), parts);
-            arranged.insert(t.source.name.clone(), table::build(stream, t, keys));
-        }
-        for (sh, parts, steps) in parts.pipelines {
-            let mut stream = source::build(scope, sh.clone(), parts);
-            for (i, step) in steps.into_iter().enumerate() {
-                if i > 0 {
-                    if let Some(r) = step.router {
-                        stream = route::build(stream, sh.clone(), r, peers);
-                    }
-                }
-                stream = match step.op {
-                    Stateful::Window(op) => aggregate::build(stream, sh.clone(), op, step.post),
-                    Stateful::Updating(agg) => updating::build(stream, sh.clone(), agg, step.post),
-                    Stateful::Lookup(join, name) => match arranged.get(&name) {
-                        Some(t) => lookup::build(stream, t, sh.clone(), join, step.post),
-                        None => {
-                            sh.fail("LookupJoin", format!("table '{name}' was not built"));
-                            stream
-                        }
-                    },
-                    Stateful::Interval(step_parts) => {
-                        let IntervalStep {
-                            join,
-                            right,
-                            shared,
-                        } = *step_parts;
-                        let r = source::build(scope, shared, right);
-                        interval::build(stream, r, sh.clone(), join, step.post)
-                    }
-                };
-            }
-            sink::build(stream, sh.clone());
-        }
-    });
-    index
 }

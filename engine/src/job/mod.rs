@@ -5,6 +5,7 @@ pub mod build;
 pub mod error;
 pub mod report;
 pub mod resources;
+pub mod wire;
 
 pub use error::{JobError, JobErrorKind};
 pub use report::{PipelineMetrics, PipelineReport, RunReport};

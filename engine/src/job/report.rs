@@ -64,10 +64,10 @@ impl PipelineMetrics {
     pub fn of(sh: &Shared) -> Self {
         PipelineMetrics {
             name: sh.plan.name.clone(),
-            rows_in: Metrics::get(&sh.metrics.rows_in),
+            rows_in: Metrics::get(&sh.input.rows_in),
             rows_out: Metrics::get(&sh.metrics.rows_out),
-            late: Metrics::get(&sh.metrics.late),
-            dead_letter: Metrics::get(&sh.metrics.dead_letter),
+            late: Metrics::get(&sh.input.late),
+            dead_letter: Metrics::get(&sh.input.dead_letter),
             lag: sh
                 .source_metrics
                 .lag
@@ -79,10 +79,10 @@ impl PipelineMetrics {
 fn report(sh: &Shared) -> PipelineReport {
     PipelineReport {
         name: sh.plan.name.clone(),
-        rows_in: Metrics::get(&sh.metrics.rows_in),
+        rows_in: Metrics::get(&sh.input.rows_in),
         rows_out: Metrics::get(&sh.metrics.rows_out),
-        late: Metrics::get(&sh.metrics.late),
-        dead_letter: Metrics::get(&sh.metrics.dead_letter),
+        late: Metrics::get(&sh.input.late),
+        dead_letter: Metrics::get(&sh.input.dead_letter),
         results: match &sh.output {
             Output::Collect(v) => v.lock().map(|v| v.clone()).unwrap_or_default(),
             Output::Sink(_) => Vec::new(),

@@ -27,6 +27,8 @@ pub struct JobResources {
     pub plan: ScriptPlan,
     /// Its pipelines, in plan order.
     pub pipelines: Vec<Shared>,
+    /// The sources it reads, each once: the pipelines (indices) each feeds.
+    pub reads: Vec<Vec<usize>>,
     /// The tables its lookup joins read.
     pub tables: Vec<Shared>,
     /// Its sinks, by name.
@@ -137,6 +139,8 @@ impl Opening<'_> {
             plan,
             source,
             metrics: Arc::new(Metrics::default()),
+            input: Arc::new(Metrics::default()),
+            readers: Vec::new(),
             output: Output::Collect(Arc::new(Mutex::new(Vec::new()))),
             late: None,
             dead,
@@ -176,6 +180,7 @@ impl Opening<'_> {
                     let dead = self.dead(&def, &p.name)?;
                     let mut r = self.shared(p.clone(), def, dead);
                     r.metrics = main.metrics.clone();
+                    r.input = main.input.clone();
                     r.output = main.output.clone();
                     r.stop = main.stop.clone();
                     main.right_inputs.push(r);
@@ -192,6 +197,54 @@ impl Opening<'_> {
             }
         }
         Ok(main)
+    }
+}
+
+/// Groups the pipelines by the source they read (with the same provenance and late-row
+/// handling), so each source is read once: a group's pipelines share its counters and
+/// dead-letter output.
+fn read_once(pipelines: &mut [Shared]) -> Vec<Vec<usize>> {
+    let key = |p: &Shared| {
+        (
+            p.plan.source.clone(),
+            p.plan.provenance,
+            p.plan.late_sink.clone(),
+        )
+    };
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in 0..pipelines.len() {
+        match groups
+            .iter_mut()
+            .find(|g| key(&pipelines[g[0]]) == key(&pipelines[i]))
+        {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    for g in &groups {
+        let (input, dead) = (pipelines[g[0]].input.clone(), pipelines[g[0]].dead.clone());
+        for &i in &g[1..] {
+            let p = &mut pipelines[i];
+            p.input = input.clone();
+            p.dead = dead.clone();
+            for r in &mut p.right_inputs {
+                r.input = input.clone();
+            }
+        }
+    }
+    groups
+}
+
+impl JobResources {
+    /// The source instance a group of pipelines reads: the first one's, stopping when every
+    /// pipeline of the group has what it wants.
+    pub fn source_of(&self, group: &[usize]) -> Shared {
+        let mut s = self.pipelines[group[0]].clone();
+        s.readers = group
+            .iter()
+            .map(|&i| self.pipelines[i].stop.clone())
+            .collect();
+        s
     }
 }
 
@@ -234,6 +287,7 @@ impl JobResources {
         for p in &plan.pipelines {
             pipelines.push(o.pipeline(p, &mut tables)?);
         }
+        let reads = read_once(&mut pipelines);
         let Opening {
             sinks,
             failure,
@@ -244,6 +298,7 @@ impl JobResources {
             job,
             plan,
             pipelines,
+            reads,
             tables,
             sinks,
             failure,

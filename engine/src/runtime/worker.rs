@@ -12,7 +12,8 @@ use timely::worker::Worker;
 
 use super::command::{Command, StopMode};
 use super::jobs::{JobState, Jobs};
-use crate::job::build::{install, prepare, WorkerParts};
+use crate::job::build::{prepare, WorkerParts};
+use crate::job::wire::install;
 use crate::job::{JobError, JobResources};
 
 /// A job on this worker.

@@ -1,0 +1,78 @@
+//! Wiring one worker's prepared operators into one timely dataflow: each table's source and
+//! arrangement; each source instance once, feeding every pipeline that reads it (through a
+//! fan-out operator per pipeline when there are several); each pipeline's steps — routed
+//! between stateful operators — and its sink.
+use std::collections::HashMap;
+
+use timely::dataflow::{Scope, Stream};
+use timely::worker::Worker;
+
+use super::build::{IntervalStep, Reader, Stateful, WorkerParts};
+use crate::dataflow::batch::BatchMsg;
+use crate::dataflow::table::Table;
+use crate::dataflow::{aggregate, fanout, interval, lookup, route, sink, source, table, updating};
+
+type Rows<'s> = Stream<'s, u64, Vec<(u64, BatchMsg)>>;
+
+/// Installs the dataflow; gives its index.
+pub fn install(worker: &mut Worker, parts: WorkerParts) -> usize {
+    let index = worker.next_dataflow_index();
+    let peers = worker.peers();
+    worker.dataflow::<u64, _, _>(|scope| {
+        let mut arranged = HashMap::new();
+        for (t, parts, keys) in parts.tables {
+            let stream = source::build(scope, t.clone(), parts);
+            arranged.insert(t.source.name.clone(), table::build(stream, t, keys));
+        }
+        for read in parts.reads {
+            let stream = source::build(scope, read.shared, read.parts);
+            for r in read.readers {
+                pipeline(scope, stream.clone(), r, &arranged, peers);
+            }
+        }
+    });
+    index
+}
+
+/// One pipeline after its source: its fan-out (if the source has other readers), its steps and
+/// its sink.
+fn pipeline<'s>(
+    scope: Scope<'s, u64>,
+    mut stream: Rows<'s>,
+    r: Reader,
+    arranged: &HashMap<String, Table<'s>>,
+    peers: usize,
+) {
+    let sh = r.shared;
+    if let Some(f) = r.fanned {
+        stream = fanout::build(stream, sh.clone(), f.chain, f.router, peers);
+    }
+    for (i, step) in r.steps.into_iter().enumerate() {
+        if i > 0 {
+            if let Some(router) = step.router {
+                stream = route::build(stream, sh.clone(), router, peers);
+            }
+        }
+        stream = match step.op {
+            Stateful::Window(op) => aggregate::build(stream, sh.clone(), op, step.post),
+            Stateful::Updating(agg) => updating::build(stream, sh.clone(), agg, step.post),
+            Stateful::Lookup(join, name) => match arranged.get(&name) {
+                Some(t) => lookup::build(stream, t, sh.clone(), join, step.post),
+                None => {
+                    sh.fail("LookupJoin", format!("table '{name}' was not built"));
+                    stream
+                }
+            },
+            Stateful::Interval(step_parts) => {
+                let IntervalStep {
+                    join,
+                    right,
+                    shared,
+                } = *step_parts;
+                let right = source::build(scope, shared, right);
+                interval::build(stream, right, sh.clone(), join, step.post)
+            }
+        };
+    }
+    sink::build(stream, sh);
+}
