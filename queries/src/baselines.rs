@@ -9,9 +9,9 @@ use weir_operators::drift::baseline::{register, Baseline};
 
 use datafusion::sql::sqlparser::ast::{Expr, LimitClause, Value};
 
+use crate::catalog::Catalog;
 use crate::error::SqlError;
 use crate::plan::{BaselineDef, SinkRef};
-use crate::script::Compiler;
 use crate::tokens::Cursor;
 
 /// Loads a declared baseline into this process.
@@ -20,7 +20,7 @@ pub fn load(def: &BaselineDef) -> Result<(), String> {
     Ok(())
 }
 
-impl Compiler {
+impl Catalog {
     fn stream_baseline(
         &mut self,
         name: String,
@@ -28,7 +28,7 @@ impl Compiler {
         loc: (u64, u64),
     ) -> Result<(), SqlError> {
         let hint = "CREATE BASELINE name AS SELECT temperature FROM readings LIMIT 10000";
-        let (mut query, as_of) = crate::script::parse_query(c.rest())?;
+        let (mut query, as_of) = crate::query::parse_query(c.rest())?;
         let limit = match query.limit_clause.take() {
             Some(LimitClause::LimitOffset {
                 limit: Some(Expr::Value(v)),

@@ -11,6 +11,7 @@
 //! record it in the catalog, and document it in the README's SQL reference.
 
 pub mod baselines;
+pub mod catalog;
 mod connector_check;
 pub mod duration;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod physical_join;
 pub mod plan;
 pub mod planner;
 mod provenance;
+mod query;
 pub mod script;
 pub mod session;
 pub mod tokens;

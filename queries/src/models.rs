@@ -2,12 +2,12 @@
 //! `ALTER MODEL name SET VERSION 'v2'`. Declaring a model loads it (so a bad path or an
 //! unsupported operator is an error at its line); several `CREATE MODEL` with one name declare
 //! its versions, the first being current until an `ALTER MODEL`.
+use crate::catalog::Catalog;
 use crate::error::SqlError;
 use crate::plan::ModelDef;
-use crate::script::Compiler;
 use crate::tokens::{to_map, Cursor};
 
-impl Compiler {
+impl Catalog {
     fn has_version(&self, name: &str, version: &str) -> bool {
         self.models
             .iter()

@@ -22,9 +22,9 @@ use datafusion::sql::unparser::expr_to_sql;
 use weir_operators::provenance::{position_column, with_position_column};
 use weir_operators::window::{WindowSpec, WINDOW_END, WINDOW_START};
 
+use crate::catalog::{named_relation, Catalog};
 use crate::error::SqlError;
 use crate::plan::{NamedExpr, OperatorSpec, PipelinePlan, SinkRef, Stage};
-use crate::script::Compiler;
 use crate::session::{parser_options, Provider};
 
 /// The column an updating pipeline adds to every output row: `insert` or `delete`.
@@ -74,7 +74,7 @@ fn query_start(query: &ast::Query) -> (u64, u64) {
 
 /// Plans a query into DataFusion's optimized logical plan; also returns the window, if any.
 pub(crate) fn logical_plan(
-    c: &Compiler,
+    c: &Catalog,
     mut query: Box<ast::Query>,
 ) -> Result<(LogicalPlan, Option<(WindowSpec, String)>), SqlError> {
     let (ql, qc) = query_start(&query);
@@ -183,7 +183,7 @@ pub(crate) fn logical_plan(
 
 /// Plans a query into a pipeline.
 pub(crate) fn plan_query(
-    c: &Compiler,
+    c: &Catalog,
     query: Box<ast::Query>,
     name: String,
     sink: SinkRef,
@@ -228,23 +228,7 @@ fn relation_of(from: &[ast::TableWithJoins], qualifier: &str) -> Option<String> 
         .map(|(name, _)| name)
 }
 
-/// A FROM relation's source (or table, or view) name, lower case, and the identifier that
-/// qualifies its columns: its alias, or its name.
-pub(crate) fn named_relation(t: &ast::TableFactor) -> Option<(String, ast::Ident)> {
-    match t {
-        ast::TableFactor::Table { name, alias, .. } => {
-            let name = name.to_string().to_ascii_lowercase();
-            let qualifier = alias
-                .as_ref()
-                .map(|a| a.name.clone())
-                .unwrap_or_else(|| ast::Ident::new(&name));
-            Some((name, qualifier))
-        }
-        _ => None,
-    }
-}
-
-fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWindow>, SqlError> {
+fn rewrite_window(c: &Catalog, query: &mut ast::Query) -> Result<Option<FoundWindow>, SqlError> {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Ok(None);
     };
@@ -351,7 +335,7 @@ fn rewrite_window(c: &Compiler, query: &mut ast::Query) -> Result<Option<FoundWi
 }
 
 /// Evaluates a constant interval (or ms integer, or duration string) to milliseconds.
-fn interval_ms(c: &Compiler, a: &ast::Expr) -> Result<i64, SqlError> {
+fn interval_ms(c: &Catalog, a: &ast::Expr) -> Result<i64, SqlError> {
     let s = a.span();
     let at = (s.start.line, s.start.column);
     let provider = Provider::new(&c.state);
@@ -406,7 +390,7 @@ pub(crate) fn to_sql(e: &Expr) -> Result<String, DataFusionError> {
 }
 
 pub(crate) struct Lowering<'a> {
-    pub(crate) c: &'a Compiler,
+    pub(crate) c: &'a Catalog,
     pub(crate) window: Option<(WindowSpec, String)>,
     pub(crate) source: Option<String>,
     pub(crate) stages: Vec<Stage>,
@@ -424,7 +408,7 @@ pub(crate) struct Lowering<'a> {
 
 impl<'a> Lowering<'a> {
     pub(crate) fn new(
-        c: &'a Compiler,
+        c: &'a Catalog,
         window: Option<(WindowSpec, String)>,
         at: (u64, u64),
     ) -> Self {

@@ -12,9 +12,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 use weir_operators::provenance::position_column;
 
+use crate::catalog::named_relation;
 use crate::error::SqlError;
 use crate::plan::SourceDef;
-use crate::planner::named_relation;
 
 /// Adds the `provenance` column to `query`; returns the sources whose rows it names (the
 /// source, and a stream joined by an interval join).

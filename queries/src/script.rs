@@ -1,13 +1,12 @@
-//! The DDL catalog and statement dispatch: `CREATE SOURCE`, `CREATE TABLE`, `CREATE SINK`, `CREATE VIEW`,
-//! `CREATE PIPELINE … AS INSERT INTO sink SELECT …` and bare queries.
-use std::borrow::Cow;
+//! Statement dispatch into the catalog (`catalog.rs`): `CREATE SOURCE`, `CREATE TABLE`,
+//! `CREATE SINK`, `CREATE VIEW`, `CREATE PIPELINE … AS INSERT INTO sink SELECT …` and bare
+//! queries; `Compiler` collects the pipelines into a `ScriptPlan`.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::Constraint;
-use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan, TableSource};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::planner::SqlToRel;
 use datafusion::sql::sqlparser::ast::{CreateTableOptions, SqlOption, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -15,41 +14,32 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 use weir_operators::time::is_event_time_type;
 
+use crate::catalog::{Catalog, View};
 use crate::error::SqlError;
-use crate::plan::{
-    BaselineDef, ModelDef, PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef, TableDef,
-};
+use crate::plan::{PipelinePlan, ScriptPlan, SinkDef, SinkRef, SourceDef, TableDef};
 use crate::planner::{df_error, plan_query};
-use crate::session::{parser_options, session, Provider};
-use crate::tokens::{parser_location, split, to_map, Cursor};
-
-/// A view: its optimized logical plan, inlined where it is read, and its window, if any.
-pub struct View {
-    plan: LogicalPlan,
-    pub(crate) window: Option<(weir_operators::window::WindowSpec, String)>,
-}
-
-impl TableSource for View {
-    fn schema(&self) -> SchemaRef {
-        Arc::new(self.plan.schema().as_arrow().clone())
-    }
-    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
-        Some(Cow::Borrowed(&self.plan))
-    }
-}
+use crate::query::{end_of, parse_query, parser_error};
+use crate::session::{parser_options, Provider};
+use crate::tokens::{split, to_map, Cursor};
 
 /// Compiles statements one by one into a [`ScriptPlan`].
 pub struct Compiler {
-    pub(crate) state: SessionState,
-    pub(crate) sources: Vec<SourceDef>,
-    pub(crate) sinks: Vec<SinkDef>,
-    pub(crate) views: Vec<(String, Arc<View>)>,
-    pub(crate) models: Vec<ModelDef>,
-    pub(crate) baselines: Vec<BaselineDef>,
-    /// While planning a provenance pipeline: its sources (which get the position column).
-    pub(crate) provenance: Vec<String>,
+    catalog: Catalog,
     pipelines: Vec<PipelinePlan>,
     queries: usize,
+}
+
+impl std::ops::Deref for Compiler {
+    type Target = Catalog;
+    fn deref(&self) -> &Catalog {
+        &self.catalog
+    }
+}
+
+impl std::ops::DerefMut for Compiler {
+    fn deref_mut(&mut self) -> &mut Catalog {
+        &mut self.catalog
+    }
 }
 
 impl Default for Compiler {
@@ -69,13 +59,7 @@ impl Compiler {
     /// An empty catalog.
     pub fn new() -> Self {
         Compiler {
-            state: session(),
-            sources: Vec::new(),
-            sinks: Vec::new(),
-            views: Vec::new(),
-            models: Vec::new(),
-            baselines: Vec::new(),
-            provenance: Vec::new(),
+            catalog: Catalog::new(),
             pipelines: Vec::new(),
             queries: 0,
         }
@@ -482,97 +466,4 @@ impl Compiler {
         self.provenance.clear();
         planned
     }
-}
-
-fn end_of(toks: &[TokenWithSpan]) -> (u64, u64) {
-    toks.last()
-        .map(|t| (t.span.end.line, t.span.end.column))
-        .unwrap_or((1, 1))
-}
-
-/// Parses a query; `FOR SYSTEM_TIME AS OF <column>` after a table name (Flink's lookup-join
-/// form, which the generic dialect does not parse) is taken out first and its columns returned.
-pub(crate) fn parse_query(
-    toks: Vec<TokenWithSpan>,
-) -> Result<(Box<datafusion::sql::sqlparser::ast::Query>, Vec<String>), SqlError> {
-    let (toks, as_of) = take_system_time(toks)?;
-    let end = end_of(&toks);
-    let mut p = Parser::new(&GenericDialect {}).with_tokens_with_locations(toks);
-    let q = p.parse_query().map_err(|e| parser_error(e, end))?;
-    if p.peek_token().token != Token::EOF {
-        let t = p.peek_token();
-        return Err(SqlError::at(
-            t.span.start.line,
-            t.span.start.column,
-            format!("unexpected '{}' after the query", t.token),
-        )
-        .hint("end each statement with ';'"));
-    }
-    Ok((q, as_of))
-}
-
-/// Removes every `FOR SYSTEM_TIME AS OF a.b` from `toks`; returns the column names (`b`).
-fn take_system_time(
-    toks: Vec<TokenWithSpan>,
-) -> Result<(Vec<TokenWithSpan>, Vec<String>), SqlError> {
-    let word = |t: &TokenWithSpan| match &t.token {
-        Token::Word(w) => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(toks.len());
-    let mut as_of = Vec::new();
-    let mut i = 0;
-    while i < toks.len() {
-        if word(&toks[i]).as_deref() == Some("FOR") {
-            let solid: Vec<usize> = (i..toks.len())
-                .filter(|j| !matches!(toks[*j].token, Token::Whitespace(_)))
-                .take(4)
-                .collect();
-            let words: Vec<String> = solid.iter().filter_map(|j| word(&toks[*j])).collect();
-            if words == ["FOR", "SYSTEM_TIME", "AS", "OF"] {
-                let mut j = solid[3] + 1;
-                while j < toks.len() && matches!(toks[j].token, Token::Whitespace(_)) {
-                    j += 1;
-                }
-                let mut last = None;
-                while j < toks.len() {
-                    match &toks[j].token {
-                        Token::Word(w)
-                            if last.is_none() || matches!(toks[j - 1].token, Token::Period) =>
-                        {
-                            last = Some(w.value.to_ascii_lowercase());
-                        }
-                        Token::Period => {}
-                        _ => break,
-                    }
-                    j += 1;
-                }
-                let Some(col) = last else {
-                    let t = &toks[solid[3]];
-                    return Err(SqlError::at(
-                        t.span.start.line,
-                        t.span.start.column,
-                        "FOR SYSTEM_TIME AS OF needs a column",
-                    )
-                    .hint("write JOIN machines FOR SYSTEM_TIME AS OF r.ts AS m ON ..."));
-                };
-                as_of.push(col);
-                i = j;
-                continue;
-            }
-        }
-        out.push(toks[i].clone());
-        i += 1;
-    }
-    Ok((out, as_of))
-}
-
-fn parser_error(e: datafusion::sql::sqlparser::parser::ParserError, end: (u64, u64)) -> SqlError {
-    let msg = e.to_string();
-    let (l, c) = parser_location(&msg).unwrap_or(end);
-    let clean = match msg.find(" at Line: ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.clone(),
-    };
-    SqlError::at(l, c, clean.replace("sql parser error: ", "syntax error: "))
 }
