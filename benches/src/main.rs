@@ -147,6 +147,7 @@ fn main() {
             cluster: None,
             control: None,
             lineage: None,
+            ..RunOptions::default()
         },
     ) {
         Ok(report) => {

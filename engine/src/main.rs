@@ -226,6 +226,10 @@ fn main() -> ExitCode {
                 cluster,
                 control,
                 lineage: lineage_events.map(|t| (t, Duration::from_secs(lineage_every.max(1)))),
+                job_name: std::path::Path::new(&file)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "main".into()),
             };
             // Process 0 compiles and submits; the other processes of a cluster run the plan
             // it sends and never read the script.

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::datatypes::DataType;
+use weir_queries::job_plan::JobPlan;
 use weir_queries::plan::{PipelinePlan, ScriptPlan};
 
 use crate::job::{JobError, PipelineMetrics, RunReport};
@@ -25,6 +26,9 @@ pub struct RunOptions {
     pub control: Option<std::path::PathBuf>,
     /// Send OpenLineage run events to this file or `http://` URL, RUNNING ones this often.
     pub lineage: Option<(String, Duration)>,
+    /// The job's name, which its nodes' ids derive from (`weir run` uses the script's file
+    /// name, so a run of the same file gives the same ids).
+    pub job_name: String,
 }
 
 impl Default for RunOptions {
@@ -35,6 +39,7 @@ impl Default for RunOptions {
             cluster: None,
             control: None,
             lineage: None,
+            job_name: "main".into(),
         }
     }
 }
@@ -82,7 +87,7 @@ pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunR
         }
     }
     let started = Instant::now();
-    let job = rt.submit(plan, values)?;
+    let job = rt.submit(&JobPlan::new(&opts.job_name, plan.clone()), values)?;
     let mut threads = Vec::new();
     if let Some(every) = opts.progress {
         let j = job.clone();
@@ -160,6 +165,7 @@ fn baseline_values(
         models: plan.models.clone(),
         baselines: Vec::new(),
     };
+    let sub = JobPlan::new(&format!("baseline-{name}"), sub);
     let report = rt
         .submit_as(&sub, Vec::new(), true)?
         .wait()

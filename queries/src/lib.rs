@@ -17,6 +17,7 @@ pub mod duration;
 pub mod error;
 mod features;
 mod functions;
+pub mod job_plan;
 mod join;
 pub mod lineage;
 mod models;

@@ -114,6 +114,7 @@ impl sqllogictest::DB for WeirDb {
             cluster: None,
             control: None,
             lineage: None,
+            ..RunOptions::default()
         };
         let report = run(&plan, &opts).map_err(|e| TestError(e.to_string()))?;
         let is_query = sql.trim_start().to_ascii_uppercase().starts_with("SELECT")

@@ -19,6 +19,7 @@ fn runtime(workers: usize) -> Runtime {
 
 fn submit(rt: &Runtime, sql: &str) -> JobHandle {
     let plan = weir_queries::compile(sql).unwrap_or_else(|e| panic!("{e}"));
+    let plan = weir_queries::job_plan::JobPlan::new("test", plan);
     rt.submit(&plan, Vec::new()).expect("submit")
 }
 

@@ -10,6 +10,7 @@ use std::time::Instant;
 use datafusion::arrow::datatypes::Schema;
 use weir_connectors::deadletter::DeadLetterFile;
 use weir_connectors::{registry, ConnectorMetrics, Sink, SinkContext};
+use weir_queries::job_plan::JobPlan;
 use weir_queries::plan::{OperatorSpec, PipelinePlan, ScriptPlan, SinkRef, SourceDef};
 
 use super::error::JobError;
@@ -25,6 +26,8 @@ pub struct JobResources {
     pub job: u64,
     /// Its plan.
     pub plan: ScriptPlan,
+    /// Its graph.
+    pub graph: JobPlan,
     /// Its pipelines, in plan order.
     pub pipelines: Vec<Shared>,
     /// The sources it reads, each once: the pipelines (indices) each feeds.
@@ -200,28 +203,10 @@ impl Opening<'_> {
     }
 }
 
-/// Groups the pipelines by the source they read (with the same provenance and late-row
-/// handling), so each source is read once: a group's pipelines share its counters and
-/// dead-letter output.
-fn read_once(pipelines: &mut [Shared]) -> Vec<Vec<usize>> {
-    let key = |p: &Shared| {
-        (
-            p.plan.source.clone(),
-            p.plan.provenance,
-            p.plan.late_sink.clone(),
-        )
-    };
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for i in 0..pipelines.len() {
-        match groups
-            .iter_mut()
-            .find(|g| key(&pipelines[g[0]]) == key(&pipelines[i]))
-        {
-            Some(g) => g.push(i),
-            None => groups.push(vec![i]),
-        }
-    }
-    for g in &groups {
+/// The pipelines that read one source node of the graph (`groups`) read it once: they share
+/// its counters and dead-letter output.
+fn read_once(pipelines: &mut [Shared], groups: &[Vec<usize>]) {
+    for g in groups {
         let (input, dead) = (pipelines[g[0]].input.clone(), pipelines[g[0]].dead.clone());
         for &i in &g[1..] {
             let p = &mut pipelines[i];
@@ -232,7 +217,6 @@ fn read_once(pipelines: &mut [Shared]) -> Vec<Vec<usize>> {
             }
         }
     }
-    groups
 }
 
 impl JobResources {
@@ -268,10 +252,11 @@ impl JobResources {
     /// sinks and dead-letter outputs.
     pub fn open(
         job: u64,
-        plan: ScriptPlan,
+        graph: JobPlan,
         process: usize,
         values: &[(String, Vec<f64>)],
     ) -> Result<JobResources, JobError> {
+        let plan = graph.script.clone();
         let models = catalog(job, &plan, values)?;
         let mut o = Opening {
             job,
@@ -287,7 +272,8 @@ impl JobResources {
         for p in &plan.pipelines {
             pipelines.push(o.pipeline(p, &mut tables)?);
         }
-        let reads = read_once(&mut pipelines);
+        let reads: Vec<Vec<usize>> = graph.reads().into_iter().map(|(_, r)| r).collect();
+        read_once(&mut pipelines, &reads);
         let Opening {
             sinks,
             failure,
@@ -299,6 +285,7 @@ impl JobResources {
             plan,
             pipelines,
             reads,
+            graph,
             tables,
             sinks,
             failure,

@@ -96,8 +96,8 @@ impl JobState {
         if let Some(r) = opened.as_ref() {
             return r.clone();
         }
-        let r = serde_json::from_str(plan)
-            .map_err(|e| JobError::build(self.id, "", format!("reading the plan: {e}")))
+        let r = weir_queries::job_plan::JobPlan::from_json(plan)
+            .map_err(|e| JobError::build(self.id, "", e))
             .and_then(|plan| JobResources::open(self.id, plan, process, baselines))
             .map(Arc::new);
         *opened = Some(r.clone());

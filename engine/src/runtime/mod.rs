@@ -15,7 +15,7 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 
 use timely::WorkerConfig;
-use weir_queries::plan::ScriptPlan;
+use weir_queries::job_plan::JobPlan;
 
 pub use command::{Command, StopMode};
 pub use jobs::{JobHandle, JobState, JobStatus, Jobs};
@@ -91,19 +91,14 @@ impl Runtime {
         })
     }
 
-    /// Submits a compiled script as a job; `baselines` gives the values of baselines computed
-    /// from queries.
-    pub fn submit(
-        &self,
-        plan: &ScriptPlan,
-        baselines: Vec<(String, Vec<f64>)>,
-    ) -> Result<JobHandle> {
+    /// Submits a job; `baselines` gives the values of baselines computed from queries.
+    pub fn submit(&self, plan: &JobPlan, baselines: Vec<(String, Vec<f64>)>) -> Result<JobHandle> {
         self.submit_as(plan, baselines, false)
     }
 
     pub(crate) fn submit_as(
         &self,
-        plan: &ScriptPlan,
+        plan: &JobPlan,
         baselines: Vec<(String, Vec<f64>)>,
         internal: bool,
     ) -> Result<JobHandle> {
@@ -113,8 +108,7 @@ impl Runtime {
             ));
         }
         // The plan crosses to the workers as JSON, exactly as it does to another process.
-        let text = serde_json::to_string(plan)
-            .map_err(|e| Error::Request(format!("serializing the plan: {e}")))?;
+        let text = plan.to_json().map_err(Error::Request)?;
         let job = self.next.fetch_add(1, Ordering::Relaxed);
         let state = self.jobs.get_or_insert(job, internal);
         self.inbox
