@@ -20,6 +20,9 @@ pub enum Error {
     /// A column the operator needs is missing.
     #[error("column `{0}` not found")]
     MissingColumn(String),
+    /// A snapshot batch does not fit the operator it is restored into.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
 }
 
 /// Result with the crate's error.

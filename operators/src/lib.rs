@@ -53,6 +53,10 @@ pub trait BatchOperator: Send {
     fn on_watermark(&mut self, _wm: EventTime, _out: &mut Vec<RecordBatch>) -> Result<()> {
         Ok(())
     }
+    /// The operator's state, for checkpoints (`None`: it keeps none).
+    fn state(&mut self) -> Option<&mut dyn state::OperatorState> {
+        None
+    }
     /// End of input: emit everything still held.
     fn on_end(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.on_watermark(EventTime::MAX, out)

@@ -17,6 +17,7 @@ mod mqtt_faults;
 mod provenance;
 mod runtime;
 mod sparkplug;
+mod state;
 mod updating;
 
 #[test]

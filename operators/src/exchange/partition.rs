@@ -14,6 +14,17 @@ use crate::Result;
 const SEED: datafusion::common::hash_utils::RandomState =
     datafusion::common::hash_utils::RandomState::with_seed(0x7765_6972);
 
+/// The exchange-route hash of each of `rows` rows with key columns `cols` (0 without keys):
+/// what [`Partitioner::split`] places rows by, and what state snapshots carry so state is
+/// restored on the worker its rows go to.
+pub fn route_hashes(cols: &[datafusion::arrow::array::ArrayRef], rows: usize) -> Result<Vec<u64>> {
+    let mut hashes = vec![0u64; rows];
+    if !cols.is_empty() {
+        create_hashes(cols, &SEED, &mut hashes)?;
+    }
+    Ok(hashes)
+}
+
 /// Splits batches by key hash.
 pub struct Partitioner {
     keys: Vec<Arc<dyn PhysicalExpr>>,
@@ -36,8 +47,7 @@ impl Partitioner {
             .iter()
             .map(|e| e.evaluate(batch).and_then(|v| v.into_array(rows)))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut hashes = vec![0u64; rows];
-        create_hashes(&cols, &SEED, &mut hashes)?;
+        let hashes = route_hashes(&cols, rows)?;
         let mut parts: Vec<Vec<u32>> = vec![Vec::new(); n];
         for (i, h) in hashes.iter().enumerate() {
             parts[(*h % n as u64) as usize].push(i as u32);

@@ -17,7 +17,6 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use crate::state::OperatorState;
 use crate::time::to_millis;
 use crate::{BatchOperator, EventTime, Result};
 
@@ -120,18 +119,18 @@ impl Evaluated {
     }
 }
 
-struct OpenWindow {
-    values: Box<dyn GroupValues>,
-    accs: Vec<Box<dyn GroupsAccumulator>>,
-    ids: Vec<usize>,
+pub(super) struct OpenWindow {
+    pub(super) values: Box<dyn GroupValues>,
+    pub(super) accs: Vec<Box<dyn GroupsAccumulator>>,
+    pub(super) ids: Vec<usize>,
 }
 
 /// Windowed group-by for tumbling and hopping windows.
 pub struct WindowAggregate {
-    parts: AggregateParts,
-    group_schema: SchemaRef,
-    schema: SchemaRef,
-    windows: BTreeMap<EventTime, OpenWindow>,
+    pub(super) parts: AggregateParts,
+    pub(super) group_schema: SchemaRef,
+    pub(super) schema: SchemaRef,
+    pub(super) windows: BTreeMap<EventTime, OpenWindow>,
 }
 
 impl WindowAggregate {
@@ -149,7 +148,7 @@ impl WindowAggregate {
         })
     }
 
-    fn open(&self) -> Result<OpenWindow> {
+    pub(super) fn open(&self) -> Result<OpenWindow> {
         let values = new_group_values(self.group_schema.clone(), &GroupOrdering::None)?;
         let accs = self
             .parts
@@ -231,6 +230,10 @@ impl BatchOperator for WindowAggregate {
         "window_aggregate"
     }
 
+    fn state(&mut self) -> Option<&mut dyn crate::state::OperatorState> {
+        Some(self)
+    }
+
     fn output_schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -270,18 +273,5 @@ impl BatchOperator for WindowAggregate {
             }
         }
         Ok(())
-    }
-}
-
-impl OperatorState for WindowAggregate {
-    fn open_entries(&self) -> usize {
-        self.windows.values().map(|w| w.values.len()).sum()
-    }
-
-    fn size_bytes(&self) -> usize {
-        self.windows
-            .values()
-            .map(|w| w.values.size() + w.accs.iter().map(|a| a.size()).sum::<usize>())
-            .sum()
     }
 }

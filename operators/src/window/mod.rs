@@ -4,9 +4,12 @@
 //! - `assign`: adds `window_start`/`window_end` columns (hop duplicates a row per window).
 //! - `aggregate`: tumble/hop group-by with DataFusion `GroupsAccumulator`s, per window.
 //! - `session`: session windows per key, merged with DataFusion `Accumulator` state.
+//! - `snapshot`: both aggregates' state as Arrow batches (open windows or sessions, their group
+//!   keys and their accumulators' intermediate state), and back.
 pub mod aggregate;
 pub mod assign;
 pub mod session;
+pub mod snapshot;
 pub mod spec;
 
 pub use aggregate::WindowAggregate;

@@ -15,24 +15,23 @@ use datafusion::logical_expr::Accumulator;
 use datafusion::scalar::ScalarValue;
 
 use super::aggregate::{finish_batch, AggregateParts, Evaluated};
-use crate::state::OperatorState;
 use crate::time::{from_millis, to_millis};
 use crate::{BatchOperator, EventTime, Result};
 
-struct Session {
-    start: EventTime,
-    end: EventTime,
-    accs: Vec<Box<dyn Accumulator>>,
+pub(super) struct Session {
+    pub(super) start: EventTime,
+    pub(super) end: EventTime,
+    pub(super) accs: Vec<Box<dyn Accumulator>>,
 }
 
 /// Session-window group-by.
 pub struct SessionAggregate {
-    parts: AggregateParts,
+    pub(super) parts: AggregateParts,
     gap: EventTime,
-    key_positions: Vec<usize>,
-    converter: RowConverter,
-    schema: SchemaRef,
-    sessions: HashMap<OwnedRow, Vec<Session>>,
+    pub(super) key_positions: Vec<usize>,
+    pub(super) converter: RowConverter,
+    pub(super) schema: SchemaRef,
+    pub(super) sessions: HashMap<OwnedRow, Vec<Session>>,
     min_end: EventTime,
 }
 
@@ -86,7 +85,7 @@ impl SessionAggregate {
         })
     }
 
-    fn insert(&mut self, key: OwnedRow, mut s: Session) -> Result<()> {
+    pub(super) fn insert(&mut self, key: OwnedRow, mut s: Session) -> Result<()> {
         let list = self.sessions.entry(key).or_default();
         let mut i = 0;
         while i < list.len() {
@@ -151,6 +150,10 @@ impl BatchOperator for SessionAggregate {
         "session_aggregate"
     }
 
+    fn state(&mut self) -> Option<&mut dyn crate::state::OperatorState> {
+        Some(self)
+    }
+
     fn output_schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -211,19 +214,5 @@ impl BatchOperator for SessionAggregate {
             out.push(self.emit(done)?);
         }
         Ok(())
-    }
-}
-
-impl OperatorState for SessionAggregate {
-    fn open_entries(&self) -> usize {
-        self.sessions.values().map(|l| l.len()).sum()
-    }
-
-    fn size_bytes(&self) -> usize {
-        self.sessions
-            .values()
-            .flat_map(|l| l.iter())
-            .map(|s| s.accs.iter().map(|a| a.size()).sum::<usize>())
-            .sum()
     }
 }
