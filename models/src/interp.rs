@@ -263,6 +263,15 @@ fn op<'a>(n: &Node, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor>
                 return Err(Error::Eval("Gather: only 2-D data on axis 0 or 1".into()));
             }
             let (rows, cols) = (x.shape[0], x.shape[1]);
+            let along = if axis == 1 { cols } else { rows };
+            if let Some(bad) = idx
+                .iter()
+                .find(|i| **i >= along as i64 || **i < -(along as i64))
+            {
+                return Err(Error::Eval(format!(
+                    "Gather: index {bad} is outside the input's {along} columns (the model reads more inputs than it is given)"
+                )));
+            }
             let fix = |i: i64, n: usize| {
                 if i < 0 {
                     (i + n as i64) as usize

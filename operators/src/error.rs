@@ -20,6 +20,12 @@ pub enum Error {
     /// A column the operator needs is missing.
     #[error("column `{0}` not found")]
     MissingColumn(String),
+    /// An operator panicked (a bug): the job fails naming it.
+    #[error("{operator} panicked: {message}")]
+    Panicked {
+        operator: &'static str,
+        message: String,
+    },
     /// A snapshot batch does not fit the operator it is restored into.
     #[error("snapshot: {0}")]
     Snapshot(String),

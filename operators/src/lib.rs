@@ -75,10 +75,73 @@ pub fn run_chain(
     for op in chain.iter_mut() {
         let mut next = Vec::new();
         for b in &current {
-            op.on_batch(b, &mut next)?;
+            // A panic in one operator (a bug in weir or in a model evaluator) becomes that
+            // operator's error, so the job fails naming it and the worker goes on.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                op.on_batch(b, &mut next)
+            }));
+            match run {
+                Ok(r) => r?,
+                Err(p) => {
+                    return Err(Error::Panicked {
+                        operator: op.name(),
+                        message: panic_message(p.as_ref()),
+                    })
+                }
+            }
         }
         current = next;
     }
     out.extend(current.into_iter().filter(|b| b.num_rows() > 0));
     Ok(())
+}
+
+/// The text of a panic's payload.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+#[cfg(test)]
+mod tests {
+    //! A panic inside a chain becomes the panicking operator's error.
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    struct Boom(SchemaRef);
+
+    impl BatchOperator for Boom {
+        fn name(&self) -> &'static str {
+            "boom"
+        }
+        fn output_schema(&self) -> SchemaRef {
+            self.0.clone()
+        }
+        fn on_batch(&mut self, _: &RecordBatch, _: &mut Vec<RecordBatch>) -> Result<()> {
+            let v: Vec<i64> = Vec::new();
+            let i = v.len() + 3;
+            let _ = v[i];
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panicking_operator_is_named() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))])
+            .unwrap();
+        let mut chain: Vec<Box<dyn BatchOperator>> = vec![Box::new(Boom(schema))];
+        let err = run_chain(&mut chain, batch, &mut Vec::new()).unwrap_err();
+        match err {
+            Error::Panicked { operator, message } => {
+                assert_eq!(operator, "boom");
+                assert!(message.contains("index out of bounds"), "{message}");
+            }
+            other => panic!("{other}"),
+        }
+    }
 }

@@ -323,3 +323,22 @@ fn a_source_read_by_two_pipelines_of_a_job_is_read_once() {
     assert_eq!(got, want);
     rt.shutdown().expect("shutdown");
 }
+
+#[test]
+fn a_model_given_too_few_inputs_fails_its_job_with_an_error_not_a_panic() {
+    let rt = runtime(2);
+    let sql = format!(
+        "CREATE SOURCE inputs (id BIGINT, temperature DOUBLE, vibration DOUBLE, pressure DOUBLE, temp_delta DOUBLE)
+           WITH (connector = 'file', path = '{f}/inputs.csv');
+         CREATE MODEL forest FROM '{f}/iforest.onnx' WITH (inputs = '1');
+         SELECT id, predict('forest', temperature) AS p FROM inputs;",
+        f = fixtures().display()
+    );
+    let err = submit(&rt, &sql).wait().expect_err("too few inputs");
+    assert_eq!(err.kind, JobErrorKind::Operator, "{err}");
+    assert!(
+        err.message.contains("reads more inputs than it is given"),
+        "{err}"
+    );
+    rt.shutdown().expect("shutdown");
+}

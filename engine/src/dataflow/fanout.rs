@@ -34,7 +34,7 @@ pub fn build<'s>(
                         let mut session = output.session(&cap);
                         for (_, b) in data.drain(..) {
                             if let Err(e) = run_chain(&mut chain, b.0, &mut out) {
-                                shared.fail(OP, e);
+                                shared.fail_chain(OP, e);
                             }
                             for b in out.drain(..) {
                                 match &router {

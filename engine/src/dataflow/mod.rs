@@ -88,12 +88,28 @@ pub struct Shared {
 impl Shared {
     /// Records a failure of `operator` (the first one of the job wins); the runtime then ends
     /// the job on every worker.
-    pub fn fail(&self, operator: &str, message: impl std::fmt::Display) {
-        self.fail_as(
-            operator,
-            JobErrorKind::of_operator(operator),
-            message.to_string(),
-        );
+    pub fn fail(&self, operator: &str, message: impl std::fmt::Display + 'static) {
+        // A panic caught inside an operator chain names the operator that panicked.
+        let any: &dyn std::any::Any = &message;
+        if let Some(weir_operators::Error::Panicked {
+            operator: inner,
+            message,
+        }) = any.downcast_ref::<weir_operators::Error>()
+        {
+            let text = format!("panicked in {inner}: {message}");
+            return self.fail_as(operator, JobErrorKind::Panic, text);
+        }
+        let kind = JobErrorKind::of_operator(operator);
+        self.fail_as(operator, kind, message.to_string());
+    }
+
+    /// Records the failure of the stateless operators a source or fan-out runs: an operator's
+    /// error (or panic), not the source's.
+    pub fn fail_chain(&self, operator: &str, e: weir_operators::Error) {
+        match e {
+            weir_operators::Error::Panicked { .. } => self.fail(operator, e),
+            e => self.fail_as(operator, JobErrorKind::Operator, e.to_string()),
+        }
     }
 
     /// Records a failure of a given kind.
@@ -131,11 +147,7 @@ impl Shared {
     /// message) instead of unwinding through timely, so the worker goes on and the job ends.
     pub fn guard(&self, operator: &str, body: impl FnOnce()) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(body)) {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".into());
+            let message = weir_operators::panic_message(panic.as_ref());
             self.fail_as(
                 operator,
                 JobErrorKind::Panic,

@@ -174,7 +174,7 @@ pub fn build<'s>(
                                 }
                                 out.clear();
                                 if let Err(e) = run_chain(&mut parts.chain, on_time, &mut out) {
-                                    shared.fail(OP, e);
+                                    shared.fail_chain(OP, e);
                                     done = true;
                                     break;
                                 }
