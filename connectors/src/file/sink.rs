@@ -6,18 +6,19 @@ use std::io::{BufWriter, Write};
 
 use datafusion::arrow::record_batch::RecordBatch;
 
+use crate::describe::{opt, required, ConnectorSpec, Kind};
 use crate::format::Format;
 use crate::{Error, Options, Result, Sink, SinkContext};
 
 /// The file sink's options.
-pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
+pub const SPEC: ConnectorSpec = ConnectorSpec {
     name: "file",
     formats: &["csv", "json"],
     options: &[&[
-        crate::describe::required("path", crate::describe::Kind::Text, "the file to write"),
-        crate::describe::opt(
+        required("path", Kind::Text, "the file to write"),
+        opt(
             "header",
-            crate::describe::Kind::Bool,
+            Kind::Bool,
             "true",
             "whether a csv file starts with a header line",
         ),

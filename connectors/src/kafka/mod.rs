@@ -19,6 +19,13 @@ mod tombstone;
 
 use rdkafka::config::ClientConfig;
 
+/// The option every Kafka source and sink needs.
+pub(crate) const BROKERS: crate::describe::OptionSpec = crate::describe::required(
+    "brokers",
+    crate::describe::Kind::Text,
+    "bootstrap brokers, host:port[,host:port…]",
+);
+
 /// A Kafka error as a connector error, with what was being done.
 pub(crate) fn kafka_err(context: &str) -> impl Fn(rdkafka::error::KafkaError) -> crate::Error + '_ {
     move |e| crate::Error::io(context.to_string(), std::io::Error::other(e.to_string()))

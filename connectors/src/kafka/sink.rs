@@ -18,11 +18,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     name: "kafka",
     formats: &["json", "csv"],
     options: &[&[
-        required(
-            "brokers",
-            Kind::Text,
-            "bootstrap brokers, host:port[,host:port…]",
-        ),
+        super::BROKERS,
         required("topic", Kind::Text, "the topic to write"),
         opt(
             "key",

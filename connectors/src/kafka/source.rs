@@ -14,49 +14,41 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::record::{Record, Tombstones};
 use super::{base_config, kafka_err, tombstone};
+use crate::describe::{opt, required, ConnectorSpec, Kind};
 use crate::format::Format;
 use crate::{
     ConnectorMetrics, Error, Options, PartitionState, Poll, Result, Source, SourceContext,
 };
 
 /// The Kafka source's options.
-pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
+pub const SPEC: ConnectorSpec = ConnectorSpec {
     name: "kafka",
     formats: &["json", "csv"],
     options: &[&[
-        crate::describe::required(
-            "brokers",
-            crate::describe::Kind::Text,
-            "bootstrap brokers, host:port[,host:port…]",
-        ),
-        crate::describe::required("topic", crate::describe::Kind::Text, "the topic to read"),
-        crate::describe::opt(
+        super::BROKERS,
+        required("topic", Kind::Text, "the topic to read"),
+        opt(
             "start",
-            crate::describe::Kind::Text,
+            Kind::Text,
             "earliest",
-            "where a new group starts: earliest or latest",
+            "where reading starts: earliest, latest, committed, or timestamp:<epoch ms>",
         ),
-        crate::describe::opt(
+        opt(
             "group_id",
-            crate::describe::Kind::Text,
+            Kind::Text,
             "weir-<source>",
             "the consumer group",
         ),
-        crate::describe::opt(
-            "commit",
-            crate::describe::Kind::Bool,
-            "true",
-            "commit offsets to the group",
-        ),
-        crate::describe::opt(
+        opt("commit", Kind::Bool, "true", "commit offsets to the group"),
+        opt(
             "bounded",
-            crate::describe::Kind::Bool,
+            Kind::Bool,
             "false",
             "read to the end offsets at start, then finish",
         ),
-        crate::describe::opt(
+        opt(
             "max_messages",
-            crate::describe::Kind::Integer,
+            Kind::Integer,
             "0",
             "stop after this many messages (0: no limit)",
         ),

@@ -77,12 +77,13 @@ impl PipelineMetrics {
 }
 
 fn report(sh: &Shared) -> PipelineReport {
+    let m = PipelineMetrics::of(sh);
     PipelineReport {
-        name: sh.plan.name.clone(),
-        rows_in: Metrics::get(&sh.input.rows_in),
-        rows_out: Metrics::get(&sh.metrics.rows_out),
-        late: Metrics::get(&sh.input.late),
-        dead_letter: Metrics::get(&sh.input.dead_letter),
+        name: m.name,
+        rows_in: m.rows_in,
+        rows_out: m.rows_out,
+        late: m.late,
+        dead_letter: m.dead_letter,
         results: match &sh.output {
             Output::Collect(v) => v.lock().map(|v| v.clone()).unwrap_or_default(),
             Output::Sink(_) => Vec::new(),
