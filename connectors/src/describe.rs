@@ -89,11 +89,24 @@ pub const fn required(name: &'static str, kind: Kind, doc: &'static str) -> Opti
     }
 }
 
+/// Whether a source connector can back a `CREATE TABLE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tables {
+    /// Streams only (and every sink).
+    Stream,
+    /// Tables too: rows upsert by primary key.
+    Table,
+    /// Tables too, and a record without a payload (a tombstone) deletes its key.
+    TableWithTombstones,
+}
+
 /// A connector's description.
 #[derive(Debug)]
 pub struct ConnectorSpec {
     /// Its name (`connector = '…'`).
     pub name: &'static str,
+    /// Whether it can back a table.
+    pub tables: Tables,
     /// The formats it reads or writes (empty: it takes no `format`).
     pub formats: &'static [&'static str],
     /// Its options, in groups (e.g. MQTT's connection options and the source's own).
@@ -242,6 +255,7 @@ mod tests {
 
     const SPEC: ConnectorSpec = ConnectorSpec {
         name: "demo",
+        tables: Tables::Stream,
         formats: &["csv", "json"],
         options: &[&[
             required("path", Kind::Text, "the file"),

@@ -317,11 +317,22 @@ impl Compiler {
             return Err(SqlError::at(sl, scol, format!("table '{name}' has no primary key"))
                 .hint("add PRIMARY KEY (<column>) to the column list: rows with the same key replace each other"));
         }
-        if !matches!(connector, "file" | "kafka") {
+        let r = weir_connectors::registry();
+        let can = |c: &str| {
+            r.source_spec(c)
+                .is_some_and(|s| s.tables != weir_connectors::describe::Tables::Stream)
+        };
+        if !can(connector) {
+            let able: Vec<String> = r
+                .source_names()
+                .into_iter()
+                .filter(|c| can(c))
+                .map(|c| format!("'{c}'"))
+                .collect();
             return Err(SqlError::at(
                 sl,
                 scol,
-                format!("tables read from 'file' or 'kafka', not '{connector}'"),
+                format!("tables read from {}, not '{connector}'", able.join(" or ")),
             )
             .hint("declare a stream with CREATE SOURCE instead"));
         }

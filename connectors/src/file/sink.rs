@@ -13,6 +13,7 @@ use crate::{Error, Options, Result, Sink, SinkContext};
 /// The file sink's options.
 pub const SPEC: ConnectorSpec = ConnectorSpec {
     name: "file",
+    tables: crate::describe::Tables::Stream,
     formats: &["csv", "json"],
     options: &[&[
         required("path", Kind::Text, "the file to write"),

@@ -15,6 +15,7 @@ use crate::{Error, Options, Poll, Result, Source, SourceContext};
 /// The file source's options.
 pub const SPEC: ConnectorSpec = ConnectorSpec {
     name: "file",
+    tables: crate::describe::Tables::Table,
     formats: &["csv", "json"],
     options: &[&[
         required("path", Kind::Text, "the file to read"),

@@ -32,6 +32,7 @@ use crate::{Error, Options, Poll, Result, Source, SourceContext};
 /// The generator's options.
 pub const SPEC: ConnectorSpec = ConnectorSpec {
     name: "generator",
+    tables: crate::describe::Tables::Stream,
     formats: &[],
     options: &[&[
         opt("sensors", Kind::Integer, "100", "number of sensors"),

@@ -16,6 +16,7 @@ use crate::{ConnectorMetrics, Error, Options, Result, Sink, SinkContext};
 /// The Kafka sink's options.
 pub const SPEC: ConnectorSpec = ConnectorSpec {
     name: "kafka",
+    tables: crate::describe::Tables::Stream,
     formats: &["json", "csv"],
     options: &[&[
         super::BROKERS,

@@ -23,6 +23,7 @@ use crate::{
 /// The Kafka source's options.
 pub const SPEC: ConnectorSpec = ConnectorSpec {
     name: "kafka",
+    tables: crate::describe::Tables::TableWithTombstones,
     formats: &["json", "csv"],
     options: &[&[
         super::BROKERS,

@@ -15,6 +15,7 @@ use crate::{Error, Options, Result, Sink, SinkContext};
 /// The MQTT sink's options.
 pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     name: "mqtt",
+    tables: crate::describe::Tables::Stream,
     formats: &["json"],
     options: &[super::SINK, super::CONNECTION],
 };

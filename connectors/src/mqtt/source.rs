@@ -21,6 +21,7 @@ use crate::{BadRecord, ConnectorMetrics, Options, Poll, Result, Source, SourceCo
 /// The MQTT source's options.
 pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     name: "mqtt",
+    tables: crate::describe::Tables::Stream,
     formats: &["json", "csv", "sparkplug"],
     options: &[super::SOURCE, super::CONNECTION],
 };

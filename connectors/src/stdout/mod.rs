@@ -9,6 +9,7 @@ use crate::{Error, Options, Result, Sink, SinkContext};
 /// The stdout sink takes no options.
 pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     name: "stdout",
+    tables: crate::describe::Tables::Stream,
     formats: &["csv", "json"],
     options: &[],
 };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SessionState;
+use weir_connectors::describe::Tables;
 use weir_connectors::{registry, Internal, Positions, SourceContext, TombstoneColumns};
 use weir_operators::join::KeyEncoder;
 use weir_operators::BatchOperator;
@@ -247,9 +248,13 @@ fn source_parts(
             encode: weir_operators::provenance::partitioned_position,
         });
     }
-    // A Kafka table without an op column marks tombstones (null payloads) in a hidden column.
+    // A table whose connector has tombstones (Kafka), without an op column, marks tombstones
+    // (null payloads) in a hidden column.
     if let Some(t) = &src.table {
-        if src.connector == "kafka" && t.op_column.is_none() && t.primary_key.len() == 1 {
+        let tombstones = registry()
+            .source_spec(&src.connector)
+            .is_some_and(|s| s.tables == Tables::TableWithTombstones);
+        if tombstones && t.op_column.is_none() && t.primary_key.len() == 1 {
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
             fields.push(Field::new(table::TOMBSTONE_COLUMN, DataType::Utf8, true));
