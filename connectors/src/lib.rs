@@ -199,16 +199,6 @@ impl Registry {
         }
     }
 
-    /// Whether a source connector of this name exists.
-    pub fn has_source(&self, connector: &str) -> bool {
-        self.source_spec(connector).is_some()
-    }
-
-    /// Whether a sink connector of this name exists.
-    pub fn has_sink(&self, connector: &str) -> bool {
-        self.sink_spec(connector).is_some()
-    }
-
     /// The description of source connector `connector`.
     pub fn source_spec(&self, connector: &str) -> Option<&'static ConnectorSpec> {
         self.sources

@@ -7,7 +7,6 @@
 //! event-time milliseconds; frontiers are the watermarks.
 pub mod aggregate;
 pub mod batch;
-pub mod fanout;
 pub mod interval;
 pub mod lookup;
 pub mod route;

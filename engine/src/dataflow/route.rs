@@ -1,7 +1,8 @@
 //! Routing rows to the worker that holds their key: by DataFusion's hash of the group keys
 //! (aggregates), or by differential's hash of the encoded join key (joins — the same hash
 //! differential uses to place a table's keys, so a stream row meets its table rows). `build`
-//! re-routes a stream between two stateful operators.
+//! re-routes a stream between two stateful operators, or after a source several pipelines
+//! read (running the pipeline's stateless operators first).
 use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -12,6 +13,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 use weir_operators::exchange::Partitioner;
 use weir_operators::join::KeyEncoder;
+use weir_operators::{run_chain, BatchOperator};
 
 use super::batch::BatchMsg;
 use super::Shared;
@@ -62,29 +64,53 @@ impl Router {
     }
 }
 
-/// Re-routes a stream (on the worker that produced it; the next operator exchanges).
+/// `batch` split for the workers `router` sends its rows to (all of it to worker 0 without a
+/// router: the sink's exchange takes it from there).
+pub fn parts(
+    router: Option<&Router>,
+    batch: RecordBatch,
+    peers: usize,
+) -> weir_operators::Result<Vec<(usize, RecordBatch)>> {
+    match router {
+        None => Ok(vec![(0, batch)]),
+        Some(r) => r.split(&batch, peers),
+    }
+}
+
+/// Re-routes a stream on the worker that produced it (the next operator exchanges): runs
+/// `chain` (the stateless operators of a pipeline reading a shared source, or none between two
+/// stateful operators) on every batch and splits the rows by `router`.
 pub fn build<'s>(
     input: Stream<'s, u64, Vec<(u64, BatchMsg)>>,
     shared: Shared,
-    router: Router,
+    mut chain: Vec<Box<dyn BatchOperator>>,
+    router: Option<Router>,
     peers: usize,
 ) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
     input.unary::<CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _, _>(
         Pipeline,
-        "Route",
+        OP,
         move |_cap, _info| {
+            let mut out = Vec::new();
             move |input, output| {
                 shared.guard(OP, || {
                     input.for_each(|cap, data| {
                         let mut session = output.session(&cap);
                         for (_, b) in data.drain(..) {
-                            match router.split(&b.0, peers) {
-                                Ok(parts) => {
-                                    for (w, p) in parts {
-                                        session.give((w as u64, BatchMsg(p)));
+                            if chain.is_empty() {
+                                out.push(b.0);
+                            } else if let Err(e) = run_chain(&mut chain, b.0, &mut out) {
+                                shared.fail_chain(OP, e);
+                            }
+                            for b in out.drain(..) {
+                                match parts(router.as_ref(), b, peers) {
+                                    Ok(parts) => {
+                                        for (w, p) in parts {
+                                            session.give((w as u64, BatchMsg(p)));
+                                        }
                                     }
+                                    Err(e) => shared.fail(OP, e),
                                 }
-                                Err(e) => shared.fail(OP, e),
                             }
                         }
                     });

@@ -17,7 +17,7 @@ use weir_operators::time::to_millis;
 use weir_operators::{run_chain, BatchOperator};
 
 use super::batch::BatchMsg;
-use super::route::Router;
+use super::route::{self, Router};
 use super::{DeadLetter, Shared};
 use crate::metrics::Metrics;
 
@@ -180,16 +180,13 @@ pub fn build<'s>(
                                 }
                                 let mut session = output.session(&*c);
                                 for b in out.drain(..) {
-                                    match &parts.router {
-                                        None => session.give((0u64, BatchMsg(b))),
-                                        Some(p) => match p.split(&b, parts.peers) {
-                                            Ok(split) => {
-                                                for (t, sb) in split {
-                                                    session.give((t as u64, BatchMsg(sb)));
-                                                }
+                                    match route::parts(parts.router.as_ref(), b, parts.peers) {
+                                        Ok(split) => {
+                                            for (t, sb) in split {
+                                                session.give((t as u64, BatchMsg(sb)));
                                             }
-                                            Err(e) => shared.fail(OP, e),
-                                        },
+                                        }
+                                        Err(e) => shared.fail(OP, e),
                                     }
                                 }
                             }

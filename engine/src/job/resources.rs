@@ -117,23 +117,12 @@ impl Opening<'_> {
         })
     }
 
-    /// The declared source `name`, with a connector weir knows.
+    /// The declared source `name` (its connector is checked when the source is built).
     fn source(&self, name: &str, pipeline: &str) -> Result<SourceDef, JobError> {
-        let src = self
-            .plan
+        self.plan
             .source(name)
             .cloned()
-            .ok_or_else(|| self.err(pipeline)(format!("unknown source '{name}'")))?;
-        if !registry().has_source(&src.connector) {
-            let known = registry().source_names();
-            return Err(self.err(pipeline)(format!(
-                "source '{}': unknown connector '{}' (known: {})",
-                src.name,
-                src.connector,
-                known.join(", ")
-            )));
-        }
-        Ok(src)
+            .ok_or_else(|| self.err(pipeline)(format!("unknown source '{name}'")))
     }
 
     /// A pipeline's (or a table's) shared state, with no outputs yet.

@@ -1,6 +1,6 @@
 //! Wiring one worker's prepared operators into one timely dataflow: each table's source and
 //! arrangement; each source instance once, feeding every pipeline that reads it (through a
-//! fan-out operator per pipeline when there are several); each pipeline's steps — routed
+//! route operator per pipeline, running its stateless operators, when there are several); each pipeline's steps — routed
 //! between stateful operators — and its sink.
 use std::collections::HashMap;
 
@@ -10,7 +10,7 @@ use timely::worker::Worker;
 use super::build::{IntervalStep, Reader, Stateful, WorkerParts};
 use crate::dataflow::batch::BatchMsg;
 use crate::dataflow::table::Table;
-use crate::dataflow::{aggregate, fanout, interval, lookup, route, sink, source, table, updating};
+use crate::dataflow::{aggregate, interval, lookup, route, sink, source, table, updating};
 
 type Rows<'s> = Stream<'s, u64, Vec<(u64, BatchMsg)>>;
 
@@ -45,12 +45,12 @@ fn pipeline<'s>(
 ) {
     let sh = r.shared;
     if let Some(f) = r.fanned {
-        stream = fanout::build(stream, sh.clone(), f.chain, f.router, peers);
+        stream = route::build(stream, sh.clone(), f.chain, f.router, peers);
     }
     for (i, step) in r.steps.into_iter().enumerate() {
         if i > 0 {
             if let Some(router) = step.router {
-                stream = route::build(stream, sh.clone(), router, peers);
+                stream = route::build(stream, sh.clone(), Vec::new(), Some(router), peers);
             }
         }
         stream = match step.op {
