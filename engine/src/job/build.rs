@@ -13,7 +13,7 @@ use weir_operators::join::KeyEncoder;
 use weir_operators::BatchOperator;
 use weir_queries::physical::{build_stage, build_updating, partitioner};
 use weir_queries::physical_join::{build_interval, build_lookup, interval_keys, lookup_keys};
-use weir_queries::plan::{OperatorSpec, SourceDef, Stage};
+use weir_queries::plan::{OperatorSpec, Stage};
 
 use super::error::JobError;
 use super::resources::JobResources;
@@ -91,8 +91,7 @@ pub fn prepare(res: &JobResources, index: usize, peers: usize) -> Result<WorkerP
     let mut tables = Vec::new();
     for t in &res.tables {
         let err = |e: String| JobError::build(res.job, &t.plan.name, e);
-        let parts =
-            source_parts(t, &t.source, Vec::new(), None, false, (index, peers)).map_err(err)?;
+        let parts = source_parts(t, Vec::new(), None, None, (index, peers)).map_err(err)?;
         let keys =
             weir_queries::physical_join::table_keys(&t.source).map_err(|e| err(e.to_string()))?;
         tables.push((t.clone(), parts, keys));
@@ -120,10 +119,8 @@ pub fn prepare(res: &JobResources, index: usize, peers: usize) -> Result<WorkerP
         let (chain, router) = inline.unwrap_or_default();
         let shared = res.source_of(group);
         let err = |e: String| JobError::build(res.job, &shared.plan.name, e);
-        let provenance = shared.plan.provenance;
-        let src = positioned(shared.source.clone(), provenance, 0);
-        let parts =
-            source_parts(&shared, &src, chain, router, provenance, (index, peers)).map_err(err)?;
+        let position = shared.plan.provenance.then_some(0);
+        let parts = source_parts(&shared, chain, router, position, (index, peers)).map_err(err)?;
         reads.push(Read {
             shared,
             parts,
@@ -205,15 +202,9 @@ fn step<'a>(
                 .ok_or("interval join without its second input")?;
             let (lk, rk) = interval_keys(state, s).map_err(e)?;
             let rchain = chain_of(state, &right.stages)?;
-            let rsrc = positioned(rs.source.clone(), sh.plan.provenance, 1);
-            let parts = source_parts(
-                rs,
-                &rsrc,
-                rchain,
-                Some(Router::Key(rk)),
-                sh.plan.provenance,
-                (index, peers),
-            )?;
+            let position = sh.plan.provenance.then_some(1);
+            let router = Some(Router::Key(rk));
+            let parts = source_parts(rs, rchain, router, position, (index, peers))?;
             let join = build_interval(state, s).map_err(e)?;
             let step = IntervalStep {
                 join,
@@ -229,22 +220,25 @@ fn step<'a>(
     })
 }
 
-/// Opens a source on worker `index` of `peers`, with its stateless chain and router; with
-/// `positions`, it fills the schema's last column with each row's position.
+/// Opens `sh`'s source on worker `index` of `peers`, with its stateless chain and router.
+/// With `position` (0 for a pipeline's source, 1 for the stream an interval join reads), the
+/// source fills a last, hidden column with each row's position, for provenance: file line,
+/// Kafka partition and offset, MQTT worker and archive sequence.
 fn source_parts(
     sh: &Shared,
-    src: &SourceDef,
     chain: Vec<Box<dyn BatchOperator>>,
     router: Option<Router>,
-    positions: bool,
+    position: Option<usize>,
     (index, peers): (usize, usize),
 ) -> Result<source::SourceParts, String> {
+    let src = &sh.source;
     let mut schema = src.schema.clone();
     let mut internal = Internal::default();
-    if positions {
-        let column = schema.fields().last().map(|f| f.name().clone());
-        internal.positions = column.map(|column| Positions {
-            column,
+    if let Some(i) = position {
+        let column = weir_operators::provenance::position_column(i);
+        schema = weir_operators::provenance::with_position_column(&schema, column);
+        internal.positions = Some(Positions {
+            column: column.to_string(),
             encode: weir_operators::provenance::partitioned_position,
         });
     }
@@ -285,15 +279,4 @@ fn source_parts(
         router,
         peers,
     })
-}
-
-/// `src`, for a provenance pipeline, with a last, hidden column the source fills with each
-/// row's position (file line, Kafka partition and offset, MQTT worker and archive sequence);
-/// `i` is 0 for the pipeline's source, 1 for the stream an interval join reads.
-fn positioned(mut src: SourceDef, provenance: bool, i: usize) -> SourceDef {
-    if provenance {
-        let column = weir_operators::provenance::position_column(i);
-        src.schema = weir_operators::provenance::with_position_column(&src.schema, column);
-    }
-    src
 }
