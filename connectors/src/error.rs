@@ -35,6 +35,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The connector cannot do what was asked (resume from a position, …).
+    #[error("{0}")]
+    Unsupported(String),
     /// Arrow encode/decode failure outside a single record.
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),

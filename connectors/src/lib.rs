@@ -64,10 +64,40 @@ pub enum Poll {
     Done,
 }
 
+/// Where a source instance stands, or what a sink has durably written: named parts (a
+/// partition, a sensor, a file) and each one's offset, as text. The positions of several
+/// instances of one source merge by union ([`merge_positions`]), so a job restored on another
+/// number of workers gives every instance the whole map and each takes the parts it reads.
+pub type Position = BTreeMap<String, String>;
+
+/// The union of several instances' positions (a later instance's part wins a clash).
+pub fn merge_positions<'a>(parts: impl IntoIterator<Item = &'a Position>) -> Position {
+    let mut all = Position::new();
+    for p in parts {
+        all.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    all
+}
+
 /// A source instance on one worker.
 pub trait Source: Send {
     /// Reads up to about `max_rows` rows.
     fn poll(&mut self, max_rows: usize) -> Result<Poll>;
+
+    /// Where this instance stands: after every row it has returned (`None`: it cannot be
+    /// resumed, e.g. MQTT, whose broker does not replay).
+    fn position(&self) -> Option<Position> {
+        None
+    }
+
+    /// Continues after `position` (the merged positions of a job's earlier instances): the
+    /// next poll returns the row after the last one returned there, for the parts this
+    /// instance reads.
+    fn seek(&mut self, _position: &Position) -> Result<()> {
+        Err(Error::Unsupported(
+            "this source cannot resume from a position".into(),
+        ))
+    }
 
     /// For partitioned sources: the partitions this instance reads and whether each has
     /// reached its end. The engine keeps a watermark per partition; a partition that has not
@@ -96,6 +126,17 @@ pub trait Sink: Send {
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
     /// Flushes and closes at end of stream.
     fn finish(&mut self) -> Result<()>;
+
+    /// Makes everything written so far durable, as of checkpoint `epoch`, and says how far
+    /// that is (`None`: the sink keeps no position; it may repeat rows after a restore).
+    fn pre_commit(&mut self, _epoch: u64) -> Result<Option<Position>> {
+        Ok(None)
+    }
+
+    /// Checkpoint `epoch` is complete: what `pre_commit(epoch)` wrote is final.
+    fn commit(&mut self, _epoch: u64) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a source is built from.
@@ -161,6 +202,9 @@ pub struct SinkContext {
     pub format: Option<String>,
     /// Counters of this sink.
     pub metrics: std::sync::Arc<ConnectorMetrics>,
+    /// Continue after this position (a restored job's, from its sink's `pre_commit`) instead
+    /// of starting afresh: a file sink keeps its first bytes and appends.
+    pub resume: Option<Position>,
 }
 
 /// Builds a source.

@@ -50,16 +50,50 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
                 .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
     }
-    let file = File::create(&path).map_err(|e| Error::io(format!("creating {path}"), e))?;
+    // A resumed file that holds anything holds its header already.
+    let (file, wrote_header) = match ctx.resume.as_ref().and_then(|p| p.get("bytes")) {
+        Some(bytes) => (resume(&path, bytes)?, bytes != "0"),
+        None => (
+            File::create(&path).map_err(|e| Error::io(format!("creating {path}"), e))?,
+            false,
+        ),
+    };
     Ok(Box::new(FileSink {
         out: BufWriter::with_capacity(1 << 20, file),
         path,
         format,
         header,
-        wrote_header: false,
+        wrote_header,
         buf: Vec::new(),
         metrics: ctx.metrics,
     }))
+}
+
+/// Opens `path` to append after its first `bytes` bytes, dropping anything written after
+/// them (rows of a checkpoint that never completed).
+fn resume(path: &str, bytes: &str) -> Result<File> {
+    let len: u64 = bytes.parse().map_err(|_| {
+        Error::Unsupported(format!("{path}: a position '{bytes}' this sink never gave"))
+    })?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("opening {path} to resume"), e))?;
+    let have = file
+        .metadata()
+        .map_err(|e| Error::io(format!("reading {path}"), e))?
+        .len();
+    if have < len {
+        return Err(Error::Unsupported(format!(
+            "{path} holds {have} bytes, fewer than the {len} its checkpoint wrote"
+        )));
+    }
+    file.set_len(len)
+        .map_err(|e| Error::io(format!("truncating {path}"), e))?;
+    let mut file = file;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+        .map_err(|e| Error::io(format!("seeking in {path}"), e))?;
+    Ok(file)
 }
 
 impl Sink for FileSink {
@@ -79,5 +113,17 @@ impl Sink for FileSink {
         self.out
             .flush()
             .map_err(|e| Error::io(format!("writing {}", self.path), e))
+    }
+
+    /// Flushes and syncs the file; its length is the position.
+    fn pre_commit(&mut self, _epoch: u64) -> Result<Option<crate::Position>> {
+        let path = self.path.clone();
+        let io = |e| Error::io(format!("writing {path}"), e);
+        self.out.flush().map_err(io)?;
+        self.out.get_ref().sync_data().map_err(io)?;
+        let len = self.out.get_ref().metadata().map_err(io)?.len();
+        let mut p = crate::Position::new();
+        p.insert("bytes".into(), len.to_string());
+        Ok(Some(p))
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Options: `path` (required), `header` (CSV, default true: the first line is skipped).
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek};
 
 use datafusion::arrow::datatypes::SchemaRef;
 
@@ -37,6 +37,10 @@ pub struct FileSource {
     decode_schema: SchemaRef,
     format: Format,
     line_no: u64,
+    /// Bytes of the file consumed (header included): where the next line starts.
+    offset: u64,
+    /// Whether this instance reads the file (worker 0).
+    reads: bool,
     buf: Vec<u8>,
     metrics: std::sync::Arc<crate::ConnectorMetrics>,
     /// `position_column`: the last column of the schema, filled with each row's line number (for
@@ -59,11 +63,13 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         None
     };
     let mut line_no = 1;
+    let mut offset = 0;
     if header {
         if let Some(r) = reader.as_mut() {
             let mut first = Vec::new();
-            r.read_until(b'\n', &mut first)
-                .map_err(|e| Error::io(format!("reading {path}"), e))?;
+            offset = r
+                .read_until(b'\n', &mut first)
+                .map_err(|e| Error::io(format!("reading {path}"), e))? as u64;
             line_no = 2;
         }
     }
@@ -73,8 +79,10 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         ctx.schema.clone()
     };
     Ok(Box::new(FileSource {
+        reads: reader.is_some(),
         reader,
         path,
+        offset,
         schema: ctx.schema,
         decode_schema,
         format,
@@ -134,6 +142,7 @@ impl Source for FileSource {
             if n == 0 {
                 break;
             }
+            self.offset += n as u64;
             if !self.buf.ends_with(b"\n") {
                 self.buf.push(b'\n');
             }
@@ -159,5 +168,43 @@ impl Source for FileSource {
             bad,
             partition: None,
         })
+    }
+
+    /// `file` → `offset line`: the byte offset and number of the next line (worker 0 only;
+    /// the others read nothing and stand nowhere).
+    fn position(&self) -> Option<crate::Position> {
+        let mut p = crate::Position::new();
+        if self.reads {
+            p.insert("file".into(), format!("{} {}", self.offset, self.line_no));
+        }
+        Some(p)
+    }
+
+    fn seek(&mut self, position: &crate::Position) -> Result<()> {
+        let Some(at) = position.get("file") else {
+            return Ok(());
+        };
+        if !self.reads {
+            return Ok(());
+        }
+        let bad = || {
+            Error::Unsupported(format!(
+                "{}: a position '{at}' this source never gave",
+                self.path
+            ))
+        };
+        let (offset, line) = at.split_once(' ').ok_or_else(bad)?;
+        let offset: u64 = offset.parse().map_err(|_| bad())?;
+        let line: u64 = line.parse().map_err(|_| bad())?;
+        let file =
+            File::open(&self.path).map_err(|e| Error::io(format!("opening {}", self.path), e))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        reader
+            .seek(std::io::SeekFrom::Start(offset))
+            .map_err(|e| Error::io(format!("seeking in {}", self.path), e))?;
+        self.reader = Some(reader);
+        self.offset = offset;
+        self.line_no = line;
+        Ok(())
     }
 }

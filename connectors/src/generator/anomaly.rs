@@ -90,6 +90,7 @@ pub fn parse(spec: &str) -> Result<Vec<(Kind, f64)>> {
 }
 
 /// One sensor's anomaly state.
+#[derive(Clone)]
 pub struct Injector {
     rng: Rng,
     episode: Option<(Kind, u32, f64)>,

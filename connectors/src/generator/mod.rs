@@ -144,24 +144,77 @@ struct Sensor {
     base_vib: f64,
     base_pressure: f64,
     rng: Rng,
+    /// The random streams at tick 0, to seek back.
+    fresh: (Rng, anomaly::Injector),
+    /// The next tick this sensor reports (its position).
+    tick: u64,
+    /// Ticks it reports in all (`u64::MAX`: unbounded).
+    limit: u64,
+}
+
+/// What shapes every reading: the event-time grid and the anomalies.
+struct Signal {
+    kinds: Vec<(anomaly::Kind, f64)>,
+    interval: i64,
+    jitter: i64,
+    start: i64,
+}
+
+/// One reading.
+struct Reading {
+    ts: i64,
+    temp: Option<f64>,
+    label: &'static str,
+    vib: f64,
+    pres: f64,
+}
+
+impl Sensor {
+    /// The sensor's reading at its next tick; moves it on. Each sensor draws from its own
+    /// random streams, so a reading depends only on the sensor and the tick.
+    fn read(&mut self, g: &Signal) -> Reading {
+        let tick = self.tick;
+        self.tick += 1;
+        let jitter = if g.jitter > 0 {
+            (self.rng.next_u64() % g.jitter as u64) as i64
+        } else {
+            0
+        };
+        let ts = g.start + tick as i64 * g.interval + jitter;
+        let hours = (tick as i64 * g.interval) as f64 / 3_600_000.0;
+        let daily = (2.0 * std::f64::consts::PI * hours / 24.0).sin();
+        let load = 0.5 + 0.5 * (hours * 0.7 + self.base_vib).sin();
+        let clean =
+            self.base_temp + self.trend_per_hour * hours + 2.0 * daily + 0.5 * self.rng.normal();
+        let (temp, label) = if g.kinds.is_empty() {
+            (Some(clean), "none")
+        } else {
+            self.anomalies.apply(&g.kinds, clean)
+        };
+        let vib = (self.base_vib * (0.8 + 0.4 * load) + 0.15 * self.rng.normal()).max(0.0);
+        let pres = self.base_pressure + 0.3 * load + 0.05 * self.rng.normal();
+        Reading {
+            ts,
+            temp,
+            label,
+            vib,
+            pres,
+        }
+    }
 }
 
 /// The generator on one worker.
 pub struct Generator {
-    /// Anomaly kinds and their rates.
-    kinds: Vec<(anomaly::Kind, f64)>,
+    signal: Signal,
     /// Most rows per batch (`batch` option).
     batch: usize,
     schema: SchemaRef,
     sensors: Vec<Sensor>,
+    /// The tick being emitted: sensors report in tick order, then sensor order.
     tick: u64,
     next_sensor: usize,
     emitted: u64,
-    limit: u64,
     rate_per_worker: f64,
-    interval: i64,
-    jitter: i64,
-    start: i64,
     started: Instant,
     metrics: std::sync::Arc<crate::ConnectorMetrics>,
     /// Panic once this many rows were emitted (fault injection; `u64::MAX`: never).
@@ -208,7 +261,9 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         let mut srng = Rng::new(seed.wrapping_mul(7_919).wrapping_add(s));
         let base_vib = 1.5 + srng.uniform();
         if (s as usize) % ctx.workers == ctx.worker {
+            let anomalies = anomaly::Injector::new(seed.wrapping_mul(104_729).wrapping_add(s));
             mine.push(Sensor {
+                fresh: (srng.clone(), anomalies.clone()),
                 id: format!("s{s:05}"),
                 machine: format!("m{m:04}"),
                 base_temp,
@@ -216,49 +271,73 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
                 base_vib,
                 base_pressure,
                 rng: srng,
-                anomalies: anomaly::Injector::new(seed.wrapping_mul(104_729).wrapping_add(s)),
+                anomalies,
+                tick: 0,
+                // Of the first `rows` readings in tick order, sensor `s` has these.
+                limit: match rows {
+                    0 => u64::MAX,
+                    r => r / sensors + u64::from(s < r % sensors),
+                },
             });
         }
     }
     let share = mine.len() as f64 / sensors as f64;
-    let limit = if rows == 0 {
-        u64::MAX
-    } else {
-        // Rows of this worker: rows of its sensors among the first `rows` in tick order.
-        let full_ticks = rows / sensors;
-        let rem = rows % sensors;
-        let mut n = full_ticks * mine.len() as u64;
-        n += (0..rem)
-            .filter(|s| (*s as usize) % ctx.workers == ctx.worker)
-            .count() as u64;
-        n
-    };
     Ok(Box::new(Generator {
         schema: ctx.schema,
         sensors: mine,
         tick: 0,
         next_sensor: 0,
         emitted: 0,
-        limit,
         rate_per_worker: rate as f64 * share,
         batch: if batch == 0 {
             usize::MAX
         } else {
             batch as usize
         },
-        kinds,
-        interval,
-        jitter,
-        start,
+        signal: Signal {
+            kinds,
+            interval,
+            jitter,
+            start,
+        },
         started: Instant::now(),
         metrics: ctx.metrics,
         panic_at,
     }))
 }
 
+impl Generator {
+    /// The sensor to report next: the next one in sensor order still at the current tick; after
+    /// the last, the tick moves to the least any unfinished sensor is at (`None`: all are done).
+    fn next(&mut self) -> Option<usize> {
+        for _ in 0..=self.sensors.len() {
+            if self.next_sensor == self.sensors.len() {
+                self.next_sensor = 0;
+                self.tick = self
+                    .sensors
+                    .iter()
+                    .filter(|s| s.tick < s.limit)
+                    .map(|s| s.tick)
+                    .min()?;
+            }
+            let s = &self.sensors[self.next_sensor];
+            if s.tick == self.tick && s.tick < s.limit {
+                return Some(self.next_sensor);
+            }
+            self.next_sensor += 1;
+        }
+        None
+    }
+
+    /// Whether every sensor has reported all its readings.
+    fn finished(&self) -> bool {
+        self.sensors.iter().all(|s| s.tick >= s.limit)
+    }
+}
+
 impl Source for Generator {
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
-        if self.emitted >= self.limit || self.sensors.is_empty() {
+        if self.finished() {
             return Ok(Poll::Done);
         }
         if self.emitted >= self.panic_at {
@@ -267,7 +346,7 @@ impl Source for Generator {
                 self.emitted
             );
         }
-        let mut n = (max_rows.min(self.batch) as u64).min(self.limit - self.emitted);
+        let mut n = max_rows.min(self.batch) as u64;
         if self.rate_per_worker > 0.0 {
             let due = (self.started.elapsed().as_secs_f64() * self.rate_per_worker) as u64;
             if due <= self.emitted {
@@ -284,39 +363,21 @@ impl Source for Generator {
         let mut pres = Vec::with_capacity(n);
         let mut seq = Vec::with_capacity(n);
         let mut labels: Vec<&'static str> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let tick = self.tick;
-            let s = &mut self.sensors[self.next_sensor];
-            let jitter = if self.jitter > 0 {
-                (s.rng.next_u64() % self.jitter as u64) as i64
-            } else {
-                0
-            };
-            let t = self.start + tick as i64 * self.interval + jitter;
-            let hours = (tick as i64 * self.interval) as f64 / 3_600_000.0;
-            let daily = (2.0 * std::f64::consts::PI * hours / 24.0).sin();
-            let load = 0.5 + 0.5 * (hours * 0.7 + s.base_vib).sin();
+        while ids.len() < n {
+            let Some(i) = self.next() else { break };
+            let s = &mut self.sensors[i];
+            seq.push(s.tick as i64);
+            let r = s.read(&self.signal);
             ids.push(s.id.clone());
             machines.push(s.machine.clone());
-            ts.push(t);
-            let clean = s.base_temp + s.trend_per_hour * hours + 2.0 * daily + 0.5 * s.rng.normal();
-            if self.kinds.is_empty() {
-                temp.push(Some(clean));
-                labels.push("none");
-            } else {
-                let (v, label) = s.anomalies.apply(&self.kinds, clean);
-                temp.push(v);
-                labels.push(label);
-            }
-            vib.push((s.base_vib * (0.8 + 0.4 * load) + 0.15 * s.rng.normal()).max(0.0));
-            pres.push(s.base_pressure + 0.3 * load + 0.05 * s.rng.normal());
-            seq.push(tick as i64);
+            ts.push(r.ts);
+            temp.push(r.temp);
+            labels.push(r.label);
+            vib.push(r.vib);
+            pres.push(r.pres);
             self.next_sensor += 1;
-            if self.next_sensor == self.sensors.len() {
-                self.next_sensor = 0;
-                self.tick += 1;
-            }
         }
+        let n = ids.len();
         self.emitted += n as u64;
         crate::ConnectorMetrics::add(&self.metrics.messages, n as u64);
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
@@ -353,6 +414,40 @@ impl Source for Generator {
             bad: Vec::new(),
             partition: None,
         })
+    }
+
+    /// Each of this instance's sensors (`s00042`) → the next tick it reports.
+    fn position(&self) -> Option<crate::Position> {
+        Some(
+            self.sensors
+                .iter()
+                .map(|s| (s.id.clone(), s.tick.to_string()))
+                .collect(),
+        )
+    }
+
+    /// Moves each of this instance's sensors to its tick in `position` (forward, or back) by
+    /// drawing (and dropping) the readings before it, so what follows is what an uninterrupted run gives.
+    fn seek(&mut self, position: &crate::Position) -> Result<()> {
+        for s in self.sensors.iter_mut() {
+            let Some(at) = position.get(&s.id) else {
+                continue;
+            };
+            let at: u64 = at.parse().map_err(|_| {
+                Error::Unsupported(format!("generator: a position '{at}' it never gave"))
+            })?;
+            if at < s.tick {
+                // Back to tick 0, then forward.
+                (s.rng, s.anomalies) = s.fresh.clone();
+                s.tick = 0;
+            }
+            while s.tick < at.min(s.limit) {
+                s.read(&self.signal);
+            }
+            s.tick = s.tick.max(at.min(s.limit));
+        }
+        self.next_sensor = self.sensors.len();
+        Ok(())
     }
 }
 
@@ -418,5 +513,49 @@ mod tests {
         let a = drain(gen(0, 1));
         let b = drain(gen(0, 1));
         assert_eq!(a, b);
+    }
+
+    /// Rows as sorted text lines.
+    fn lines(batches: &[RecordBatch]) -> Vec<String> {
+        let mut v = Vec::new();
+        for b in batches {
+            let id = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let ts = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+            let t = b.column(2).as_any().downcast_ref::<Float64Array>().unwrap();
+            for r in 0..b.num_rows() {
+                v.push(format!("{} {} {}", id.value(r), ts.value(r), t.value(r)));
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// Reading some batches, taking the position and seeking a fresh instance there (on the
+    /// same or another number of workers) continues exactly where the first stopped.
+    #[test]
+    fn seek_continues_where_the_position_was() {
+        let all = lines(&drain(gen(0, 1)));
+        for (before, after) in [(1, 1), (2, 1), (1, 2), (2, 3)] {
+            for polls in [0, 1, 3, 6] {
+                let mut got = Vec::new();
+                let mut positions = Vec::new();
+                for w in 0..before {
+                    let mut g = gen(w, before);
+                    for _ in 0..polls {
+                        if let Poll::Data { batch: Some(b), .. } = g.poll(7).unwrap() {
+                            got.push(b);
+                        }
+                    }
+                    positions.push(g.position().unwrap());
+                }
+                let merged = crate::merge_positions(&positions);
+                for w in 0..after {
+                    let mut g = gen(w, after);
+                    g.seek(&merged).unwrap();
+                    got.extend(drain(g));
+                }
+                assert_eq!(lines(&got), all, "{before}→{after} after {polls} polls");
+            }
+        }
     }
 }

@@ -117,6 +117,10 @@ pub struct KafkaSource {
     /// `position_column`: the schema's last column, filled with each record's partition and
     /// offset (packed by the engine's encoding) for provenance.
     positions: Option<fn(i32, i64) -> i64>,
+    /// Each assigned partition's offset after the last record returned (its position).
+    returned: HashMap<i32, i64>,
+    /// Where each assigned partition started.
+    start: HashMap<i32, Offset>,
 }
 
 /// Builds the Kafka source.
@@ -218,6 +222,8 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         assigned: Vec::new(),
         caught_up: HashMap::new(),
         positions,
+        returned: HashMap::new(),
+        start: HashMap::new(),
     };
     if mine.is_empty() {
         return Ok(Box::new(source));
@@ -258,6 +264,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         };
         tpl.add_partition_offset(&topic, *p, offset)
             .map_err(kafka_err("assigning partitions"))?;
+        source.start.insert(*p, offset);
     }
     consumer
         .assign(&tpl)
@@ -367,6 +374,9 @@ impl Source for KafkaSource {
             .partition(|r| r.partition == part);
         self.pending = rest;
         self.received += mine.len() as u64;
+        if let Some(last) = mine.iter().map(|r| r.offset).max() {
+            self.returned.insert(part, last + 1);
+        }
         let (values, tombs): (Vec<&Record>, Vec<&Record>) =
             mine.iter().partition(|r| r.payload.is_some());
         let mut chunk = Vec::new();
@@ -419,6 +429,49 @@ impl Source for KafkaSource {
             bad,
             partition: Some(part as u32),
         })
+    }
+
+    /// Each assigned partition (`"3"`) → the offset after the last record returned.
+    fn position(&self) -> Option<crate::Position> {
+        Some(
+            self.returned
+                .iter()
+                .map(|(p, o)| (p.to_string(), o.to_string()))
+                .collect(),
+        )
+    }
+
+    /// Assigns this instance's partitions again, each at its offset in `position` (the others
+    /// where they were), and drops what was fetched but not returned.
+    fn seek(&mut self, position: &crate::Position) -> Result<()> {
+        let Some(consumer) = self.consumer.as_ref() else {
+            return Ok(());
+        };
+        let mut tpl = TopicPartitionList::new();
+        for p in &self.assigned {
+            let offset = match position.get(&p.to_string()) {
+                Some(o) => Offset::Offset(o.parse().map_err(|_| {
+                    Error::Unsupported(format!("kafka: a position '{o}' it never gave"))
+                })?),
+                None => match self.returned.get(p) {
+                    Some(o) => Offset::Offset(*o),
+                    None => self.start.get(p).copied().unwrap_or(Offset::Beginning),
+                },
+            };
+            if let Offset::Offset(o) = offset {
+                self.returned.insert(*p, o);
+                self.next.insert(*p, o);
+            }
+            tpl.add_partition_offset(&self.topic, *p, offset)
+                .map_err(kafka_err("seeking"))?;
+        }
+        consumer.assign(&tpl).map_err(kafka_err("seeking"))?;
+        self.pending.clear();
+        self.caught_up.clear();
+        if let Some(end) = self.end.as_mut() {
+            end.values_mut().for_each(|d| *d = false);
+        }
+        Ok(())
     }
 
     fn partitions(&self) -> Vec<(u32, PartitionState)> {
