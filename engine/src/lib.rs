@@ -20,9 +20,11 @@ pub mod threads;
 pub mod trace;
 
 pub use error::{Error, Result};
-pub use job::{JobError, JobErrorKind, PipelineReport, RunReport};
+pub use job::{JobError, JobErrorKind, JobSnapshot, PipelineReport, RunReport};
 pub use run::{run, RunOptions};
-pub use runtime::{Cluster, JobHandle, JobStatus, Runtime, RuntimeOptions, StopMode};
+pub use runtime::{
+    Cluster, JobHandle, JobStatus, Runtime, RuntimeOptions, StopMode, SubmitOptions,
+};
 
 /// Compiles and runs a script.
 pub fn run_sql(sql: &str, opts: &RunOptions) -> Result<RunReport> {

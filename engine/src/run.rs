@@ -167,7 +167,7 @@ fn baseline_values(
     };
     let sub = JobPlan::new(&format!("baseline-{name}"), sub);
     let report = rt
-        .submit_as(&sub, Vec::new(), true)?
+        .submit_as(&sub, Vec::new(), true, Default::default())?
         .wait()
         .map_err(job_err)?;
     let err = |message: String| Error::Runtime {

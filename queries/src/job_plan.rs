@@ -172,6 +172,18 @@ impl JobPlan {
         }
     }
 
+    /// The id of pipeline `pipeline`'s stage `stage`.
+    pub fn stage_id(&self, pipeline: usize, stage: usize) -> Option<&NodeId> {
+        self.nodes.iter().find_map(|n| match n.kind {
+            NodeKind::Stage {
+                pipeline: p,
+                stage: s,
+                ..
+            } if p == pipeline && s == stage => Some(&n.id),
+            _ => None,
+        })
+    }
+
     /// The node `id`.
     pub fn node(&self, id: &NodeId) -> Option<&Node> {
         self.nodes.iter().find(|n| &n.id == id)

@@ -1,6 +1,8 @@
 //! Test support for weir's integration tests: a sqllogictest database that runs SQL through the
 //! public path (compile → plan → timely dataflow → rows), result formatting, and helpers to run
 //! the `weir` binary.
+pub mod cut;
+
 use std::path::PathBuf;
 
 use datafusion::arrow::record_batch::RecordBatch;

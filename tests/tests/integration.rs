@@ -15,6 +15,7 @@ mod models;
 mod mqtt;
 mod mqtt_faults;
 mod provenance;
+mod restore;
 mod runtime;
 mod sparkplug;
 mod state;

@@ -1,6 +1,7 @@
 //! The stateful adapter: after the exchange by key, feeds batches to a windowed aggregate and
 //! tells it the watermark (the input frontier); closed windows go through the operators after
-//! the aggregate (HAVING, the SELECT list) and out at a capability held at the frontier.
+//! the aggregate (HAVING, the SELECT list) and out at a capability held at the frontier. A job
+//! suspending at a cut snapshots the operator's state at the end of input instead.
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -20,15 +21,20 @@ pub fn build<'s>(
     shared: Shared,
     mut op: Box<dyn BatchOperator>,
     mut post: Vec<Box<dyn BatchOperator>>,
+    node: String,
 ) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
     let pact = Exchange::new(|(t, _): &(u64, BatchMsg)| *t);
     input.unary_frontier::<CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _, _>(
         pact,
         "WindowAggregate",
-        move |_cap, _info| {
-            let mut held: Option<Capability<u64>> = None;
+        move |cap, _info| {
+            // A restored operator's open state may be emitted before any row arrives: it
+            // keeps the initial capability until then.
+            let restored = op.state().is_some_and(|s| s.open_entries() > 0);
+            let mut held: Option<Capability<u64>> = restored.then_some(cap);
             let mut out = Vec::new();
             let mut ready = Vec::new();
+            let mut snapshotted = false;
             move |(input, frontier), output| {
                 shared.guard(OP, || {
                     let port = output.output_index();
@@ -51,7 +57,18 @@ pub fn build<'s>(
                         Some(t) => t as EventTime,
                         None => EventTime::MAX,
                     };
-                    if let Err(e) = op.on_watermark(wm, &mut out) {
+                    if least.is_none() && shared.suspending() {
+                        // Suspended at a cut: what is open is snapshotted, not closed.
+                        if !snapshotted {
+                            snapshotted = true;
+                            if let Some(s) = op.state() {
+                                match s.snapshot() {
+                                    Ok(b) => shared.cut.add_state(&node, b),
+                                    Err(e) => shared.fail(OP, e),
+                                }
+                            }
+                        }
+                    } else if let Err(e) = op.on_watermark(wm, &mut out) {
                         shared.fail(OP, e);
                     }
                     for b in out.drain(..) {

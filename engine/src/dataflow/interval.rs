@@ -4,6 +4,8 @@
 //! rows are emitted then. Output always travels at the time its left row
 //! arrived at (a capability is held for every time that still has stored left rows), so a
 //! window downstream over the left row's event time never sees a row behind its frontier.
+//! A job suspending at a cut snapshots the stored rows at the end of input instead of freeing
+//! them; a restored join holds a capability for every restored left time.
 use std::collections::BTreeMap;
 
 use timely::container::CapacityContainerBuilder;
@@ -12,6 +14,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 use weir_operators::join::IntervalJoin;
+use weir_operators::state::OperatorState;
 use weir_operators::{run_chain, BatchOperator, EventTime};
 
 use super::batch::BatchMsg;
@@ -27,6 +30,7 @@ pub fn build<'s>(
     shared: Shared,
     mut join: IntervalJoin,
     mut post: Vec<Box<dyn BatchOperator>>,
+    node: String,
 ) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
     let by_worker = |(w, _): &(u64, BatchMsg)| *w;
     left.binary_frontier::<_, CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _, _, _>(
@@ -34,9 +38,19 @@ pub fn build<'s>(
         Exchange::new(by_worker),
         Exchange::new(by_worker),
         "IntervalJoin",
-        move |_cap, _info| {
-            let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
+        move |cap, _info| {
+            // Restored left rows travel at the times they arrived at in the job snapshotted.
+            let mut caps: BTreeMap<u64, Capability<u64>> = join
+                .live_caps()
+                .into_iter()
+                .map(|t| (t, cap.delayed(&t)))
+                .collect();
+            drop(cap);
             let mut ready = Vec::new();
+            let mut snapshotted = false;
+            // The last watermark of each side: a side whose input ends because the job is
+            // suspending stays at it (its rows are not over, only cut).
+            let mut last: (EventTime, EventTime) = (0, 0);
             move |(lin, lfront), (rin, rfront), output| {
                 shared.guard(OP, || {
                     let port = output.output_index();
@@ -97,11 +111,31 @@ pub fn build<'s>(
                             }
                         }
                     });
-                    let wm = |f: &[u64]| match f.iter().min() {
-                        Some(t) => *t as EventTime,
+                    let suspending = shared.suspending();
+                    let wm = |f: &[u64], last: &mut EventTime| match f.iter().min() {
+                        Some(t) => {
+                            *last = *t as EventTime;
+                            *last
+                        }
+                        None if suspending => *last,
                         None => EventTime::MAX,
                     };
-                    match join.expire(wm(&lfront.frontier()), wm(&rfront.frontier())) {
+                    let ended = lfront.frontier().is_empty() && rfront.frontier().is_empty();
+                    if ended && suspending {
+                        // Suspended at a cut: stored rows are snapshotted, not freed.
+                        if !snapshotted {
+                            snapshotted = true;
+                            match join.snapshot() {
+                                Ok(b) => shared.cut.add_state(&node, b),
+                                Err(e) => shared.fail(OP, e),
+                            }
+                        }
+                        caps.clear();
+                        return;
+                    }
+                    let lw = wm(&lfront.frontier(), &mut last.0);
+                    let rw = wm(&rfront.frontier(), &mut last.1);
+                    match join.expire(lw, rw) {
                         Ok(freed) => {
                             for (t, b) in freed {
                                 if let Err(e) = run_chain(&mut post, b, &mut ready) {

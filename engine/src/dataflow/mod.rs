@@ -14,6 +14,7 @@ pub mod sink;
 pub mod source;
 pub mod table;
 pub mod updating;
+pub mod view_state;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -82,6 +83,8 @@ pub struct Shared {
     pub right_inputs: Vec<Shared>,
     /// Set when the pipeline has all the rows it wants (`limit`): sources stop.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The job's cut: where to suspend, what its operators put in, what it restores.
+    pub cut: Arc<crate::job::snapshot::Cut>,
 }
 
 impl Shared {
@@ -140,6 +143,12 @@ impl Shared {
             self.readers.iter().all(|r| r.load(Ordering::Relaxed))
         };
         wanted || self.job_stop.load(Ordering::Relaxed)
+    }
+
+    /// Whether the job is suspending at a cut: stateful operators snapshot their state at
+    /// the end of input instead of closing it.
+    pub fn suspending(&self) -> bool {
+        self.cut.asked().is_some()
     }
 
     /// Runs one activation of `operator`'s logic; a panic in it fails the job (with the panic's

@@ -31,7 +31,12 @@ pub enum Router {
 
 /// The worker of an encoded key among `peers` (as differential's exchange places it).
 pub fn worker_of(key: &[u8], peers: usize) -> usize {
-    (key.hashed() % peers as u64) as usize
+    (key_hash(key) % peers as u64) as usize
+}
+
+/// Differential's hash of an encoded key (what [`worker_of`] places it by).
+pub fn key_hash(key: &[u8]) -> u64 {
+    key.hashed()
 }
 
 impl Router {

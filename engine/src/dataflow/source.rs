@@ -14,11 +14,12 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
 use weir_connectors::{PartitionState, Poll, Source};
 use weir_operators::time::to_millis;
-use weir_operators::{run_chain, BatchOperator};
+use weir_operators::{run_chain, BatchOperator, EventTime};
 
 use super::batch::BatchMsg;
 use super::route::{self, Router};
 use super::{DeadLetter, Shared};
+use crate::job::snapshot::source_key;
 use crate::metrics::Metrics;
 
 /// The operator's name in errors.
@@ -63,7 +64,16 @@ pub fn build<'s>(
             let activator = scope.activator_for(info.address);
             let mut cap = Some(cap);
             let mut marks = Watermarks::new(delay, idle_timeout);
-            let mut wm = 0i64;
+            let key = source_key(&shared.plan.name, &shared.source.name);
+            // A restored job's source goes on from the watermark it had (a table is read
+            // again from its start, so its watermark starts again too).
+            let restored = match shared.source.table {
+                None => shared.cut.restored_source(&key).and_then(|c| c.watermark),
+                Some(_) => None,
+            };
+            let mut wm = restored.unwrap_or(0).max(0);
+            // While a cut is asked, polls shrink to one row once a batch crosses it.
+            let mut fine = false;
             let mut last_data = Instant::now();
             let mut out = Vec::new();
             move |output| {
@@ -73,7 +83,29 @@ pub fn build<'s>(
                     let mut idle = false;
                     for _ in 0..POLLS_PER_STEP {
                         marks.assign(parts.source.partitions());
-                        let polled = match parts.source.poll(POLL_ROWS) {
+                        // A table without event time is read whole (its rows have no time
+                        // to cut at), unless the cut is at once.
+                        let cut_at = shared.cut.asked().filter(|t| {
+                            shared.source.table.is_none()
+                                || time_index.is_some()
+                                || *t == EventTime::MIN
+                        });
+                        let before = match cut_at {
+                            Some(t) => {
+                                let pos = parts.source.position();
+                                if t == EventTime::MIN || time_index.is_none() || pos.is_none() {
+                                    // At once: no event time to cut at, or no way back.
+                                    let seen = marks.seen().then_some(wm);
+                                    shared.cut.add_source(&key, pos, seen);
+                                    done = true;
+                                    break;
+                                }
+                                pos
+                            }
+                            None => None,
+                        };
+                        let rows = if fine { 1 } else { POLL_ROWS };
+                        let polled = match parts.source.poll(rows) {
                             Ok(p) => p,
                             Err(e) => {
                                 shared.fail(OP, format!("source '{}': {e}", shared.source.name));
@@ -83,6 +115,9 @@ pub fn build<'s>(
                         };
                         match polled {
                             Poll::Done => {
+                                // Where it ended, in case the job is suspended later.
+                                let seen = marks.seen().then_some(wm);
+                                shared.cut.add_source(&key, parts.source.position(), seen);
                                 done = true;
                                 break;
                             }
@@ -104,6 +139,29 @@ pub fn build<'s>(
                                 bad,
                                 partition,
                             } => {
+                                if let (Some(t), Some(ti), Some(b)) = (cut_at, time_index, &batch) {
+                                    let limit = t.saturating_add(delay);
+                                    match crosses(b, ti, limit) {
+                                        Ok(false) => {}
+                                        Ok(true) if !fine => {
+                                            // Back to before this batch; read it row by row.
+                                            if let Some(p) = &before {
+                                                if let Err(e) = parts.source.seek(p) {
+                                                    shared.fail(OP, e);
+                                                }
+                                            }
+                                            fine = true;
+                                            continue;
+                                        }
+                                        Ok(true) => {
+                                            let seen = marks.seen().then_some(wm);
+                                            shared.cut.add_source(&key, before, seen);
+                                            done = true;
+                                            break;
+                                        }
+                                        Err(e) => shared.fail(OP, e),
+                                    }
+                                }
                                 last_data = Instant::now();
                                 if !bad.is_empty() {
                                     Metrics::add(&shared.input.dead_letter, bad.len());
@@ -216,6 +274,18 @@ pub fn build<'s>(
     )
 }
 
+/// Whether any row of `batch` has an event time at or after `limit`.
+fn crosses(
+    batch: &RecordBatch,
+    ti: usize,
+    limit: EventTime,
+) -> Result<bool, weir_operators::Error> {
+    let name = batch.schema().field(ti).name().clone();
+    Ok(to_millis(&name, batch.column(ti))?
+        .iter()
+        .any(|t| *t >= limit))
+}
+
 /// The watermark of one source instance: the highest event time seen minus the delay, or, for
 /// a partitioned source, the least of the partitions' (leaving out partitions idle for longer
 /// than the idle timeout).
@@ -285,6 +355,11 @@ impl Watermarks {
             *wm = (*wm).max(self.combined());
         }
         Self::split(batch, keep, any_late)
+    }
+
+    /// Whether the instance has read any row with an event time.
+    fn seen(&self) -> bool {
+        self.max_ts != i64::MIN || self.partitions.values().any(|p| p.max != i64::MIN)
     }
 
     /// Records the source's partitions and where each stands.

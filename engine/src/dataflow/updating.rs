@@ -2,7 +2,9 @@
 //! becomes an update `(group key, row)` at its batch's time, arranged by key; `reduce` recomputes
 //! a changed group's aggregate row; the output collection's changes become a changelog — rows
 //! with `op` = `delete` (retractions, first) and `insert` — emitted once the frontier passes
-//! their time, after the operators that follow the aggregate (HAVING, the SELECT list).
+//! their time, after the operators that follow the aggregate (HAVING, the SELECT list). The
+//! view's rows are also kept for snapshots (`view_state.rs`).
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use weir_operators::updating::UpdatingAggregate;
 use weir_operators::{run_chain, BatchOperator};
 
 use super::batch::BatchMsg;
+use super::view_state::View;
 use super::Shared;
 
 /// The operator's name in errors.
@@ -37,20 +40,36 @@ pub fn build<'s>(
     shared: Shared,
     agg: UpdatingAggregate,
     mut post: Vec<Box<dyn BatchOperator>>,
+    view: View,
 ) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
     let scope = input.scope();
+    if let Some(e) = &view.error {
+        shared.fail(OP, e.clone());
+    }
+    let view = Rc::new(RefCell::new(view));
     let agg = Rc::new(agg);
     let a1 = agg.clone();
     let sh1 = shared.clone();
+    let v1 = view.clone();
     let updates = input.unary::<CapacityContainerBuilder<Vec<Update>>, _, _, _>(
         Pipeline,
         "ToUpdates",
-        move |_cap, _info| {
+        move |cap, _info| {
             let codecs = a1
                 .key_codec()
                 .and_then(|k| a1.input_codec().map(|i| (k, i)));
+            // A restored view's input rows go back in at time 0.
+            let mut first = Some(cap);
             move |input, output| {
                 sh1.guard(OP, || {
+                    if let Some(cap) = first.take() {
+                        let feed = std::mem::take(&mut v1.borrow_mut().feed);
+                        let mut session = output.session(&cap);
+                        for (k, r, c) in feed {
+                            session.give(((k, r), 0u64, c));
+                        }
+                    }
+                    let mut view = v1.borrow_mut();
                     input.for_each(|cap, data| {
                         let Ok((kc, ic)) = codecs.as_ref() else {
                             sh1.fail(OP, "updating aggregate: building row codecs");
@@ -75,14 +94,9 @@ pub fn build<'s>(
                                 continue;
                             };
                             for i in 0..batch.num_rows() {
-                                session.give((
-                                    (
-                                        krows.row(i).as_ref().to_vec(),
-                                        rows.row(i).as_ref().to_vec(),
-                                    ),
-                                    time,
-                                    1isize,
-                                ));
+                                let row = rows.row(i).as_ref().to_vec();
+                                *view.inputs.entry(row.clone()).or_default() += 1;
+                                session.give(((krows.row(i).as_ref().to_vec(), row), time, 1isize));
                             }
                         }
                     });
@@ -133,9 +147,22 @@ pub fn build<'s>(
         .unary_frontier::<CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _, _>(
             Pipeline,
             "Changelog",
-            move |_cap, _info| {
+            move |cap, _info| {
                 let oc = a3.output_codec();
                 let mut stash: BTreeMap<u64, Pending> = BTreeMap::new();
+                // What a restored view had emitted is out already: the same rows derived
+                // again from its restored input, at time 0, cancel against it.
+                let out_before: Vec<(Vec<u8>, isize)> = view
+                    .borrow()
+                    .emitted
+                    .iter()
+                    .map(|(r, c)| (r.clone(), -c))
+                    .collect();
+                if !out_before.is_empty() {
+                    stash.insert(0, (cap.delayed(&0), out_before));
+                }
+                drop(cap);
+                let mut snapshotted = false;
                 move |(input, frontier), output| {
                     shared.guard(OP, || {
                         let port = output.output_index();
@@ -154,6 +181,13 @@ pub fn build<'s>(
                                 break;
                             }
                             let (cap, changes) = entry.remove();
+                            let changes = consolidate(changes);
+                            {
+                                let mut v = view.borrow_mut();
+                                for (r, d) in &changes {
+                                    *v.emitted.entry(r.clone()).or_default() += d;
+                                }
+                            }
                             // Deletes first, then inserts, in one batch: a sink sees an update of
                             // a key (delete + insert) together.
                             let mut parts = Vec::new();
@@ -197,8 +231,26 @@ pub fn build<'s>(
                                 Err(e) => shared.fail(OP, e),
                             }
                         }
+                        if frontier.frontier().is_empty() && shared.suspending() && !snapshotted {
+                            // Suspended at a cut: the view's rows are snapshotted.
+                            snapshotted = true;
+                            let v = view.borrow();
+                            match v.snapshot(&a3) {
+                                Ok(b) => shared.cut.add_state(&v.node, b),
+                                Err(e) => shared.fail(OP, e),
+                            }
+                        }
                     })
                 }
             },
         )
+}
+
+/// Sums the changes of each row, leaving out rows whose changes cancel.
+fn consolidate(changes: Vec<(Vec<u8>, isize)>) -> Vec<(Vec<u8>, isize)> {
+    let mut sum: BTreeMap<Vec<u8>, isize> = BTreeMap::new();
+    for (r, d) in changes {
+        *sum.entry(r).or_default() += d;
+    }
+    sum.into_iter().filter(|(_, d)| *d != 0).collect()
 }

@@ -24,8 +24,12 @@ use crate::dataflow::{source, table, Shared};
 pub(super) enum Stateful {
     /// A windowed aggregate (or per-key features) driven by the frontier.
     Window(Box<dyn BatchOperator>),
-    /// An updating view on differential dataflow.
-    Updating(weir_operators::updating::UpdatingAggregate),
+    /// An updating view on differential dataflow, and this worker's part of a restored
+    /// snapshot of it (its state lives in the adapter).
+    Updating(
+        weir_operators::updating::UpdatingAggregate,
+        Vec<datafusion::arrow::record_batch::RecordBatch>,
+    ),
     /// A lookup join against the named table.
     Lookup(weir_operators::join::LookupJoin, String),
     /// An interval join with a second source.
@@ -41,6 +45,8 @@ pub(super) struct IntervalStep {
 
 /// A stateful operator, how rows reach it, and the stateless operators after it.
 pub(super) struct Step {
+    /// The stateful operator's node id (its state's key in a snapshot).
+    pub(super) node: String,
     pub(super) op: Stateful,
     pub(super) router: Option<Router>,
     pub(super) post: Vec<Box<dyn BatchOperator>>,
@@ -102,7 +108,7 @@ pub fn prepare(res: &JobResources, index: usize, peers: usize) -> Result<WorkerP
         let mut inline = None;
         for &i in group {
             let sh = &res.pipelines[i];
-            let (chain, router, steps) = pipeline(sh, &state, index, peers, &res.tables)
+            let (chain, router, steps) = pipeline(res, i, &state, (index, peers))
                 .map_err(|e| JobError::build(res.job, &sh.plan.name, e))?;
             let fanned = if group.len() == 1 {
                 inline = Some((chain, router));
@@ -142,12 +148,13 @@ fn chain_of(state: &SessionState, stages: &[Stage]) -> Result<Vec<Box<dyn BatchO
 type Pipeline = (Vec<Box<dyn BatchOperator>>, Option<Router>, Vec<Step>);
 
 fn pipeline(
-    sh: &Shared,
+    res: &JobResources,
+    pi: usize,
     state: &SessionState,
-    index: usize,
-    peers: usize,
-    tables: &[Shared],
+    (index, peers): (usize, usize),
 ) -> Result<Pipeline, String> {
+    let sh = &res.pipelines[pi];
+    let tables = &res.tables;
     let stages = &sh.plan.stages;
     let cuts: Vec<usize> = (0..stages.len())
         .filter(|i| is_stateful(&stages[*i].op))
@@ -159,8 +166,16 @@ fn pipeline(
     for (n, &i) in cuts.iter().enumerate() {
         let end = cuts.get(n + 1).copied().unwrap_or(stages.len());
         let post = chain_of(state, &stages[i + 1..end])?;
-        let (op, router) = step(sh, state, &stages[i], tables, &mut rights, index, peers)?;
+        let (mut op, router) = step(sh, state, &stages[i], tables, &mut rights, index, peers)?;
+        let node = res
+            .graph
+            .stage_id(pi, i)
+            .map(|n| n.0.clone())
+            .ok_or_else(|| format!("stage {i} of pipeline {pi} has no node"))?;
+        restore(&mut op, sh.cut.restored_state(&node), (index, peers))
+            .map_err(|e| format!("restoring {node}: {e}"))?;
         steps.push(Step {
+            node,
             op,
             router: Some(router),
             post,
@@ -168,6 +183,36 @@ fn pipeline(
     }
     let first_router = steps.first_mut().and_then(|s| s.router.take());
     Ok((chain, first_router, steps))
+}
+
+/// Puts this worker's rows of a restored snapshot's state (`batches`) into `op`.
+fn restore(
+    op: &mut Stateful,
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+    (index, peers): (usize, usize),
+) -> Result<(), weir_operators::Error> {
+    if batches.is_empty() {
+        return Ok(());
+    }
+    let mine = batches
+        .iter()
+        .map(|b| weir_operators::state::for_worker(b, index, peers))
+        .collect::<Result<Vec<_>, _>>()?;
+    let state: Option<&mut dyn weir_operators::state::OperatorState> = match op {
+        Stateful::Window(op) => op.state(),
+        Stateful::Updating(_, restored) => {
+            restored.extend(mine);
+            return Ok(());
+        }
+        Stateful::Lookup(..) => None,
+        Stateful::Interval(step) => Some(&mut step.join),
+    };
+    match state {
+        Some(s) => s.restore(&mine),
+        None => Err(weir_operators::Error::Snapshot(
+            "the snapshot holds state for an operator that keeps none".into(),
+        )),
+    }
 }
 
 /// The one place a stateful spec becomes its operator, with the router that brings it rows.
@@ -183,7 +228,7 @@ fn step<'a>(
     let e = |e: weir_queries::Error| e.to_string();
     Ok(match &s.op {
         OperatorSpec::UpdatingAggregate { .. } => (
-            Stateful::Updating(build_updating(state, s).map_err(e)?),
+            Stateful::Updating(build_updating(state, s).map_err(e)?, Vec::new()),
             Router::Hash(partitioner(state, s).map_err(e)?),
         ),
         OperatorSpec::LookupJoin { table, .. } => {
@@ -205,7 +250,9 @@ fn step<'a>(
             let position = sh.plan.provenance.then_some(1);
             let router = Some(Router::Key(rk));
             let parts = source_parts(rs, rchain, router, position, (index, peers))?;
-            let join = build_interval(state, s).map_err(e)?;
+            let mut join = build_interval(state, s).map_err(e)?;
+            // Snapshot rows carry the hash the key router places them by.
+            join.set_route(crate::dataflow::route::key_hash);
             let step = IntervalStep {
                 join,
                 right: parts,
@@ -270,9 +317,23 @@ fn source_parts(
         metrics: sh.source_metrics.clone(),
         internal,
     };
-    let source = registry()
+    let mut source = registry()
         .source(&src.connector, context)
         .map_err(|e| format!("source '{}': {e}", src.name))?;
+    // A restored job's source continues where the snapshot's stopped (a table is read again
+    // from its start: its contents are its state).
+    let key = super::snapshot::source_key(&sh.plan.name, &src.name);
+    if let (None, Some(cut)) = (&src.table, sh.cut.restored_source(&key)) {
+        let position = cut.position.as_ref().ok_or_else(|| {
+            format!(
+                "source '{}' cannot continue from the snapshot: its connector keeps no position",
+                src.name
+            )
+        })?;
+        source
+            .seek(position)
+            .map_err(|e| format!("source '{}': {e}", src.name))?;
+    }
     Ok(source::SourceParts {
         source,
         chain,

@@ -103,9 +103,17 @@ impl JobResources {
     /// it); gives the report, or the job's failure.
     pub fn close(&self) -> Result<RunReport, JobError> {
         let mut closing = Vec::new();
+        let suspending = self.cut.asked().is_some();
         for (name, (s, _)) in &self.sinks {
             if let Ok(mut s) = s.lock() {
-                if let Err(e) = s.finish() {
+                // A job suspending at a cut makes its output durable and records how far.
+                let r = match suspending {
+                    true => s
+                        .pre_commit(0)
+                        .map(|p| p.into_iter().for_each(|p| self.cut.add_sink(name, p))),
+                    false => s.finish(),
+                };
+                if let Err(e) = r {
                     closing.push(format!("sink '{name}': {e}"));
                 }
             }

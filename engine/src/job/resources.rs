@@ -2,6 +2,7 @@
 //! process's workers: the job's catalog (its models and baselines), the sinks (opened on
 //! process 0, where worker 0 writes), dead-letter files, and each pipeline's [`Shared`] state.
 //! Made before any worker builds operators, so a sink that cannot open fails the job whole.
+use super::snapshot::Cut;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,8 @@ pub struct JobResources {
     pub stop: Arc<AtomicBool>,
     /// The job's models (its catalog).
     pub models: Arc<weir_models::Registry>,
+    /// The job's cut (suspend and restore).
+    pub cut: Arc<Cut>,
     /// When the job's resources were made.
     pub started: Instant,
 }
@@ -65,6 +68,7 @@ struct Opening<'a> {
     failure: Arc<Mutex<Option<JobError>>>,
     stop: Arc<AtomicBool>,
     watermark: Arc<AtomicI64>,
+    cut: Arc<Cut>,
 }
 
 impl Opening<'_> {
@@ -93,6 +97,8 @@ impl Opening<'_> {
             options: def.options.clone(),
             format: def.format.clone(),
             metrics: metrics.clone(),
+            // A restored job's sink continues after what the snapshot's job durably wrote.
+            resume: self.cut.restore().and_then(|r| r.sinks.get(name)).cloned(),
         };
         let opened = registry()
             .sink(&def.connector, context)
@@ -144,6 +150,7 @@ impl Opening<'_> {
             job_stop: self.stop.clone(),
             right_inputs: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
+            cut: self.cut.clone(),
         }
     }
 
@@ -244,6 +251,7 @@ impl JobResources {
         graph: JobPlan,
         process: usize,
         values: &[(String, Vec<f64>)],
+        cut: Arc<Cut>,
     ) -> Result<JobResources, JobError> {
         let plan = graph.script.clone();
         let models = catalog(job, &plan, values)?;
@@ -255,6 +263,7 @@ impl JobResources {
             failure: Arc::new(Mutex::new(None)),
             stop: Arc::new(AtomicBool::new(false)),
             watermark: Arc::new(AtomicI64::new(i64::MIN)),
+            cut: cut.clone(),
         };
         let mut pipelines = Vec::new();
         let mut tables = Vec::new();
@@ -280,6 +289,7 @@ impl JobResources {
             failure,
             stop,
             models,
+            cut,
             started: Instant::now(),
         })
     }

@@ -53,9 +53,13 @@ fn pipeline<'s>(
                 stream = route::build(stream, sh.clone(), Vec::new(), Some(router), peers);
             }
         }
+        let node = step.node;
         stream = match step.op {
-            Stateful::Window(op) => aggregate::build(stream, sh.clone(), op, step.post),
-            Stateful::Updating(agg) => updating::build(stream, sh.clone(), agg, step.post),
+            Stateful::Window(op) => aggregate::build(stream, sh.clone(), op, step.post, node),
+            Stateful::Updating(agg, restored) => {
+                let state = crate::dataflow::view_state::View::restored(&agg, &restored, node);
+                updating::build(stream, sh.clone(), agg, step.post, state)
+            }
             Stateful::Lookup(join, name) => match arranged.get(&name) {
                 Some(t) => lookup::build(stream, t, sh.clone(), join, step.post),
                 None => {
@@ -70,7 +74,7 @@ fn pipeline<'s>(
                     shared,
                 } = *step_parts;
                 let right = source::build(scope, shared, right);
-                interval::build(stream, right, sh.clone(), join, step.post)
+                interval::build(stream, right, sh.clone(), join, step.post, node)
             }
         };
     }

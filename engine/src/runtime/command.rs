@@ -10,7 +10,8 @@
 //!   every worker decides the same way at the same point of the sequence, so dataflows are
 //!   installed in one order everywhere.
 //! - `Stop`: `Drain` stops the job's sources, so open windows close as at the end of input and
-//!   sinks finish; `Cancel` drops the job's dataflow at once (nothing more is written).
+//!   sinks finish; `Cancel` drops the job's dataflow at once (nothing more is written);
+//!   `Suspend` stops the sources at once and snapshots every operator (`job/snapshot.rs`).
 //! - `Fail`: a worker saw the job fail; every worker drops the job's dataflow and the job
 //!   ends with that error. Later `Fail`s for the job are ignored.
 //! - `AlterModel`: switches the job's model to a version its catalog has, between batches.
@@ -28,6 +29,9 @@ pub enum StopMode {
     Drain,
     /// Drop the job now.
     Cancel,
+    /// Stop reading at once and snapshot the job's state instead of closing it
+    /// ([`crate::job::JobSnapshot`]): another job can continue from there.
+    Suspend,
 }
 
 /// A command, as every worker sees it.

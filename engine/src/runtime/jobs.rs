@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::command::{Command, StopMode};
+use crate::job::snapshot::Cut;
 use crate::job::{JobError, JobResources, PipelineMetrics, RunReport};
 
 /// Where a job stands.
@@ -24,6 +25,8 @@ pub enum JobStatus {
     Finished,
     /// Stopped by a person or the runtime's shutdown.
     Stopped,
+    /// Stopped at a cut, its state snapshotted ([`JobHandle::snapshot`]).
+    Suspended,
     /// Ended by a failure.
     Failed(JobError),
 }
@@ -33,7 +36,7 @@ impl JobStatus {
     pub fn is_done(&self) -> bool {
         matches!(
             self,
-            JobStatus::Finished | JobStatus::Stopped | JobStatus::Failed(_)
+            JobStatus::Finished | JobStatus::Stopped | JobStatus::Suspended | JobStatus::Failed(_)
         )
     }
 
@@ -45,6 +48,7 @@ impl JobStatus {
             JobStatus::Stopping => "stopping",
             JobStatus::Finished => "finished",
             JobStatus::Stopped => "stopped",
+            JobStatus::Suspended => "suspended",
             JobStatus::Failed(_) => "failed",
         }
     }
@@ -67,11 +71,14 @@ pub struct JobState {
     /// Whether a worker of this process has sequenced the job's failure.
     pub announced: AtomicBool,
     stop_asked: AtomicBool,
+    /// Where to suspend, what the job's operators snapshot, what it restores.
+    cut: Arc<Cut>,
 }
 
 impl JobState {
-    fn new(id: u64, internal: bool, workers: usize) -> Self {
+    fn new(id: u64, internal: bool, workers: usize, cut: Arc<Cut>) -> Self {
         JobState {
+            cut,
             id,
             internal,
             status: Mutex::new(JobStatus::Starting),
@@ -98,7 +105,9 @@ impl JobState {
         }
         let r = weir_queries::job_plan::JobPlan::from_json(plan)
             .map_err(|e| JobError::build(self.id, "", e))
-            .and_then(|plan| JobResources::open(self.id, plan, process, baselines))
+            .and_then(|plan| {
+                JobResources::open(self.id, plan, process, baselines, self.cut.clone())
+            })
             .map(Arc::new);
         *opened = Some(r.clone());
         r
@@ -129,10 +138,14 @@ impl JobState {
     /// The job is told to stop.
     pub fn stopping(&self, mode: StopMode) {
         self.stop_asked.store(true, Ordering::Relaxed);
-        if mode == StopMode::Drain {
-            if let Some(r) = self.resources() {
-                r.stop.store(true, Ordering::Relaxed);
+        match mode {
+            StopMode::Drain => {
+                if let Some(r) = self.resources() {
+                    r.stop.store(true, Ordering::Relaxed);
+                }
             }
+            StopMode::Suspend => self.cut.ask(weir_operators::EventTime::MIN),
+            StopMode::Cancel => {}
         }
         self.set_status(JobStatus::Stopping);
     }
@@ -159,6 +172,7 @@ impl JobState {
         };
         let status = match &result {
             Err(e) => JobStatus::Failed(e.clone()),
+            Ok(_) if self.cut.asked().is_some() => JobStatus::Suspended,
             Ok(_) if self.stop_asked.load(Ordering::Relaxed) => JobStatus::Stopped,
             Ok(_) => JobStatus::Finished,
         };
@@ -217,9 +231,14 @@ impl Jobs {
 
     /// Job `id`, made if this process has not seen it.
     pub fn get_or_insert(&self, id: u64, internal: bool) -> Arc<JobState> {
+        self.get_or_insert_with(id, internal, Cut::default())
+    }
+
+    /// Job `id`, made with `cut` if this process has not seen it.
+    pub fn get_or_insert_with(&self, id: u64, internal: bool, cut: Cut) -> Arc<JobState> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(id)
-            .or_insert_with(|| Arc::new(JobState::new(id, internal, self.workers)))
+            .or_insert_with(|| Arc::new(JobState::new(id, internal, self.workers, Arc::new(cut))))
             .clone()
     }
 
@@ -308,6 +327,12 @@ impl JobHandle {
             }
             let _ = self.state.wait(Some(Duration::from_millis(2)));
         }
+    }
+
+    /// The snapshot of a job that was suspended ([`StopMode::Suspend`], or submitted with a
+    /// cut) and has ended; `None` for a job that ended otherwise.
+    pub fn snapshot(&self) -> Option<crate::job::JobSnapshot> {
+        (self.state.status() == JobStatus::Suspended).then(|| self.state.cut.taken())
     }
 
     /// Waits for the job to end; gives its report or its error.

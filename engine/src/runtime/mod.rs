@@ -20,6 +20,7 @@ use weir_queries::job_plan::JobPlan;
 pub use command::{Command, StopMode};
 pub use jobs::{JobHandle, JobState, JobStatus, Jobs};
 
+use crate::job::snapshot::Cut;
 use crate::job::{JobError, RunReport};
 use crate::{Error, Result};
 
@@ -48,6 +49,17 @@ pub struct Runtime {
     guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
     next: AtomicU64,
     process: usize,
+    processes: usize,
+}
+
+/// How to submit a job beyond its plan.
+#[derive(Debug, Default)]
+pub struct SubmitOptions {
+    /// Suspend the job at this event time: its sources stop before their first row at or
+    /// after it (plus their watermark delay) and it ends with a snapshot.
+    pub suspend_at: Option<weir_operators::EventTime>,
+    /// Continue from this snapshot (of a suspended job of the same plan).
+    pub restore: Option<crate::job::JobSnapshot>,
 }
 
 impl Runtime {
@@ -88,12 +100,31 @@ impl Runtime {
             guards: Mutex::new(Some(guards)),
             next: AtomicU64::new(1),
             process,
+            processes: opts.cluster.as_ref().map_or(1, |c| c.addresses.len()),
         })
     }
 
     /// Submits a job; `baselines` gives the values of baselines computed from queries.
     pub fn submit(&self, plan: &JobPlan, baselines: Vec<(String, Vec<f64>)>) -> Result<JobHandle> {
-        self.submit_as(plan, baselines, false)
+        self.submit_as(plan, baselines, false, Cut::default())
+    }
+
+    /// Submits a job that continues from `opts.restore` (a suspended job's snapshot of the
+    /// same plan) and/or suspends at event time `opts.suspend_at`. Single-process runtimes
+    /// only: the snapshot lives in this process.
+    pub fn submit_with(
+        &self,
+        plan: &JobPlan,
+        baselines: Vec<(String, Vec<f64>)>,
+        opts: SubmitOptions,
+    ) -> Result<JobHandle> {
+        if self.processes > 1 && (opts.restore.is_some() || opts.suspend_at.is_some()) {
+            return Err(Error::Request(
+                "suspending and restoring jobs needs a single-process runtime".into(),
+            ));
+        }
+        let cut = Cut::new(opts.suspend_at, opts.restore);
+        self.submit_as(plan, baselines, false, cut)
     }
 
     pub(crate) fn submit_as(
@@ -101,6 +132,7 @@ impl Runtime {
         plan: &JobPlan,
         baselines: Vec<(String, Vec<f64>)>,
         internal: bool,
+        cut: Cut,
     ) -> Result<JobHandle> {
         if self.process != 0 {
             return Err(Error::Request(
@@ -110,7 +142,7 @@ impl Runtime {
         // The plan crosses to the workers as JSON, exactly as it does to another process.
         let text = plan.to_json().map_err(Error::Request)?;
         let job = self.next.fetch_add(1, Ordering::Relaxed);
-        let state = self.jobs.get_or_insert(job, internal);
+        let state = self.jobs.get_or_insert_with(job, internal, cut);
         self.inbox
             .send(Command::Submit {
                 job,

@@ -11,14 +11,14 @@ const GRACE: f64 = 10.0;
 const MIN_LEN: f64 = 5.0;
 
 /// Buckets of one size, oldest first.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Row {
     totals: Vec<f64>,
     variances: Vec<f64>,
 }
 
 /// One ADWIN detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Adwin {
     delta: f64,
     rows: Vec<Row>,

@@ -15,24 +15,24 @@ use super::state::{Feature, Keep, KeyState};
 use crate::time::to_millis;
 use crate::{BatchOperator, EventTime, Result};
 
-struct Pending {
-    batch: RecordBatch,
-    times: Vec<EventTime>,
-    keys: Rows,
-    values: Vec<Vec<Option<f64>>>,
+pub(super) struct Pending {
+    pub(super) batch: RecordBatch,
+    pub(super) times: Vec<EventTime>,
+    pub(super) keys: Rows,
+    pub(super) values: Vec<Vec<Option<f64>>>,
 }
 
 /// Per-key features over event time.
 pub struct Features {
-    partition: Vec<Arc<dyn PhysicalExpr>>,
+    pub(super) partition: Vec<Arc<dyn PhysicalExpr>>,
     time: usize,
     slots: Vec<Arc<dyn PhysicalExpr>>,
     features: Vec<Feature>,
     types: Vec<DataType>,
     keep: Keep,
-    codec: RowConverter,
-    states: HashMap<Vec<u8>, KeyState>,
-    pending: Vec<Pending>,
+    pub(super) codec: RowConverter,
+    pub(super) states: HashMap<Vec<u8>, KeyState>,
+    pub(super) pending: Vec<Pending>,
     output: SchemaRef,
 }
 
@@ -77,6 +77,10 @@ impl BatchOperator for Features {
 
     fn output_schema(&self) -> SchemaRef {
         self.output.clone()
+    }
+
+    fn state(&mut self) -> Option<&mut dyn crate::state::OperatorState> {
+        Some(self)
     }
 
     fn on_batch(&mut self, batch: &RecordBatch, _out: &mut Vec<RecordBatch>) -> Result<()> {

@@ -2,6 +2,8 @@
 //! for unbounded frames, and the recursive state of `ewma`.
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 use super::spec::{FeatureFn, Frame};
 use crate::EventTime;
 
@@ -13,7 +15,7 @@ pub struct Feature {
     pub slot: usize,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Running {
     n: u64,
     sum: f64,
@@ -25,7 +27,7 @@ struct Running {
 }
 
 /// State of one key.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeyState {
     /// (event time, value per slot) of the rows kept, oldest first.
     history: VecDeque<(EventTime, Vec<Option<f64>>)>,
@@ -84,7 +86,7 @@ fn stddev(r: &Running) -> Option<f64> {
 }
 
 /// A change detector's state (River's PageHinkley and DDM, which restart after firing).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Detector {
     n: f64,
     mean: f64,

@@ -14,6 +14,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
 
+mod snapshot;
+
 use super::{mask_of, JoinKind, KeyEncoder};
 use crate::time::to_millis;
 use crate::{EventTime, Result};
@@ -120,6 +122,8 @@ pub struct IntervalJoin {
     left_width: usize,
     left: Side,
     right: Side,
+    /// The exchange's hash of an encoded key (the engine's; for snapshots' route column).
+    route: fn(&[u8]) -> u64,
 }
 
 /// A candidate pair: (left batch, row), (right batch, row), and where the left entry is stored.
@@ -151,7 +155,13 @@ impl IntervalJoin {
             left_width,
             left: Side::default(),
             right: Side::default(),
+            route: |_| 0,
         }
+    }
+
+    /// How the engine's exchange hashes an encoded key: snapshot rows carry that hash.
+    pub fn set_route(&mut self, route: fn(&[u8]) -> u64) {
+        self.route = route;
     }
 
     /// Rows held (left, right).
