@@ -2,7 +2,8 @@
 //! passed their event time, then each reads its key in the table's arrangement as of that time
 //! (summing the key's updates at times ≤ the row's), so a row sees exactly the table version
 //! valid when it happened. The reader's compaction follows the oldest waiting row, letting the
-//! table forget versions no row can ask for.
+//! table forget versions no row can ask for. A job suspending at a cut snapshots the rows
+//! still waiting (`lookup_state.rs`).
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::Rows;
 use differential_dataflow::trace::cursor::{cursor_list, Cursor};
@@ -18,6 +19,7 @@ use weir_operators::time::to_millis;
 use weir_operators::{run_chain, BatchOperator};
 
 use super::batch::BatchMsg;
+use super::lookup_state;
 use super::table::Table;
 use super::Shared;
 
@@ -34,6 +36,30 @@ struct Waiting {
     rows: Vec<u32>,
 }
 
+/// Stream rows of `b` waiting, with their keys and as-of times (no earlier than `base`), to
+/// travel at `cap`.
+fn wait(
+    join: &LookupJoin,
+    b: RecordBatch,
+    cap: Capability<u64>,
+    base: u64,
+) -> weir_operators::Result<Waiting> {
+    let (keys, valid) = join.keys.encode(&b)?;
+    let name = b.schema().field(join.as_of).name().clone();
+    let times = to_millis(&name, b.column(join.as_of))?
+        .into_iter()
+        .map(|t| ((t + join.as_of_offset).max(0) as u64).max(base))
+        .collect();
+    Ok(Waiting {
+        cap,
+        rows: (0..b.num_rows() as u32).collect(),
+        batch: b,
+        keys,
+        valid,
+        times,
+    })
+}
+
 /// Builds the lookup join of a routed stream with `table`.
 pub fn build<'s>(
     input: Stream<'s, u64, Vec<(u64, BatchMsg)>>,
@@ -41,6 +67,7 @@ pub fn build<'s>(
     shared: Shared,
     join: LookupJoin,
     mut post: Vec<Box<dyn BatchOperator>>,
+    (node, restored): (String, Vec<RecordBatch>),
 ) -> Stream<'s, u64, Vec<(u64, BatchMsg)>> {
     let mut trace = table.trace.clone();
     let pact = Exchange::new(|(w, _): &(u64, BatchMsg)| *w);
@@ -49,10 +76,24 @@ pub fn build<'s>(
         pact,
         Pipeline,
         "LookupJoin",
-        move |_cap, _info| {
+        move |cap, _info| {
             let codec = join.table_codec();
+            // A restored join's waiting rows wait again, at the times they travelled at.
             let mut waiting: Vec<Waiting> = Vec::new();
+            for b in &restored {
+                match lookup_state::restore(b)
+                    .and_then(|(rows, t)| wait(&join, rows, cap.delayed(&t), t))
+                {
+                    Ok(w) => waiting.push(w),
+                    Err(e) => shared.fail(OP, e),
+                }
+            }
+            drop(cap);
             let mut ready = Vec::new();
+            // The table's last watermark: when the job suspends its input ends there, and
+            // rows after it keep waiting (the table is cut, not complete).
+            let mut last_table = 0u64;
+            let mut snapshotted = false;
             move |(input, frontier), (table_in, table_frontier), output| {
                 shared.guard(OP, || {
                     let port = output.output_index();
@@ -61,24 +102,8 @@ pub fn build<'s>(
                             return;
                         };
                         for (_, b) in data.drain(..) {
-                            let b = b.0;
-                            let r = join.keys.encode(&b).and_then(|(keys, valid)| {
-                                let name = b.schema().field(join.as_of).name().clone();
-                                let times = to_millis(&name, b.column(join.as_of))?
-                                    .into_iter()
-                                    .map(|t| ((t + join.as_of_offset).max(0) as u64).max(base))
-                                    .collect();
-                                Ok((keys, valid, times))
-                            });
-                            match r {
-                                Ok((keys, valid, times)) => waiting.push(Waiting {
-                                    cap: cap.delayed(&base, port),
-                                    rows: (0..b.num_rows() as u32).collect(),
-                                    batch: b,
-                                    keys,
-                                    valid,
-                                    times,
-                                }),
+                            match wait(&join, b.0, cap.delayed(&base, port), base) {
+                                Ok(w) => waiting.push(w),
                                 Err(e) => shared.fail(OP, e),
                             }
                         }
@@ -88,7 +113,16 @@ pub fn build<'s>(
                         shared.fail(OP, "lookup join: building the row decoder");
                         return;
                     };
-                    let passed = |t: u64| !table_frontier.less_equal(&t);
+                    let suspending = shared.suspending();
+                    let table_at = table_frontier.frontier().iter().min().copied();
+                    if let Some(t) = table_at {
+                        last_table = t;
+                    }
+                    let passed = |t: u64| match table_at {
+                        Some(_) => !table_frontier.less_equal(&t),
+                        None if suspending => t < last_table,
+                        None => true,
+                    };
                     if waiting
                         .iter()
                         .any(|w| w.rows.iter().any(|r| passed(w.times[*r as usize])))
@@ -148,6 +182,17 @@ pub fn build<'s>(
                             }
                         }
                         waiting.retain(|w| !w.rows.is_empty());
+                    }
+                    let ended = frontier.frontier().is_empty() && table_at.is_none();
+                    if ended && suspending && !snapshotted {
+                        snapshotted = true;
+                        for w in waiting.drain(..) {
+                            let t = *w.cap.time();
+                            match lookup_state::snapshot(&w.batch, &w.rows, &w.keys, t) {
+                                Ok(b) => shared.cut.add_state(&node, vec![b]),
+                                Err(e) => shared.fail(OP, e),
+                            }
+                        }
                     }
                     // Versions older than every waiting (and future) row can be merged.
                     let mut oldest: Option<u64> = frontier.frontier().iter().min().copied();

@@ -9,6 +9,7 @@ pub mod aggregate;
 pub mod batch;
 pub mod interval;
 pub mod lookup;
+pub mod lookup_state;
 pub mod route;
 pub mod sink;
 pub mod source;

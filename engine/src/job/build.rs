@@ -31,7 +31,11 @@ pub(super) enum Stateful {
         Vec<datafusion::arrow::record_batch::RecordBatch>,
     ),
     /// A lookup join against the named table.
-    Lookup(weir_operators::join::LookupJoin, String),
+    Lookup(
+        weir_operators::join::LookupJoin,
+        String,
+        Vec<datafusion::arrow::record_batch::RecordBatch>,
+    ),
     /// An interval join with a second source.
     Interval(Box<IntervalStep>),
 }
@@ -204,7 +208,10 @@ fn restore(
             restored.extend(mine);
             return Ok(());
         }
-        Stateful::Lookup(..) => None,
+        Stateful::Lookup(_, _, restored) => {
+            restored.extend(mine);
+            return Ok(());
+        }
         Stateful::Interval(step) => Some(&mut step.join),
     };
     match state {
@@ -237,7 +244,11 @@ fn step<'a>(
                 .find(|t| &t.source.name == table)
                 .ok_or_else(|| format!("unknown table '{table}'"))?;
             (
-                Stateful::Lookup(build_lookup(state, s, &t.source).map_err(e)?, table.clone()),
+                Stateful::Lookup(
+                    build_lookup(state, s, &t.source).map_err(e)?,
+                    table.clone(),
+                    Vec::new(),
+                ),
                 Router::Key(lookup_keys(state, s, &t.source).map_err(e)?),
             )
         }

@@ -60,8 +60,11 @@ fn pipeline<'s>(
                 let state = crate::dataflow::view_state::View::restored(&agg, &restored, node);
                 updating::build(stream, sh.clone(), agg, step.post, state)
             }
-            Stateful::Lookup(join, name) => match arranged.get(&name) {
-                Some(t) => lookup::build(stream, t, sh.clone(), join, step.post),
+            Stateful::Lookup(join, name, restored) => match arranged.get(&name) {
+                Some(t) => {
+                    let state = (node, restored);
+                    lookup::build(stream, t, sh.clone(), join, step.post, state)
+                }
                 None => {
                     sh.fail("LookupJoin", format!("table '{name}' was not built"));
                     stream
