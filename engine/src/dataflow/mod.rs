@@ -13,6 +13,7 @@ pub mod lookup_state;
 pub mod route;
 pub mod sink;
 pub mod source;
+pub mod source_cut;
 pub mod table;
 pub mod updating;
 pub mod view_state;

@@ -14,19 +14,19 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
 use weir_connectors::{PartitionState, Poll, Source};
 use weir_operators::time::to_millis;
-use weir_operators::{run_chain, BatchOperator, EventTime};
+use weir_operators::{run_chain, BatchOperator};
 
 use super::batch::BatchMsg;
 use super::route::{self, Router};
+use super::source_cut::{After, Before, CutReader};
 use super::{DeadLetter, Shared};
-use crate::job::snapshot::source_key;
 use crate::metrics::Metrics;
 
 /// The operator's name in errors.
 const OP: &str = "Source";
 
 /// Rows per poll.
-const POLL_ROWS: usize = 8192;
+pub(super) const POLL_ROWS: usize = 8192;
 /// How soon an idle source polls again.
 const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 /// Polls per activation, so other operators get to run.
@@ -64,16 +64,9 @@ pub fn build<'s>(
             let activator = scope.activator_for(info.address);
             let mut cap = Some(cap);
             let mut marks = Watermarks::new(delay, idle_timeout);
-            let key = source_key(&shared.plan.name, &shared.source.name);
-            // A restored job's source goes on from the watermark it had (a table is read
-            // again from its start, so its watermark starts again too).
-            let restored = match shared.source.table {
-                None => shared.cut.restored_source(&key).and_then(|c| c.watermark),
-                Some(_) => None,
-            };
+            // A restored job's source goes on from the watermark it had.
+            let (mut cut, restored) = CutReader::new(&shared);
             let mut wm = restored.unwrap_or(0).max(0);
-            // While a cut is asked, polls shrink to one row once a batch crosses it.
-            let mut fine = false;
             let mut last_data = Instant::now();
             let mut out = Vec::new();
             move |output| {
@@ -83,28 +76,15 @@ pub fn build<'s>(
                     let mut idle = false;
                     for _ in 0..POLLS_PER_STEP {
                         marks.assign(parts.source.partitions());
-                        // A table without event time is read whole (its rows have no time
-                        // to cut at), unless the cut is at once.
-                        let cut_at = shared.cut.asked().filter(|t| {
-                            shared.source.table.is_none()
-                                || time_index.is_some()
-                                || *t == EventTime::MIN
-                        });
-                        let before = match cut_at {
-                            Some(t) => {
-                                let pos = parts.source.position();
-                                if t == EventTime::MIN || time_index.is_none() || pos.is_none() {
-                                    // At once: no event time to cut at, or no way back.
-                                    let seen = marks.seen().then_some(wm);
-                                    shared.cut.add_source(&key, pos, seen);
-                                    done = true;
-                                    break;
-                                }
-                                pos
+                        let seen = marks.seen().then_some(wm);
+                        let timed = time_index.is_some();
+                        let rows = match cut.before(&shared, parts.source.as_ref(), timed, seen) {
+                            Before::Poll(rows) => rows,
+                            Before::Stop => {
+                                done = true;
+                                break;
                             }
-                            None => None,
                         };
-                        let rows = if fine { 1 } else { POLL_ROWS };
                         let polled = match parts.source.poll(rows) {
                             Ok(p) => p,
                             Err(e) => {
@@ -115,9 +95,7 @@ pub fn build<'s>(
                         };
                         match polled {
                             Poll::Done => {
-                                // Where it ended, in case the job is suspended later.
-                                let seen = marks.seen().then_some(wm);
-                                shared.cut.add_source(&key, parts.source.position(), seen);
+                                cut.ended(&shared, parts.source.as_ref(), seen);
                                 done = true;
                                 break;
                             }
@@ -139,64 +117,18 @@ pub fn build<'s>(
                                 bad,
                                 partition,
                             } => {
-                                if let (Some(t), Some(ti), Some(b)) = (cut_at, time_index, &batch) {
-                                    let limit = t.saturating_add(delay);
-                                    match crosses(b, ti, limit) {
-                                        Ok(false) => {}
-                                        Ok(true) if !fine => {
-                                            // Back to before this batch; read it row by row.
-                                            if let Some(p) = &before {
-                                                if let Err(e) = parts.source.seek(p) {
-                                                    shared.fail(OP, e);
-                                                }
-                                            }
-                                            fine = true;
-                                            continue;
-                                        }
-                                        Ok(true) => {
-                                            let seen = marks.seen().then_some(wm);
-                                            shared.cut.add_source(&key, before, seen);
+                                if let (Some(ti), Some(b)) = (time_index, &batch) {
+                                    match cut.after(&shared, parts.source.as_mut(), b, ti, seen) {
+                                        After::Take => {}
+                                        After::Again => continue,
+                                        After::Stop => {
                                             done = true;
                                             break;
                                         }
-                                        Err(e) => shared.fail(OP, e),
                                     }
                                 }
                                 last_data = Instant::now();
-                                if !bad.is_empty() {
-                                    Metrics::add(&shared.input.dead_letter, bad.len());
-                                    match &shared.dead {
-                                        Some(DeadLetter::File(d)) => {
-                                            if let Ok(mut d) = d.lock() {
-                                                for r in &bad {
-                                                    if let Err(e) = d.write(&shared.source.name, r)
-                                                    {
-                                                        shared.fail(OP, e);
-                                                    }
-                                                }
-                                            }
-                                        }
-                                        Some(DeadLetter::Sink(s)) => {
-                                            let written = weir_connectors::deadletter::to_batch(
-                                                &shared.source.name,
-                                                &bad,
-                                            )
-                                            .and_then(|b| {
-                                                s.lock()
-                                                    .map_err(|_| {
-                                                        weir_connectors::Error::Format(
-                                                            "poisoned".into(),
-                                                        )
-                                                    })?
-                                                    .write(&b)
-                                            });
-                                            if let Err(e) = written {
-                                                shared.fail(OP, format!("dead-letter sink: {e}"));
-                                            }
-                                        }
-                                        None => {}
-                                    }
-                                }
+                                dead_letters(&shared, &bad);
                                 let Some(batch) = batch else { continue };
                                 Metrics::add(&shared.input.rows_in, batch.num_rows());
                                 let on_time = match time_index {
@@ -204,19 +136,7 @@ pub fn build<'s>(
                                     Some(ti) => {
                                         match marks.split_late(&batch, ti, partition, &mut wm) {
                                             Ok((on_time, late)) => {
-                                                if let Some(late) = late {
-                                                    Metrics::add(
-                                                        &shared.input.late,
-                                                        late.num_rows(),
-                                                    );
-                                                    if let Some(s) = &shared.late {
-                                                        if let Ok(mut s) = s.lock() {
-                                                            if let Err(e) = s.write(&late) {
-                                                                shared.fail(OP, e);
-                                                            }
-                                                        }
-                                                    }
-                                                }
+                                                late_rows(&shared, late);
                                                 on_time
                                             }
                                             Err(e) => {
@@ -274,16 +194,48 @@ pub fn build<'s>(
     )
 }
 
-/// Whether any row of `batch` has an event time at or after `limit`.
-fn crosses(
-    batch: &RecordBatch,
-    ti: usize,
-    limit: EventTime,
-) -> Result<bool, weir_operators::Error> {
-    let name = batch.schema().field(ti).name().clone();
-    Ok(to_millis(&name, batch.column(ti))?
-        .iter()
-        .any(|t| *t >= limit))
+/// Counts undecodable records and writes them to the source's dead-letter output.
+fn dead_letters(shared: &Shared, bad: &[weir_connectors::BadRecord]) {
+    if bad.is_empty() {
+        return;
+    }
+    Metrics::add(&shared.input.dead_letter, bad.len());
+    match &shared.dead {
+        Some(DeadLetter::File(d)) => {
+            if let Ok(mut d) = d.lock() {
+                for r in bad {
+                    if let Err(e) = d.write(&shared.source.name, r) {
+                        shared.fail(OP, e);
+                    }
+                }
+            }
+        }
+        Some(DeadLetter::Sink(s)) => {
+            let written =
+                weir_connectors::deadletter::to_batch(&shared.source.name, bad).and_then(|b| {
+                    s.lock()
+                        .map_err(|_| weir_connectors::Error::Format("poisoned".into()))?
+                        .write(&b)
+                });
+            if let Err(e) = written {
+                shared.fail(OP, format!("dead-letter sink: {e}"));
+            }
+        }
+        None => {}
+    }
+}
+
+/// Counts late rows and writes them to the pipeline's late-row sink, if it has one.
+fn late_rows(shared: &Shared, late: Option<RecordBatch>) {
+    let Some(late) = late else { return };
+    Metrics::add(&shared.input.late, late.num_rows());
+    if let Some(s) = &shared.late {
+        if let Ok(mut s) = s.lock() {
+            if let Err(e) = s.write(&late) {
+                shared.fail(OP, e);
+            }
+        }
+    }
 }
 
 /// The watermark of one source instance: the highest event time seen minus the delay, or, for
