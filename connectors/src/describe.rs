@@ -100,6 +100,30 @@ pub enum Tables {
     TableWithTombstones,
 }
 
+/// How a source's rows are traced back to the records they came from (record provenance):
+/// the kind of position its rows carry, and the option that says where those positions are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    /// Its rows cannot be traced back.
+    Untraced,
+    /// By file line (`kind` names it in provenance records).
+    Lines { kind: &'static str },
+    /// By partition and offset in the log that option `at` names.
+    Offsets {
+        kind: &'static str,
+        at: &'static str,
+    },
+    /// By sequence in the archive that option `at` names; without it, `hint` says why not.
+    Archived {
+        kind: &'static str,
+        at: &'static str,
+        hint: &'static str,
+    },
+}
+
+/// The OpenLineage dataset (namespace, name) of a source or sink, from its options.
+pub type Dataset = fn(&BTreeMap<String, String>) -> (String, String);
+
 /// A connector's description.
 #[derive(Debug)]
 pub struct ConnectorSpec {
@@ -111,6 +135,23 @@ pub struct ConnectorSpec {
     pub formats: &'static [&'static str],
     /// Its options, in groups (e.g. MQTT's connection options and the source's own).
     pub options: &'static [&'static [OptionSpec]],
+    /// How its rows are traced back (sources).
+    pub provenance: Provenance,
+    /// Its OpenLineage dataset (`None`: weir's own namespace).
+    pub dataset: Option<Dataset>,
+}
+
+impl ConnectorSpec {
+    /// A stream connector with no options, untraced, in weir's namespace: the base the
+    /// connectors' specs fill in (`..ConnectorSpec::BASE`).
+    pub const BASE: ConnectorSpec = ConnectorSpec {
+        name: "",
+        tables: Tables::Stream,
+        formats: &[],
+        options: &[],
+        provenance: Provenance::Untraced,
+        dataset: None,
+    };
 }
 
 /// Why options given at `CREATE` do not fit a connector.
@@ -262,6 +303,7 @@ mod tests {
             opt("rows", Kind::Integer, "10", "how many"),
             opt("every", Kind::Duration, "1s", "how often"),
         ]],
+        ..ConnectorSpec::BASE
     };
 
     fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -47,39 +47,22 @@ pub struct Emitter {
     runs: Vec<(String, String, Vec<Value>, Vec<Value>)>,
 }
 
-/// The (namespace, name) of a source's or sink's dataset.
+/// The (namespace, name) of a source's or sink's dataset: as its connector describes it, or
+/// in weir's namespace.
 fn dataset(
     connector: &str,
     options: &BTreeMap<String, String>,
     name: &str,
     role: &str,
 ) -> (String, String) {
-    let opt = |k: &str| options.get(k).cloned().unwrap_or_default();
-    match connector {
-        "kafka" => (
-            format!(
-                "kafka://{}",
-                opt("brokers").split(',').next().unwrap_or_default()
-            ),
-            opt("topic"),
-        ),
-        "mqtt" => {
-            let url = opt("url");
-            let host = url
-                .split("://")
-                .nth(1)
-                .unwrap_or(&url)
-                .trim_end_matches('/')
-                .to_string();
-            (format!("mqtt://{host}"), opt("topic"))
-        }
-        "file" => {
-            let p = std::path::Path::new(&opt("path")).to_path_buf();
-            let abs = std::fs::canonicalize(&p)
-                .unwrap_or_else(|_| std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p));
-            ("file".into(), abs.display().to_string())
-        }
-        other => ("weir".into(), format!("{other}/{role}{name}")),
+    let r = weir_connectors::registry();
+    let spec = match role {
+        "sink/" => r.sink_spec(connector),
+        _ => r.source_spec(connector),
+    };
+    match spec.and_then(|s| s.dataset) {
+        Some(of) => of(options),
+        None => ("weir".into(), format!("{connector}/{role}{name}")),
     }
 }
 

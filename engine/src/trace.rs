@@ -6,6 +6,7 @@
 //! (`{"source":"live","archive":"DIR","sequences":{"0":[[5,9]]}}`): the archived messages'
 //! payloads, worker by worker, in sequence order. Through an interval join, the other stream's
 //! rows follow (its value sits under `joined`).
+use weir_connectors::describe::Provenance;
 use weir_queries::plan::{ScriptPlan, SourceDef};
 
 /// The rows `provenance` names, from its source in `plan`; then, for an interval join, the
@@ -86,11 +87,18 @@ fn ranges(list: &[serde_json::Value]) -> Result<Vec<(i64, i64)>, String> {
         .collect()
 }
 
+/// Whether `def`'s connector traces rows as `kind` says.
+fn traced(def: &SourceDef, kind: impl Fn(Provenance) -> bool) -> bool {
+    weir_connectors::registry()
+        .source_spec(&def.connector)
+        .is_some_and(|s| kind(s.provenance))
+}
+
 fn file_rows(def: &SourceDef, wanted: &[(i64, i64)]) -> Result<Vec<String>, String> {
     let path = def
         .options
         .get("path")
-        .filter(|_| def.connector == "file")
+        .filter(|_| traced(def, |p| matches!(p, Provenance::Lines { .. })))
         .ok_or_else(|| format!("source '{}' is not a file", def.name))?;
     let csv = def
         .format
@@ -107,7 +115,7 @@ fn kafka_rows(def: &SourceDef, wanted: &[(i32, Vec<(i64, i64)>)]) -> Result<Vec<
     let opt = |k: &str| {
         def.options
             .get(k)
-            .filter(|_| def.connector == "kafka")
+            .filter(|_| traced(def, |p| matches!(p, Provenance::Offsets { .. })))
             .ok_or_else(|| format!("source '{}' is not a Kafka source", def.name))
     };
     let records = weir_connectors::kafka::replay::read(opt("brokers")?, opt("topic")?, wanted)

@@ -138,17 +138,26 @@ fn positions(
     let def = sources
         .iter()
         .find(|s| s.name == source && s.table.is_none());
-    let (kind, at_option) = match def.map(|d| d.connector.as_str()) {
-        Some("file") => ("file", ""),
-        Some("kafka") => ("kafka", "topic"),
-        Some("mqtt") if def.is_some_and(|d| d.options.contains_key("archive")) => ("mqtt", "archive"),
-        Some("mqtt") => {
+    use weir_connectors::describe::Provenance;
+    let traced = def.and_then(|d| weir_connectors::registry().source_spec(&d.connector));
+    let (kind, at_option) = match traced.map(|s| s.provenance) {
+        Some(Provenance::Lines { kind }) => (kind, ""),
+        Some(Provenance::Offsets { kind, at }) => (kind, at),
+        Some(Provenance::Archived { kind, at: option, .. })
+            if def.is_some_and(|d| d.options.contains_key(option)) =>
+        {
+            (kind, option)
+        }
+        Some(Provenance::Archived { hint, kind, .. }) => {
             return Err(SqlError::at(
                 at.0,
                 at.1,
-                format!("provenance over MQTT source '{source}' needs its messages archived"),
+                format!(
+                    "provenance over {} source '{source}' needs its messages archived",
+                    kind.to_uppercase()
+                ),
             )
-            .hint("add archive = 'DIR' to the source: a broker cannot replay a message, the archive can"))
+            .hint(hint))
         }
         _ => {
             return Err(SqlError::at(

@@ -288,8 +288,14 @@ impl Compiler {
             table,
         });
         if let Some(t) = self.sources.last() {
+            // A table read from a log of changes (with tombstones) keeps every version.
+            let log = weir_connectors::registry()
+                .source_spec(&t.connector)
+                .is_some_and(|s| {
+                    s.tables == weir_connectors::describe::Tables::TableWithTombstones
+                });
             if t.table.is_some()
-                && t.connector == "kafka"
+                && log
                 && t.event_time.is_none()
                 && t.options
                     .get("bounded")

@@ -22,3 +22,11 @@ pub fn numbered_lines(
     }
     Ok(out)
 }
+
+/// The OpenLineage dataset of a file: namespace `file`, its absolute path.
+pub fn dataset(options: &std::collections::BTreeMap<String, String>) -> (String, String) {
+    let p = std::path::PathBuf::from(options.get("path").cloned().unwrap_or_default());
+    let abs = std::fs::canonicalize(&p)
+        .unwrap_or_else(|_| std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p));
+    ("file".into(), abs.display().to_string())
+}

@@ -24,6 +24,8 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
             "whether a csv file starts with a header line",
         ),
     ]],
+    provenance: crate::describe::Provenance::Untraced,
+    dataset: Some(super::dataset),
 };
 
 /// Writes one file.

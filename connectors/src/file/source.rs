@@ -26,6 +26,8 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
             "whether the first line is a header (skipped)",
         ),
     ]],
+    provenance: crate::describe::Provenance::Lines { kind: "file" },
+    dataset: Some(super::dataset),
 };
 
 /// Reads one file.

@@ -41,3 +41,11 @@ pub(crate) fn base_config(brokers: &str) -> ClientConfig {
         .set("log_level", "3");
     c
 }
+
+/// The OpenLineage dataset of a topic: namespace `kafka://<first broker>`, the topic.
+pub fn dataset(options: &std::collections::BTreeMap<String, String>) -> (String, String) {
+    let opt = |k: &str| options.get(k).cloned().unwrap_or_default();
+    let brokers = opt("brokers");
+    let first = brokers.split(',').next().unwrap_or_default();
+    (format!("kafka://{first}"), opt("topic"))
+}

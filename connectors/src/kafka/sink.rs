@@ -35,6 +35,8 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
             "'rows', or 'upsert': an updating view's changes as upserts and tombstones",
         ),
     ]],
+    provenance: crate::describe::Provenance::Untraced,
+    dataset: Some(super::dataset),
 };
 
 /// Writes rows to a topic.

@@ -54,6 +54,11 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
             "stop after this many messages (0: no limit)",
         ),
     ]],
+    provenance: crate::describe::Provenance::Offsets {
+        kind: "kafka",
+        at: "topic",
+    },
+    dataset: Some(super::dataset),
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);

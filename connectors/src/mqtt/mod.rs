@@ -299,6 +299,19 @@ pub(crate) fn next_backoff(current: Duration) -> Duration {
     (current * 2).min(Duration::from_secs(5))
 }
 
+/// The OpenLineage dataset of a topic filter: namespace `mqtt://<host:port>`, the filter.
+pub fn dataset(options: &std::collections::BTreeMap<String, String>) -> (String, String) {
+    let opt = |k: &str| options.get(k).cloned().unwrap_or_default();
+    let url = opt("url");
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(&url)
+        .trim_end_matches('/')
+        .to_string();
+    (format!("mqtt://{host}"), opt("topic"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     tables: crate::describe::Tables::Stream,
     formats: &["json"],
     options: &[super::SINK, super::CONNECTION],
+    provenance: crate::describe::Provenance::Untraced,
+    dataset: Some(super::dataset),
 };
 
 /// Publishes rows.

@@ -24,6 +24,13 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     tables: crate::describe::Tables::Stream,
     formats: &["json", "csv", "sparkplug"],
     options: &[super::SOURCE, super::CONNECTION],
+    provenance: crate::describe::Provenance::Archived {
+        kind: "mqtt",
+        at: "archive",
+        hint:
+            "add archive = 'DIR' to the source: a broker cannot replay a message, the archive can",
+    },
+    dataset: Some(super::dataset),
 };
 
 struct Message {

@@ -12,6 +12,7 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     tables: crate::describe::Tables::Stream,
     formats: &["csv", "json"],
     options: &[],
+    ..crate::ConnectorSpec::BASE
 };
 
 /// Prints to standard output.
