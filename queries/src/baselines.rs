@@ -14,9 +14,18 @@ use crate::error::SqlError;
 use crate::plan::{BaselineDef, SinkRef};
 use crate::tokens::Cursor;
 
-/// Loads a declared baseline into this process.
+/// Loads a declared baseline into this process's catalog.
 pub fn load(def: &BaselineDef) -> Result<(), String> {
     register(&def.name, Baseline::from_csv(&def.path, &def.column)?);
+    Ok(())
+}
+
+/// Loads a declared baseline into `into` (a job's catalog).
+pub fn load_into(
+    def: &BaselineDef,
+    into: &weir_operators::drift::baseline::Baselines,
+) -> Result<(), String> {
+    into.register(&def.name, Baseline::from_csv(&def.path, &def.column)?);
     Ok(())
 }
 

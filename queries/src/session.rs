@@ -18,12 +18,18 @@ use datafusion::sql::planner::{ContextProvider, ParserOptions};
 
 /// The session every plan is built with (its model functions read the process's registry).
 pub fn session() -> SessionState {
-    session_with(weir_models::registry().clone())
+    session_with(
+        weir_models::registry().clone(),
+        weir_operators::drift::baseline::global().clone(),
+    )
 }
 
 /// The session a job's operators are built with: its model functions read the job's own
 /// models (its catalog).
-pub fn session_with(models: Arc<weir_models::Registry>) -> SessionState {
+pub fn session_with(
+    models: Arc<weir_models::Registry>,
+    baselines: Arc<weir_operators::drift::baseline::Baselines>,
+) -> SessionState {
     let config = SessionConfig::new()
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         .set_bool("datafusion.sql_parser.collect_spans", true);
@@ -40,7 +46,7 @@ pub fn session_with(models: Arc<weir_models::Registry>) -> SessionState {
     }
     for f in crate::functions::feature_functions()
         .into_iter()
-        .chain(weir_operators::drift::udaf::functions())
+        .chain(weir_operators::drift::udaf::functions_with(baselines))
         .chain([
             weir_operators::drift::auc::function(),
             weir_operators::provenance::function(),

@@ -342,3 +342,49 @@ fn a_model_given_too_few_inputs_fails_its_job_with_an_error_not_a_panic() {
     );
     rt.shutdown().expect("shutdown");
 }
+
+/// Two jobs declare a baseline `ref` from different files; while the first runs, the second
+/// starts — each compares its windows with its own `ref` (the first with values near 50, the
+/// second near 1000), before and after the other registered its baseline.
+#[test]
+fn two_jobs_each_compare_with_their_own_baseline_of_one_name() {
+    let dir = scratch("runtime-baselines");
+    let write = |name: &str, base: f64| {
+        let path = dir.join(name);
+        let mut text = String::from("temperature\n");
+        for i in 0..100 {
+            text.push_str(&format!("{}\n", base + i as f64));
+        }
+        std::fs::write(&path, text).expect("baseline file");
+        path
+    };
+    let (near, far) = (write("near.csv", 20.0), write("far.csv", 1000.0));
+    let job = |file: &Path, rate: u32| {
+        format!(
+            "CREATE BASELINE ref FROM '{}' COLUMN temperature;
+             CREATE SOURCE r (sensor_id TEXT, ts BIGINT, temperature DOUBLE)
+               WITH (connector = 'generator', sensors = '4', rows = '4000', rate = '{rate}',
+                     event_time = 'ts');
+             SELECT window_start, wasserstein(temperature, 'ref') AS w
+             FROM r GROUP BY tumble(ts, INTERVAL '10' SECOND);",
+            file.display()
+        )
+    };
+    let rt = runtime(2);
+    let a = submit(&rt, &job(&near, 4000));
+    eventually("the first job's first windows", || rows_out(&a) > 0);
+    let b = submit(&rt, &job(&far, 0));
+    let (ra, rb) = (a.wait().expect("job a"), b.wait().expect("job b"));
+    let w = |r: &weir_engine::RunReport| -> Vec<f64> {
+        weir_tests::rows(&r.pipelines[0].results)
+            .iter()
+            .map(|row| row[1].parse::<f64>().expect("a distance"))
+            .collect()
+    };
+    let (wa, wb) = (w(&ra), w(&rb));
+    assert_eq!((wa.len(), wb.len()), (100, 100));
+    // Temperatures sit between 50 and 110: far from 1000, near the 20..120 baseline.
+    assert!(wa.iter().all(|d| *d < 60.0), "job a: {wa:?}");
+    assert!(wb.iter().all(|d| *d > 800.0), "job b: {wb:?}");
+    rt.shutdown().expect("shutdown");
+}

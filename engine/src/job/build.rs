@@ -97,7 +97,7 @@ fn is_stateful(op: &OperatorSpec) -> bool {
 
 /// Builds worker `index`'s operators for every table and pipeline of the job.
 pub fn prepare(res: &JobResources, index: usize, peers: usize) -> Result<WorkerParts, JobError> {
-    let state = weir_queries::session::session_with(res.models.clone());
+    let state = weir_queries::session::session_with(res.models.clone(), res.baselines.clone());
     let mut tables = Vec::new();
     for t in &res.tables {
         let err = |e: String| JobError::build(res.job, &t.plan.name, e);

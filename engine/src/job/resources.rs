@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use weir_operators::drift::baseline::Baselines;
 
 use datafusion::arrow::datatypes::Schema;
 use weir_connectors::deadletter::DeadLetterFile;
@@ -43,6 +44,8 @@ pub struct JobResources {
     pub stop: Arc<AtomicBool>,
     /// The job's models (its catalog).
     pub models: Arc<weir_models::Registry>,
+    /// The job's baselines (its catalog).
+    pub baselines: Arc<Baselines>,
     /// The job's cut (suspend and restore).
     pub cut: Arc<Cut>,
     /// When the job's resources were made.
@@ -254,7 +257,7 @@ impl JobResources {
         cut: Arc<Cut>,
     ) -> Result<JobResources, JobError> {
         let plan = graph.script.clone();
-        let models = catalog(job, &plan, values)?;
+        let (models, baselines) = catalog(job, &plan, values)?;
         let mut o = Opening {
             job,
             plan: &plan,
@@ -289,6 +292,7 @@ impl JobResources {
             failure,
             stop,
             models,
+            baselines,
             cut,
             started: Instant::now(),
         })
@@ -296,12 +300,13 @@ impl JobResources {
 }
 
 /// The job's catalog: its model versions in a registry of its own (the versions marked
-/// current start current), and its baselines (from files, or the values a query gave).
+/// current start current), and its baselines in one of its own (from files, or the values a
+/// query gave).
 fn catalog(
     job: u64,
     plan: &ScriptPlan,
     values: &[(String, Vec<f64>)],
-) -> Result<Arc<weir_models::Registry>, JobError> {
+) -> Result<(Arc<weir_models::Registry>, Arc<Baselines>), JobError> {
     let models = weir_models::Registry::new();
     for m in &plan.models {
         models
@@ -313,13 +318,14 @@ fn catalog(
             .set_current(&m.name, &m.version)
             .map_err(|e| JobError::build(job, "", e))?;
     }
+    let baselines = Baselines::new();
     for b in &plan.baselines {
         match values.iter().find(|(n, _)| n == &b.name) {
-            Some((_, v)) => weir_operators::drift::baseline::register(
+            Some((_, v)) => baselines.register(
                 &b.name,
                 weir_operators::drift::baseline::Baseline::new(v.clone()),
             ),
-            None if b.query.is_none() => weir_queries::baselines::load(b)
+            None if b.query.is_none() => weir_queries::baselines::load_into(b, &baselines)
                 .map_err(|message| JobError::build(job, "", message))?,
             None => {
                 return Err(JobError::build(
@@ -330,5 +336,5 @@ fn catalog(
             }
         }
     }
-    Ok(models)
+    Ok((models, baselines))
 }

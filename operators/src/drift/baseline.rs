@@ -1,6 +1,7 @@
 //! Named baselines (`CREATE BASELINE b FROM 'ref.csv' COLUMN x`): the reference values, sorted,
-//! with their decile bin edges and bin fractions, loaded once per process and shared by every
-//! drift aggregate that names them.
+//! with their decile bin edges and bin fractions. A job keeps its baselines in a catalog of its
+//! own ([`Baselines`]), so two jobs may each have a baseline of one name; the process's catalog
+//! ([`global`]) is the one `CREATE BASELINE` checks files with.
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -65,23 +66,47 @@ impl Baseline {
     }
 }
 
-fn registry() -> &'static RwLock<HashMap<String, Arc<Baseline>>> {
-    static R: OnceLock<RwLock<HashMap<String, Arc<Baseline>>>> = OnceLock::new();
-    R.get_or_init(|| RwLock::new(HashMap::new()))
+/// Baselines by name (case-insensitive).
+#[derive(Debug, Default)]
+pub struct Baselines {
+    map: RwLock<HashMap<String, Arc<Baseline>>>,
 }
 
-/// Registers a baseline under `name` (replacing one of that name).
-pub fn register(name: &str, b: Baseline) {
-    if let Ok(mut r) = registry().write() {
-        r.insert(name.to_ascii_lowercase(), Arc::new(b));
+impl Baselines {
+    /// An empty catalog.
+    pub fn new() -> Arc<Baselines> {
+        Arc::new(Baselines::default())
+    }
+
+    /// Registers a baseline under `name` (replacing one of that name).
+    pub fn register(&self, name: &str, b: Baseline) {
+        if let Ok(mut r) = self.map.write() {
+            r.insert(name.to_ascii_lowercase(), Arc::new(b));
+        }
+    }
+
+    /// The baseline `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Baseline>> {
+        self.map
+            .read()
+            .ok()?
+            .get(&name.to_ascii_lowercase())
+            .cloned()
     }
 }
 
-/// The baseline `name`.
+/// The process's catalog.
+pub fn global() -> &'static Arc<Baselines> {
+    static R: OnceLock<Arc<Baselines>> = OnceLock::new();
+    R.get_or_init(Baselines::new)
+}
+
+/// Registers a baseline in the process's catalog.
+pub fn register(name: &str, b: Baseline) {
+    global().register(name, b);
+}
+
+/// The baseline `name` in the process's catalog.
 pub fn get(name: &str) -> Option<Arc<Baseline>> {
-    registry()
-        .read()
-        .ok()?
-        .get(&name.to_ascii_lowercase())
-        .cloned()
+    global().get(name)
 }

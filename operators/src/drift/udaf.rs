@@ -24,15 +24,36 @@ enum Stat {
     Js,
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct Drift {
     stat: Stat,
     name: &'static str,
     signature: Signature,
+    baselines: Arc<baseline::Baselines>,
 }
 
-/// The drift aggregates, to register with a session.
+impl PartialEq for Drift {
+    fn eq(&self, o: &Self) -> bool {
+        self.stat == o.stat && Arc::ptr_eq(&self.baselines, &o.baselines)
+    }
+}
+
+impl Eq for Drift {}
+
+impl std::hash::Hash for Drift {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.stat.hash(state);
+        (Arc::as_ptr(&self.baselines) as usize).hash(state);
+    }
+}
+
+/// The drift aggregates over the process's baselines.
 pub fn functions() -> Vec<AggregateUDF> {
+    functions_with(baseline::global().clone())
+}
+
+/// The drift aggregates over `baselines` (a job's own catalog).
+pub fn functions_with(baselines: Arc<baseline::Baselines>) -> Vec<AggregateUDF> {
     [
         (Stat::Psi, "psi"),
         (Stat::Ks, "ks_stat"),
@@ -46,6 +67,7 @@ pub fn functions() -> Vec<AggregateUDF> {
             stat,
             name,
             signature: Signature::any(2, Volatility::Immutable),
+            baselines: baselines.clone(),
         })
     })
     .collect()
@@ -75,7 +97,7 @@ impl AggregateUDFImpl for Drift {
                 self.name
             );
         };
-        let Some(b) = baseline::get(&name) else {
+        let Some(b) = self.baselines.get(&name) else {
             return plan_err!("no baseline '{name}': declare it with CREATE BASELINE {name} FROM 'file.csv' COLUMN x");
         };
         Ok(Box::new(Collect {
