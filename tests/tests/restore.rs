@@ -141,3 +141,47 @@ fn generated_readings_cut_anywhere_equal_an_uninterrupted_run() {
         r.shutdown().expect("shutdown");
     }
 }
+
+/// A running job suspended at once (`StopMode::Suspend`, from outside, wherever it is) and
+/// continued on another number of workers gives what an uninterrupted run gives.
+#[test]
+fn a_job_suspended_while_it_runs_continues_where_it_stopped() {
+    let sql = "CREATE SOURCE r (sensor_id TEXT, machine_id TEXT, ts BIGINT, temperature DOUBLE)
+               WITH (connector = 'generator', sensors = '16', rows = '20000', rate = '10000',
+                     batch = '50', jitter = '500ms', event_time = 'ts', watermark_delay = '1s');
+               SELECT machine_id, window_start, count(*) AS n, round(sum(temperature), 6) AS t
+               FROM r GROUP BY machine_id, tumble(ts, INTERVAL '5' SECOND);";
+    let graph = JobPlan::new("live", weir_queries::compile(sql).expect("compile"));
+    let rt = [runtime(1), runtime(2)];
+    let whole = rt[0].submit(&graph, Vec::new()).expect("submit");
+    let want = net(rows_of(&whole.wait().expect("uninterrupted")));
+    let first = rt[1].submit(&graph, Vec::new()).expect("submit");
+    let start = std::time::Instant::now();
+    while first.metrics().iter().map(|m| m.rows_out).sum::<u64>() < 20 {
+        assert!(start.elapsed().as_secs() < 60, "no windows closed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    first.stop(weir_engine::StopMode::Suspend);
+    let r1 = first.wait().expect("suspended");
+    assert_eq!(first.status(), JobStatus::Suspended);
+    let snap = first.snapshot().expect("a snapshot");
+    assert!(snap.state_rows() > 0, "open windows in the snapshot");
+    let second = rt[0]
+        .submit_with(
+            &graph,
+            Vec::new(),
+            SubmitOptions {
+                suspend_at: None,
+                restore: Some(snap),
+            },
+        )
+        .expect("submit");
+    let r2 = second.wait().expect("restored");
+    assert!(!rows_of(&r1).is_empty() && !rows_of(&r2).is_empty());
+    let mut got = rows_of(&r1);
+    got.extend(rows_of(&r2));
+    assert_eq!(net(got), want);
+    for r in rt {
+        r.shutdown().expect("shutdown");
+    }
+}
