@@ -8,6 +8,7 @@
 //! never reaches this crate: it calls `weir_queries` to compile and to build operators from
 //! plan specs.
 
+pub mod checkpoint;
 pub mod control;
 pub mod dataflow;
 pub mod error;
