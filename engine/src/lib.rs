@@ -11,6 +11,7 @@
 pub mod checkpoint;
 pub mod control;
 pub mod dataflow;
+pub mod durable;
 pub mod error;
 pub mod job;
 pub mod metrics;

@@ -56,6 +56,16 @@ enum Command {
         /// `ALTER MODEL risk SET VERSION 'v2';` (hot swap).
         #[arg(long)]
         control: Option<std::path::PathBuf>,
+        /// Keep durable checkpoints in this directory and continue from the newest one when
+        /// started again (after kill -9 or a power cut).
+        #[arg(long)]
+        state_dir: Option<std::path::PathBuf>,
+        /// Time between checkpoints (`500ms`, `1s`, …).
+        #[arg(long, default_value = "1s")]
+        checkpoint_every: String,
+        /// Discard the job's checkpoints first.
+        #[arg(long)]
+        reset: bool,
     },
     /// Prints, for every sink column, the source columns and models it comes from.
     Lineage {
@@ -210,7 +220,20 @@ fn main() -> ExitCode {
             control,
             lineage_events,
             lineage_every,
+            state_dir,
+            checkpoint_every,
+            reset,
         } => (|| {
+            let every = weir_connectors::options::parse_duration_ms(&checkpoint_every)
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| {
+                    format!("--checkpoint-every '{checkpoint_every}': expected a duration like 500ms or 1s")
+                })?;
+            let state = state_dir.map(|dir| weir_engine::durable::Durable {
+                dir,
+                every: Duration::from_millis(every as u64),
+                reset,
+            });
             let cluster = cluster(processes, process, hosts)?;
             if let Some(addr) = mqtt_listen {
                 weir_connectors::mqtt::broker::start(addr)
@@ -230,6 +253,7 @@ fn main() -> ExitCode {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "main".into()),
+                state,
             };
             // Process 0 compiles and submits; the other processes of a cluster run the plan
             // it sends and never read the script.

@@ -29,6 +29,8 @@ pub struct RunOptions {
     /// The job's name, which its nodes' ids derive from (`weir run` uses the script's file
     /// name, so a run of the same file gives the same ids).
     pub job_name: String,
+    /// Durable checkpoints in a state directory (`--state-dir`).
+    pub state: Option<crate::durable::Durable>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +42,7 @@ impl Default for RunOptions {
             control: None,
             lineage: None,
             job_name: "main".into(),
+            state: None,
         }
     }
 }
@@ -85,6 +88,20 @@ pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunR
         if let Some(q) = &b.query {
             values.push((b.name.clone(), baseline_values(rt, plan, &b.name, q)?));
         }
+    }
+    if let Some(d) = &opts.state {
+        let (report, stats) = crate::durable::run(rt, plan, &opts.job_name, values, d)?;
+        eprintln!(
+            "checkpoints: {} taken{}, the last in {} ms with {} state rows",
+            stats.taken,
+            stats
+                .restored
+                .map(|e| format!(", continued from checkpoint {e}"))
+                .unwrap_or_default(),
+            stats.last_duration.as_millis(),
+            stats.last_rows
+        );
+        return Ok(report);
     }
     let started = Instant::now();
     let job = rt.submit(&JobPlan::new(&opts.job_name, plan.clone()), values)?;

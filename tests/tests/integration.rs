@@ -6,6 +6,7 @@ mod cli;
 mod correctness;
 mod detectors;
 mod drift;
+mod durable;
 mod features;
 mod joins;
 mod kafka;

@@ -1,0 +1,124 @@
+//! `weir run FILE --state-dir DIR [--checkpoint-every 1s] [--reset]`: the script's job with
+//! durable checkpoints. Every interval the job is suspended at once (a consistent cut:
+//! `job/snapshot.rs`), its snapshot written to the state directory (`checkpoint/store.rs`) and
+//! a job of the same plan continued from it; started again on the same directory — after
+//! kill -9 or a power cut — weir continues from the newest complete checkpoint: sources seek
+//! to its positions, operators take its state, file sinks drop what was written after it. A
+//! changed plan for the same job name is refused unless `--reset` discards the state.
+//!
+//! The cut stops the job for as long as it takes to snapshot it and start the next one (the
+//! checkpoint is written while the next one runs would need a barrier that lets rows through;
+//! that comes with non-stopping checkpoints).
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use weir_queries::job_plan::JobPlan;
+use weir_queries::plan::ScriptPlan;
+
+use crate::checkpoint::Store;
+use crate::job::{JobSnapshot, RunReport};
+use crate::runtime::{Runtime, StopMode, SubmitOptions};
+use crate::{Error, Result};
+
+/// Where and how often to checkpoint.
+#[derive(Debug, Clone)]
+pub struct Durable {
+    /// The state directory.
+    pub dir: PathBuf,
+    /// Time between checkpoints.
+    pub every: Duration,
+    /// Discard the job's state first.
+    pub reset: bool,
+}
+
+/// What the checkpoints of a run did.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointStats {
+    /// Checkpoints written.
+    pub taken: u64,
+    /// The checkpoint restored at the start (its epoch), if any.
+    pub restored: Option<u64>,
+    /// The last checkpoint's time from asking the job to suspend until it was durable.
+    pub last_duration: Duration,
+    /// The last checkpoint's state rows.
+    pub last_rows: usize,
+}
+
+fn ckpt_err(e: crate::checkpoint::CheckpointError) -> Error {
+    Error::Request(e.to_string())
+}
+
+/// Adds `more`'s counters and rows to `total`, pipeline by pipeline.
+fn add(total: &mut Option<RunReport>, more: RunReport) {
+    let Some(t) = total else {
+        *total = Some(more);
+        return;
+    };
+    for (a, b) in t.pipelines.iter_mut().zip(more.pipelines) {
+        a.rows_in += b.rows_in;
+        a.rows_out += b.rows_out;
+        a.late += b.late;
+        a.dead_letter += b.dead_letter;
+        a.results.extend(b.results);
+        a.source_metrics = b.source_metrics;
+        a.sink_metrics = b.sink_metrics;
+    }
+}
+
+/// Runs `plan` as job `name` on `rt` with checkpoints in `d`; `values` are the baselines
+/// computed from queries.
+pub fn run(
+    rt: &Runtime,
+    plan: &ScriptPlan,
+    name: &str,
+    values: Vec<(String, Vec<f64>)>,
+    d: &Durable,
+) -> Result<(RunReport, CheckpointStats)> {
+    let graph = JobPlan::new(name, plan.clone());
+    let text = graph.to_json().map_err(Error::Request)?;
+    let store = Store::open(&d.dir, name, &text).map_err(ckpt_err)?;
+    if d.reset {
+        store.reset().map_err(ckpt_err)?;
+    }
+    let mut stats = CheckpointStats::default();
+    let mut restore: Option<JobSnapshot> = None;
+    let mut epoch = 1;
+    if let Some(l) = store.load().map_err(ckpt_err)? {
+        for s in &l.skipped {
+            eprintln!("weir: skipped a damaged checkpoint: {s}");
+        }
+        stats.restored = Some(l.epoch);
+        epoch = l.epoch + 1;
+        restore = Some(l.snapshot);
+    }
+    let started = Instant::now();
+    let mut total = None;
+    loop {
+        let opts = SubmitOptions {
+            suspend_at: None,
+            restore: restore.take(),
+        };
+        let job = rt.submit_with(&graph, values.clone(), opts)?;
+        if let Some(done) = job.wait_timeout(d.every) {
+            add(&mut total, done.map_err(Error::Job)?);
+            break;
+        }
+        let asked = Instant::now();
+        job.stop(StopMode::Suspend);
+        let part = job.wait().map_err(Error::Job)?;
+        add(&mut total, part);
+        let Some(snap) = job.snapshot() else {
+            // It finished before the cut.
+            break;
+        };
+        store.write(epoch, &snap).map_err(ckpt_err)?;
+        stats.taken += 1;
+        stats.last_duration = asked.elapsed();
+        stats.last_rows = snap.state_rows();
+        epoch += 1;
+        restore = Some(snap);
+    }
+    let mut report = total.ok_or_else(|| Error::Request("the job gave no report".into()))?;
+    report.elapsed = started.elapsed();
+    Ok((report, stats))
+}
