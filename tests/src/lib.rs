@@ -496,7 +496,7 @@ impl WeirProcess {
         {
             self.log.push(l);
         }
-        self.log
+        std::mem::take(&mut self.log)
     }
 
     /// Waits (up to 60 s) for a successful exit; returns the whole stderr.
@@ -520,7 +520,15 @@ impl WeirProcess {
             self.log.push(l);
         }
         assert!(status.success(), "{:#?}", self.log);
-        self.log
+        std::mem::take(&mut self.log)
+    }
+}
+
+impl Drop for WeirProcess {
+    /// A test that fails while weir runs leaves no process behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

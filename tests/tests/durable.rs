@@ -109,3 +109,82 @@ fn a_changed_plan_is_refused_until_reset() {
     weir_tests::run_weir_ok(&sql, &["--state-dir", &state, "--reset"]);
     assert!(!sorted_lines(&dir.join("b.csv")).is_empty());
 }
+
+/// Kafka (Tansu, 3 partitions) → 1 s windows → a CSV file, killed at random moments: the
+/// source continues from each partition's offset at the checkpoint, so the file ends with
+/// exactly the uninterrupted run's lines.
+#[test]
+fn kafka_source_kill_9_loses_and_repeats_nothing() {
+    use rdkafka::producer::{BaseRecord, Producer};
+    let broker = weir_tests::Tansu::start();
+    let topic = format!("durable{}", std::process::id());
+    broker.create_topic(&topic, 3);
+    let producer = broker.producer();
+    let base = 1_700_000_000_000i64;
+    for i in 0..150_000i64 {
+        let m = i % 12;
+        let payload = format!(
+            "{{\"machine_id\":\"m{m}\",\"ts\":{},\"v\":{}}}",
+            base + i * 10,
+            i % 97
+        );
+        let record = BaseRecord::<(), String>::to(&topic)
+            .partition((m % 3) as i32)
+            .payload(&payload);
+        if let Err((e, _)) = producer.send(record) {
+            panic!("producing: {e}");
+        }
+        if i % 5000 == 0 {
+            producer.flush(Duration::from_secs(30)).expect("flush");
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let dir = scratch("durable-kafka");
+    let script = |out: &Path| {
+        format!(
+            "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v BIGINT)
+               WITH (connector = 'kafka', brokers = '{}', topic = '{topic}', start = 'earliest',
+                     bounded = 'true', commit = 'false', format = 'json', event_time = 'ts',
+                     watermark_delay = '200ms');
+             CREATE SINK out WITH (connector = 'file', path = '{}', format = 'csv');
+             CREATE PIPELINE p AS INSERT INTO out
+             SELECT machine_id, window_start, count(*) AS n, sum(v) AS total
+             FROM readings GROUP BY machine_id, tumble(ts, INTERVAL '1' SECOND);",
+            broker.brokers,
+            out.display()
+        )
+    };
+    let (want_path, out) = (dir.join("want.csv"), dir.join("out.csv"));
+    let (want_sql, sql) = (dir.join("want.sql"), dir.join("job.sql"));
+    std::fs::write(&want_sql, script(&want_path)).expect("script");
+    std::fs::write(&sql, script(&out)).expect("script");
+    WeirProcess::start(&want_sql, &[]).finish();
+    let want = sorted_lines(&want_path);
+    assert!(want.len() > 5000, "{} lines", want.len());
+    let state = dir.join("state").display().to_string();
+    let mut seed = 0xca7_u64;
+    for round in 0..10 {
+        let workers = if round % 2 == 0 { "2" } else { "1" };
+        let args = [
+            "--state-dir",
+            state.as_str(),
+            "--checkpoint-every",
+            "100ms",
+            "--workers",
+            workers,
+        ];
+        let p = WeirProcess::start(&sql, &args);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(400 + (seed >> 33) % 1200));
+        p.kill();
+    }
+    let log = WeirProcess::start(&sql, &["--state-dir", state.as_str()]).finish();
+    assert!(
+        log.iter().any(|l| l.contains("continued from checkpoint")),
+        "{log:#?}"
+    );
+    let got = sorted_lines(&out);
+    assert!(got == want, "{} lines, {} wanted", got.len(), want.len());
+}

@@ -347,6 +347,12 @@ impl Source for KafkaSource {
                 Some(Ok(m)) => {
                     wait = Duration::ZERO;
                     let (p, off) = (m.partition(), m.offset());
+                    // After a seek the consumer may still hand out records it fetched
+                    // before (librdkafka keeps them queued): a record before the partition's
+                    // next offset was read already.
+                    if self.next.get(&p).is_some_and(|n| off < *n) {
+                        continue;
+                    }
                     tracing::trace!("kafka source on {}: partition {p} offset {off}", self.topic);
                     self.next.insert(p, off + 1);
                     self.caught_up.insert(p, false);
@@ -470,11 +476,19 @@ impl Source for KafkaSource {
             tpl.add_partition_offset(&self.topic, *p, offset)
                 .map_err(kafka_err("seeking"))?;
         }
+        consumer.unassign().map_err(kafka_err("seeking"))?;
         consumer.assign(&tpl).map_err(kafka_err("seeking"))?;
         self.pending.clear();
         self.caught_up.clear();
+        // A bounded read of a partition already at its end is finished (the consumer reports
+        // no end-of-partition for an assignment that starts there).
         if let Some(end) = self.end.as_mut() {
-            end.values_mut().for_each(|d| *d = false);
+            for (p, done) in end.iter_mut() {
+                let (_, high) = consumer
+                    .fetch_watermarks(&self.topic, *p, TIMEOUT)
+                    .map_err(kafka_err("reading the partition's end"))?;
+                *done = self.returned.get(p).is_some_and(|o| *o >= high);
+            }
         }
         Ok(())
     }

@@ -76,7 +76,9 @@ pub fn build<'s>(
                     let mut idle = false;
                     for _ in 0..POLLS_PER_STEP {
                         marks.assign(parts.source.partitions());
-                        let seen = marks.seen().then_some(wm);
+                        // A restored instance stands at its restored watermark even before
+                        // it reads a row.
+                        let seen = (marks.seen() || restored.is_some()).then_some(wm);
                         let timed = time_index.is_some();
                         let rows = match cut.before(&shared, parts.source.as_ref(), timed, seen) {
                             Before::Poll(rows) => rows,
