@@ -1,11 +1,12 @@
 //! A job's checkpoints in a state directory: `<dir>/<job>/ckpt-<epoch>/`, each holding one Arrow
 //! IPC file per node and batch schema (`part-<n>.arrow`) and `manifest.json` — the plan's
 //! checksum, the epoch, every source's position and watermark, every sink's position, and each
-//! part's node, length and CRC-32. A checkpoint is written into `ckpt-<epoch>.tmp/`, every file
-//! fsynced, the manifest last, the directory fsynced, then renamed into place and the job's
-//! directory fsynced: a checkpoint directory without `.tmp` is complete. The newest two are
-//! kept. Loading takes the newest checkpoint whose manifest parses and whose parts have their
-//! recorded length and CRC and decode; a damaged one is skipped for the one before.
+//! part's node, length and CRC-32; its last line is the CRC-32 of the rest (`crc32:<n>`). A
+//! checkpoint is written into `ckpt-<epoch>.tmp/`, every file fsynced, the manifest last, the
+//! directory fsynced, then renamed into place and the job's directory fsynced: a checkpoint
+//! directory without `.tmp` is complete. The newest two are kept. Loading takes the newest
+//! checkpoint whose manifest and parts have their checksums and decode; a damaged one is
+//! skipped for the one before.
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
@@ -214,8 +215,10 @@ impl Store {
             sinks: snap.sinks.clone(),
             parts,
         };
-        let text = serde_json::to_vec_pretty(&manifest)
+        let mut text = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| CheckpointError::Encode(e.to_string()))?;
+        let sum = crc32(&text);
+        text.extend_from_slice(format!("\ncrc32:{sum}\n").as_bytes());
         write_synced(&tmp.join("manifest.json"), &text)?;
         sync_dir(&tmp)?;
         let _ = fs::remove_dir_all(&done);
@@ -257,8 +260,16 @@ impl Store {
     fn read(&self, dir: &Path) -> Result<JobSnapshot, Damage> {
         let text = fs::read(dir.join("manifest.json"))
             .map_err(|e| Damage::Part(format!("manifest: {e}")))?;
+        let text = String::from_utf8_lossy(&text);
+        let (body, sum) = text
+            .trim_end()
+            .rsplit_once("\ncrc32:")
+            .ok_or_else(|| Damage::Part("manifest without its checksum".into()))?;
+        if sum.parse::<u32>().ok() != Some(crc32(body.as_bytes())) {
+            return Err(Damage::Part("manifest: checksum differs".into()));
+        }
         let m: Manifest =
-            serde_json::from_slice(&text).map_err(|e| Damage::Part(format!("manifest: {e}")))?;
+            serde_json::from_str(body).map_err(|e| Damage::Part(format!("manifest: {e}")))?;
         if m.version != VERSION || m.job != self.job {
             return Err(Damage::Part("a manifest of another job or version".into()));
         }
@@ -368,6 +379,16 @@ mod tests {
         let l = st.load().unwrap().unwrap();
         assert_eq!((l.epoch, l.skipped.len()), (2, 1));
         assert_eq!(l.snapshot.sources["p/r"].watermark, Some(20));
+        // A changed digit in a manifest is caught by its checksum.
+        let m2 = d
+            .join("j")
+            .join(format!("ckpt-{:020}", 2))
+            .join("manifest.json");
+        let text = fs::read_to_string(&m2).unwrap();
+        fs::write(&m2, text.replacen("\"20 2\"", "\"21 2\"", 1)).unwrap();
+        assert!(st.load().unwrap().is_none());
+        fs::write(&m2, &text).unwrap();
+        assert_eq!(st.load().unwrap().unwrap().epoch, 2);
         // A truncated manifest too: nothing loads.
         let m = d
             .join("j")
