@@ -42,6 +42,22 @@ pub struct CheckpointStats {
     pub last_duration: Duration,
     /// The last checkpoint's state rows.
     pub last_rows: usize,
+    /// The last checkpoint's size on disk.
+    pub last_bytes: u64,
+    /// Time to read the checkpoint restored at the start.
+    pub restore: Duration,
+}
+
+/// Bytes of the files in `dir`.
+fn size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn ckpt_err(e: crate::checkpoint::CheckpointError) -> Error {
@@ -83,6 +99,7 @@ pub fn run(
     let mut stats = CheckpointStats::default();
     let mut restore: Option<JobSnapshot> = None;
     let mut epoch = 1;
+    let loading = Instant::now();
     if let Some(l) = store.load().map_err(ckpt_err)? {
         for s in &l.skipped {
             eprintln!("weir: skipped a damaged checkpoint: {s}");
@@ -90,6 +107,7 @@ pub fn run(
         stats.restored = Some(l.epoch);
         epoch = l.epoch + 1;
         restore = Some(l.snapshot);
+        stats.restore = loading.elapsed();
     }
     let started = Instant::now();
     let mut total = None;
@@ -111,7 +129,8 @@ pub fn run(
             // It finished before the cut.
             break;
         };
-        store.write(epoch, &snap).map_err(ckpt_err)?;
+        let at = store.write(epoch, &snap).map_err(ckpt_err)?;
+        stats.last_bytes = size(&at);
         stats.taken += 1;
         stats.last_duration = asked.elapsed();
         stats.last_rows = snap.state_rows();

@@ -92,14 +92,18 @@ pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunR
     if let Some(d) = &opts.state {
         let (report, stats) = crate::durable::run(rt, plan, &opts.job_name, values, d)?;
         eprintln!(
-            "checkpoints: {} taken{}, the last in {} ms with {} state rows",
+            "checkpoints: {} taken{}, the last in {} ms with {} state rows ({} bytes)",
             stats.taken,
             stats
                 .restored
-                .map(|e| format!(", continued from checkpoint {e}"))
+                .map(|e| format!(
+                    ", continued from checkpoint {e} (read in {} ms)",
+                    stats.restore.as_millis()
+                ))
                 .unwrap_or_default(),
             stats.last_duration.as_millis(),
-            stats.last_rows
+            stats.last_rows,
+            stats.last_bytes
         );
         return Ok(report);
     }
