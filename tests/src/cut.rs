@@ -135,15 +135,9 @@ impl sqllogictest::DB for CutDb {
     type ColumnType = DefaultColumnType;
 
     fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, TestError> {
-        let added = self
-            .compiler
-            .add(sql)
-            .map_err(|e| TestError(e.to_string()))?;
-        if added.is_empty() {
+        let Some(plan) = crate::next_plan(&mut self.compiler, sql)? else {
             return Ok(DBOutput::StatementComplete(0));
-        }
-        let plan = self.compiler.plan();
-        self.compiler.clear_pipelines();
+        };
         let head = sql.trim_start().to_ascii_uppercase();
         let is_query = head.starts_with("SELECT") || head.starts_with("WITH");
         let mut answer: Option<(Vec<Vec<String>>, u64, i64)> = None;
@@ -180,18 +174,8 @@ impl sqllogictest::DB for CutDb {
 /// Runs every `.slt` file under `tests/slt/<dir>` with its queries cut and continued, for
 /// workers 1 → 1, 2 → 2, 1 → 2 and 2 → 1.
 pub fn run_slt_dir_cut(dir: &str) {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("slt")
-        .join(dir);
-    let mut files: Vec<_> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .slt files in {}", root.display());
     let mut failures = Vec::new();
-    for f in &files {
+    for f in &crate::slt_files(dir) {
         for (before, after) in [(1, 1), (2, 2), (1, 2), (2, 1)] {
             let mut runner = sqllogictest::Runner::new(move || async move {
                 Ok::<_, TestError>(CutDb::new(before, after))

@@ -101,15 +101,9 @@ impl sqllogictest::DB for WeirDb {
     type ColumnType = DefaultColumnType;
 
     fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, TestError> {
-        let added = self
-            .compiler
-            .add(sql)
-            .map_err(|e| TestError(e.to_string()))?;
-        if added.is_empty() {
+        let Some(plan) = next_plan(&mut self.compiler, sql)? else {
             return Ok(DBOutput::StatementComplete(0));
-        }
-        let plan = self.compiler.plan();
-        self.compiler.clear_pipelines();
+        };
         let opts = RunOptions {
             workers: self.workers,
             progress: None,
@@ -154,20 +148,40 @@ pub fn run_slt(path: &std::path::Path, workers: usize) -> Result<(), String> {
     })
 }
 
-/// Runs every `.slt` file under `tests/slt/<dir>` with 1 and 2 workers.
-pub fn run_slt_dir(dir: &str) {
+/// The `.slt` files under `tests/slt/<dir>`, in name order (there must be some).
+pub fn slt_files(dir: &str) -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("slt")
         .join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().map(|x| x == "slt").unwrap_or(false))
+        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no .slt files in {}", root.display());
+    files
+}
+
+/// Adds `sql` to the catalog; for a statement that runs something, the plan to run (its
+/// pipelines then leave the catalog).
+pub fn next_plan(
+    compiler: &mut Compiler,
+    sql: &str,
+) -> Result<Option<weir_queries::plan::ScriptPlan>, TestError> {
+    let added = compiler.add(sql).map_err(|e| TestError(e.to_string()))?;
+    if added.is_empty() {
+        return Ok(None);
+    }
+    let plan = compiler.plan();
+    compiler.clear_pipelines();
+    Ok(Some(plan))
+}
+
+/// Runs every `.slt` file under `tests/slt/<dir>` with 1 and 2 workers.
+pub fn run_slt_dir(dir: &str) {
     let mut failures = Vec::new();
-    for f in &files {
+    for f in &slt_files(dir) {
         for workers in [1, 2] {
             if let Err(e) = run_slt(f, workers) {
                 failures.push(e);
