@@ -139,6 +139,9 @@ pub struct ConnectorSpec {
     pub provenance: Provenance,
     /// Its OpenLineage dataset (`None`: weir's own namespace).
     pub dataset: Option<Dataset>,
+    /// Whether a source can continue from a position (`Source::seek`), so a job reading it
+    /// can be checkpointed.
+    pub resumable: bool,
 }
 
 impl ConnectorSpec {
@@ -151,6 +154,7 @@ impl ConnectorSpec {
         options: &[],
         provenance: Provenance::Untraced,
         dataset: None,
+        resumable: false,
     };
 }
 

@@ -81,6 +81,28 @@ fn add(total: &mut Option<RunReport>, more: RunReport) {
     }
 }
 
+/// Refuses a plan with a stream source that cannot continue from a position (a table is read
+/// again from its start, so any table will do).
+fn resumable(plan: &ScriptPlan) -> Result<()> {
+    let mut read: std::collections::BTreeSet<&str> =
+        plan.pipelines.iter().map(|p| p.source.as_str()).collect();
+    for st in plan.pipelines.iter().flat_map(|p| &p.stages) {
+        if let weir_queries::plan::OperatorSpec::IntervalJoin { right, .. } = &st.op {
+            read.insert(right.source.as_str());
+        }
+    }
+    for s in plan.sources.iter().filter(|s| s.table.is_none()) {
+        let spec = weir_connectors::registry().source_spec(&s.connector);
+        if read.contains(s.name.as_str()) && !spec.is_some_and(|c| c.resumable) {
+            return Err(Error::Request(format!(
+                "--state-dir: source '{}' ({}) cannot continue from a checkpoint (it keeps no position to go back to); run it without --state-dir",
+                s.name, s.connector
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Runs `plan` as job `name` on `rt` with checkpoints in `d`; `values` are the baselines
 /// computed from queries.
 pub fn run(
@@ -90,6 +112,7 @@ pub fn run(
     values: Vec<(String, Vec<f64>)>,
     d: &Durable,
 ) -> Result<(RunReport, CheckpointStats)> {
+    resumable(plan)?;
     let graph = JobPlan::new(name, plan.clone());
     let text = graph.to_json().map_err(Error::Request)?;
     let store = Store::open(&d.dir, name, &text).map_err(ckpt_err)?;

@@ -286,3 +286,23 @@ fn a_damaged_checkpoint_falls_back_to_the_one_before() {
         assert!(sorted_lines(&out) == want, "trial {trial}: {}", f.display());
     }
 }
+
+#[test]
+fn a_source_that_cannot_resume_is_refused_with_state_dir() {
+    let dir = scratch("durable-mqtt");
+    let sql = dir.join("job.sql");
+    std::fs::write(
+        &sql,
+        "CREATE SOURCE live (ts BIGINT, v DOUBLE) WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:1',
+           topic = 't', format = 'json', event_time = 'ts');
+         SELECT count(*) FROM live GROUP BY tumble(ts, INTERVAL '1' SECOND);",
+    )
+    .expect("script");
+    let state = dir.join("state").display().to_string();
+    let out = weir_tests::run_weir(&sql, &["--state-dir", &state]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("source 'live' (mqtt) cannot continue"),
+        "{err}"
+    );
+}

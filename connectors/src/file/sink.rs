@@ -26,6 +26,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     ]],
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
+    resumable: false,
 };
 
 /// Writes one file.

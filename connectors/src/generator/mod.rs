@@ -92,6 +92,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
             "fault injection: panic after this many rows on one worker (0: never)",
         ),
     ]],
+    resumable: true,
     ..ConnectorSpec::BASE
 };
 

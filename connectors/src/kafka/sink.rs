@@ -37,6 +37,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     ]],
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
+    resumable: false,
 };
 
 /// Writes rows to a topic.

@@ -59,6 +59,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
         at: "topic",
     },
     dataset: Some(super::dataset),
+    resumable: true,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);

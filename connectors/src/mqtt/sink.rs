@@ -20,6 +20,7 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     options: &[super::SINK, super::CONNECTION],
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
+    resumable: false,
 };
 
 /// Publishes rows.

@@ -31,6 +31,7 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
             "add archive = 'DIR' to the source: a broker cannot replay a message, the archive can",
     },
     dataset: Some(super::dataset),
+    resumable: false,
 };
 
 struct Message {
