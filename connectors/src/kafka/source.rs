@@ -74,9 +74,11 @@ pub struct LagContext {
 impl ClientContext for LagContext {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         // Reaching the end of a partition is how bounded reads finish, not an error.
-        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_))
-            && !reason.contains("PartitionEOF")
-        {
+        let eof = matches!(error, rdkafka::error::KafkaError::PartitionEOF(_))
+            || error.to_string().contains("PartitionEOF")
+            || reason.contains("PartitionEOF")
+            || reason.contains("end of partition");
+        if !eof {
             tracing::warn!("kafka source on {}: {error}: {reason}", self.topic);
         }
     }
@@ -309,6 +311,16 @@ impl KafkaSource {
             if let Err(e) = c.commit(&tpl, mode) {
                 tracing::warn!("kafka source: committing offsets: {e}");
             }
+        }
+    }
+}
+
+/// Closing a consumer can take librdkafka up to a second: it is closed on a thread of its own,
+/// so the worker that drops a job goes on at once.
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        if let Some(c) = self.consumer.take() {
+            std::thread::spawn(move || drop(c));
         }
     }
 }
