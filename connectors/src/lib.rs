@@ -166,6 +166,10 @@ pub struct Internal {
     pub positions: Option<Positions>,
     /// A Kafka table without an op column: null payloads (tombstones) delete their key.
     pub tombstones: Option<TombstoneColumns>,
+    /// The job keeps durable checkpoints: a source that commits its progress somewhere (a
+    /// Kafka consumer group) commits only positions of completed checkpoints — those it is
+    /// sought to — never as it reads.
+    pub checkpointed: bool,
 }
 
 /// How a source fills the position column: file line numbers as they are; a partition and

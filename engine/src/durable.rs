@@ -138,6 +138,7 @@ pub fn run(
         let opts = SubmitOptions {
             suspend_at: None,
             restore: restore.take(),
+            checkpointed: true,
         };
         let job = rt.submit_with(&graph, values.clone(), opts)?;
         if let Some(done) = job.wait_timeout(d.every) {

@@ -64,6 +64,7 @@ impl CutDb {
                 SubmitOptions {
                     suspend_at: Some(t),
                     restore: None,
+                    ..Default::default()
                 },
             )
             .map_err(|e| e.to_string())?;
@@ -79,6 +80,7 @@ impl CutDb {
                 SubmitOptions {
                     suspend_at: None,
                     restore: Some(snapshot),
+                    ..Default::default()
                 },
             )
             .map_err(|e| e.to_string())?;

@@ -171,11 +171,11 @@ fn kafka_source_kill_9_loses_and_repeats_nothing() {
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
     let dir = scratch("durable-kafka");
-    let script = |out: &Path| {
+    let script = |out: &Path, group: &str| {
         format!(
             "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, v BIGINT)
                WITH (connector = 'kafka', brokers = '{}', topic = '{topic}', start = 'earliest',
-                     bounded = 'true', commit = 'false', format = 'json', event_time = 'ts',
+                     bounded = 'true', group_id = '{group}', format = 'json', event_time = 'ts',
                      watermark_delay = '200ms');
              CREATE SINK out WITH (connector = 'file', path = '{}', format = 'csv');
              CREATE PIPELINE p AS INSERT INTO out
@@ -187,12 +187,25 @@ fn kafka_source_kill_9_loses_and_repeats_nothing() {
     };
     let (want_path, out) = (dir.join("want.csv"), dir.join("out.csv"));
     let (want_sql, sql) = (dir.join("want.sql"), dir.join("job.sql"));
-    std::fs::write(&want_sql, script(&want_path)).expect("script");
-    std::fs::write(&sql, script(&out)).expect("script");
+    std::fs::write(&want_sql, script(&want_path, "reference")).expect("script");
+    std::fs::write(&sql, script(&out, "durable-g")).expect("script");
     WeirProcess::start(&want_sql, &[]).finish();
     let want = sorted_lines(&want_path);
     assert!(want.len() > 5000, "{} lines", want.len());
     let state = dir.join("state").display().to_string();
+    // Read (much or all of it) but killed before its first checkpoint: the group holds no
+    // offsets — a checkpointed job commits only checkpointed progress, never as it reads.
+    let first = Kills {
+        rounds: 1,
+        every: "60s",
+        min: 1500,
+        span: 1,
+        workers: ("1", "1"),
+        seed: 1,
+    };
+    first.run(&sql, &state);
+    let none = committed(&broker.brokers, &topic);
+    assert!(none.iter().all(|(_, o)| o.is_none()), "{none:?}");
     let kills = Kills {
         rounds: 10,
         every: "100ms",
@@ -202,6 +215,7 @@ fn kafka_source_kill_9_loses_and_repeats_nothing() {
         seed: 0xca7,
     };
     kills.run(&sql, &state);
+    committed_within_the_newest_checkpoint(&broker.brokers, &topic, &dir.join("state/job"));
     let log = WeirProcess::start(&sql, &["--state-dir", state.as_str()]).finish();
     assert!(
         log.iter().any(|l| l.contains("continued from checkpoint")),
@@ -305,4 +319,57 @@ fn a_source_that_cannot_resume_is_refused_with_state_dir() {
         !out.status.success() && err.contains("source 'live' (mqtt) cannot continue"),
         "{err}"
     );
+}
+
+/// The offsets the consumer group holds never run ahead of the newest complete checkpoint's
+/// positions (a checkpointed job commits only checkpointed progress), and some were committed.
+fn committed_within_the_newest_checkpoint(brokers: &str, topic: &str, job: &Path) {
+    let mut ckpts: Vec<_> = std::fs::read_dir(job)
+        .expect("checkpoints")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    ckpts.sort();
+    let newest = ckpts.last().expect("a checkpoint").join("manifest.json");
+    let text = std::fs::read_to_string(newest).expect("manifest");
+    let body = text.rsplit_once("\ncrc32:").expect("checksum line").0;
+    let m: serde_json::Value = serde_json::from_str(body).expect("manifest json");
+    let position = &m["sources"]["p/readings"]["position"];
+    let mut any = false;
+    for (p, o) in committed(brokers, topic) {
+        let Some(o) = o else { continue };
+        any = true;
+        let at: i64 = position[p.to_string()]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!(o <= at, "partition {p}: committed {o}, checkpoint at {at}");
+    }
+    assert!(any, "offsets were committed after checkpoints");
+}
+
+/// Group `durable-g`'s committed offset of each of the topic's 3 partitions.
+fn committed(brokers: &str, topic: &str) -> Vec<(i32, Option<i64>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "durable-g")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    got.elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => (e.partition(), Some(o)),
+            _ => (e.partition(), None),
+        })
+        .collect()
 }

@@ -109,6 +109,7 @@ fn generated_readings_cut_anywhere_equal_an_uninterrupted_run() {
                     SubmitOptions {
                         suspend_at: Some(start + cut),
                         restore: None,
+                        ..Default::default()
                     },
                 )
                 .expect("submit");
@@ -122,6 +123,7 @@ fn generated_readings_cut_anywhere_equal_an_uninterrupted_run() {
                     SubmitOptions {
                         suspend_at: None,
                         restore: Some(snap),
+                        ..Default::default()
                     },
                 )
                 .expect("submit");
@@ -173,6 +175,7 @@ fn a_job_suspended_while_it_runs_continues_where_it_stopped() {
             SubmitOptions {
                 suspend_at: None,
                 restore: Some(snap),
+                ..Default::default()
             },
         )
         .expect("submit");

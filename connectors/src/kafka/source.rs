@@ -129,6 +129,8 @@ pub struct KafkaSource {
     returned: HashMap<i32, i64>,
     /// Where each assigned partition started.
     start: HashMap<i32, Offset>,
+    /// Commit only the positions of completed checkpoints (at `seek`), not as rows are read.
+    checkpointed: bool,
 }
 
 /// Builds the Kafka source.
@@ -232,6 +234,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         positions,
         returned: HashMap::new(),
         start: HashMap::new(),
+        checkpointed: ctx.internal.checkpointed,
     };
     if mine.is_empty() {
         return Ok(Box::new(source));
@@ -300,7 +303,7 @@ impl KafkaSource {
     }
 
     fn commit(&self, mode: CommitMode) {
-        if !self.commit || self.next.is_empty() {
+        if !self.commit || self.checkpointed || self.next.is_empty() {
             return;
         }
         if let Some(c) = &self.consumer {
@@ -491,6 +494,19 @@ impl Source for KafkaSource {
         }
         consumer.unassign().map_err(kafka_err("seeking"))?;
         consumer.assign(&tpl).map_err(kafka_err("seeking"))?;
+        if self.commit && self.checkpointed {
+            // A checkpointed job is sought only to a completed checkpoint: that is the
+            // progress the group may know (for lag and other tools).
+            let mut done = TopicPartitionList::new();
+            for (p, o) in &self.returned {
+                let _ = done.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
+            }
+            if done.count() > 0 {
+                if let Err(e) = consumer.commit(&done, CommitMode::Sync) {
+                    tracing::warn!("kafka source on {}: committing offsets: {e}", self.topic);
+                }
+            }
+        }
         self.pending.clear();
         self.caught_up.clear();
         // A bounded read of a partition already at its end is finished (the consumer reports

@@ -291,7 +291,10 @@ fn source_parts(
 ) -> Result<source::SourceParts, String> {
     let src = &sh.source;
     let mut schema = src.schema.clone();
-    let mut internal = Internal::default();
+    let mut internal = Internal {
+        checkpointed: sh.cut.checkpointed,
+        ..Internal::default()
+    };
     if let Some(i) = position {
         let column = weir_operators::provenance::position_column(i);
         schema = weir_operators::provenance::with_position_column(&schema, column);

@@ -54,6 +54,8 @@ impl JobSnapshot {
 /// the snapshot it was started from.
 #[derive(Debug, Default)]
 pub struct Cut {
+    /// The job keeps durable checkpoints (its sources commit progress only for them).
+    pub checkpointed: bool,
     asked: AtomicBool,
     at: AtomicI64,
     taken: Mutex<JobSnapshot>,

@@ -60,6 +60,9 @@ pub struct SubmitOptions {
     pub suspend_at: Option<weir_operators::EventTime>,
     /// Continue from this snapshot (of a suspended job of the same plan).
     pub restore: Option<crate::job::JobSnapshot>,
+    /// The job keeps durable checkpoints: its sources commit progress (Kafka offsets to the
+    /// group) only for completed checkpoints.
+    pub checkpointed: bool,
 }
 
 impl Runtime {
@@ -123,7 +126,8 @@ impl Runtime {
                 "suspending and restoring jobs needs a single-process runtime".into(),
             ));
         }
-        let cut = Cut::new(opts.suspend_at, opts.restore);
+        let mut cut = Cut::new(opts.suspend_at, opts.restore);
+        cut.checkpointed = opts.checkpointed;
         self.submit_as(plan, baselines, false, cut)
     }
 
