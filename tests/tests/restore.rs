@@ -188,3 +188,51 @@ fn a_job_suspended_while_it_runs_continues_where_it_stopped() {
         r.shutdown().expect("shutdown");
     }
 }
+
+/// Each operator cut twice at random points (a fixed seed) and continued on another number
+/// of workers each time — 2 → 1 → 3 — gives an uninterrupted run's rows.
+#[test]
+fn cut_twice_at_random_points_on_two_then_one_then_three_workers() {
+    let rt = [runtime(1), runtime(2), runtime(3)];
+    let start = 1_700_000_000_000i64;
+    let mut seed = 0x0dd_u64;
+    let mut next = |span: i64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as i64) % span
+    };
+    for (qi, q) in PIPELINES.iter().enumerate() {
+        let plan = weir_queries::compile(&script(q)).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let graph = JobPlan::new("gen", plan);
+        let whole = rt[0].submit(&graph, Vec::new()).expect("submit");
+        let want = net(rows_of(&whole.wait().expect("uninterrupted run")));
+        for _ in 0..3 {
+            let first_cut = start + next(150_000);
+            let second_cut = first_cut + next(60_000);
+            let mut got = Vec::new();
+            let mut restore = None;
+            for (w, cut) in [(1, Some(first_cut)), (0, Some(second_cut)), (2, None)] {
+                let opts = SubmitOptions {
+                    suspend_at: cut,
+                    restore: restore.take(),
+                    ..Default::default()
+                };
+                let job = rt[w].submit_with(&graph, Vec::new(), opts).expect("submit");
+                got.extend(rows_of(&job.wait().expect("a part of the run")));
+                restore = job.snapshot();
+                assert_eq!(restore.is_some(), cut.is_some(), "query {qi}");
+            }
+            assert_eq!(
+                net(got),
+                want,
+                "query {qi} cut at +{} and +{} ms",
+                first_cut - start,
+                second_cut - start
+            );
+        }
+    }
+    for r in rt {
+        r.shutdown().expect("shutdown");
+    }
+}
