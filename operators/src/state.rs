@@ -12,8 +12,11 @@
 //! - `restore` adds the state of `batches` to the operator's (so the parts of several workers
 //!   can be restored into one); restoring the snapshot of an operator into a fresh one and
 //!   feeding both the same rows gives the same output.
-use datafusion::arrow::array::{Array, BooleanArray, UInt64Array};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt64Array};
 use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::{Error, Result};
@@ -31,6 +34,39 @@ pub trait OperatorState {
     fn snapshot(&mut self) -> Result<Vec<RecordBatch>>;
     /// Adds the state in `batches` (as [`OperatorState::snapshot`] gave them).
     fn restore(&mut self, batches: &[RecordBatch]) -> Result<()>;
+}
+
+/// A snapshot batch: [`ROUTE_COLUMN`] holding `route`, then the `meta` columns (name, values),
+/// then `rows`' own columns.
+pub fn with_route(
+    route: Vec<u64>,
+    meta: Vec<(Field, ArrayRef)>,
+    rows: &RecordBatch,
+) -> Result<RecordBatch> {
+    let mut fields = vec![Field::new(ROUTE_COLUMN, DataType::UInt64, false)];
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(route))];
+    for (f, c) in meta {
+        fields.push(f);
+        cols.push(c);
+    }
+    fields.extend(rows.schema().fields().iter().map(|f| f.as_ref().clone()));
+    cols.extend(rows.columns().iter().cloned());
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+/// The rows a snapshot batch holds: its columns after the first `skip` (the route and meta
+/// columns [`with_route`] put before them).
+pub fn rows_of(batch: &RecordBatch, skip: usize) -> Result<RecordBatch> {
+    let fields = batch
+        .schema()
+        .fields()
+        .get(skip..)
+        .ok_or_else(|| Error::Snapshot(format!("a snapshot batch with fewer than {skip} columns")))?
+        .to_vec();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        batch.columns()[skip..].to_vec(),
+    )?)
 }
 
 /// The rows of a snapshot batch that belong to worker `worker` of `peers`.

@@ -6,11 +6,11 @@
 //! restored join takes them back as waiting rows.
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, UInt32Array, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, UInt32Array, UInt64Array};
 use datafusion::arrow::compute::take_record_batch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::arrow::record_batch::RecordBatch;
-use weir_operators::state::ROUTE_COLUMN;
+use weir_operators::state::{rows_of, with_route};
 use weir_operators::{Error, Result};
 
 use super::route::key_hash;
@@ -27,21 +27,13 @@ pub fn snapshot(
     cap: u64,
 ) -> Result<RecordBatch> {
     let taken = take_record_batch(batch, &UInt32Array::from(rows.to_vec()))?;
-    let route: UInt64Array = rows
+    let route = rows
         .iter()
-        .map(|r| Some(key_hash(keys.row(*r as usize).as_ref())))
+        .map(|r| key_hash(keys.row(*r as usize).as_ref()))
         .collect();
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(route),
-        Arc::new(UInt64Array::from(vec![cap; rows.len()])),
-    ];
-    cols.extend(taken.columns().iter().cloned());
-    let mut fields = vec![
-        Field::new(ROUTE_COLUMN, DataType::UInt64, false),
-        Field::new(CAP, DataType::UInt64, false),
-    ];
-    fields.extend(taken.schema().fields().iter().map(|f| f.as_ref().clone()));
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+    let caps: ArrayRef = Arc::new(UInt64Array::from(vec![cap; rows.len()]));
+    let meta = vec![(Field::new(CAP, DataType::UInt64, false), caps)];
+    with_route(route, meta, &taken)
 }
 
 /// A snapshot batch as the stream rows it holds and the earliest time they travel at.
@@ -57,9 +49,5 @@ pub fn restore(b: &RecordBatch) -> Result<(RecordBatch, u64)> {
         .downcast_ref::<UInt64Array>()
         .ok_or_else(|| Error::Snapshot("__cap is not UBIGINT".into()))?;
     let cap = caps.values().iter().copied().min().unwrap_or(0);
-    let schema = Arc::new(Schema::new(b.schema().fields()[2..].to_vec()));
-    Ok((
-        RecordBatch::try_new(schema, b.columns()[2..].to_vec())?,
-        cap,
-    ))
+    Ok((rows_of(b, 2)?, cap))
 }

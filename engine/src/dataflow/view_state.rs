@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::arrow::record_batch::RecordBatch;
 use weir_operators::exchange::partition::route_hashes;
-use weir_operators::state::ROUTE_COLUMN;
+use weir_operators::state::with_route;
 use weir_operators::updating::UpdatingAggregate;
 use weir_operators::{Error, Result};
 
@@ -32,15 +32,6 @@ pub struct View {
     pub feed: Vec<(Vec<u8>, Vec<u8>, isize)>,
     /// Why the restored state could not be read.
     pub error: Option<String>,
-}
-
-fn with_meta(name: &str, schema: &SchemaRef) -> SchemaRef {
-    let mut fields = vec![
-        Field::new(ROUTE_COLUMN, DataType::UInt64, false),
-        Field::new(name, DataType::Int64, false),
-    ];
-    fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
-    Arc::new(Schema::new(fields))
 }
 
 fn counts(b: &RecordBatch) -> Result<&Int64Array> {
@@ -124,22 +115,16 @@ impl View {
             }
             let parser = codec.parser();
             let cols = codec.convert_rows(live.iter().map(|(r, _)| parser.parse(r)))?;
+            let rows = RecordBatch::try_new(schema, cols)?;
             let keys: Vec<ArrayRef> = match name {
-                COUNT => {
-                    let rows = RecordBatch::try_new(schema.clone(), cols.clone())?;
-                    agg.keys(&rows)?
-                }
-                _ => cols[..groups].to_vec(),
+                COUNT => agg.keys(&rows)?,
+                _ => rows.columns()[..groups].to_vec(),
             };
-            let n = live.len();
-            let mut all: Vec<ArrayRef> = vec![
-                Arc::new(UInt64Array::from(route_hashes(&keys, n)?)),
-                Arc::new(Int64Array::from_iter_values(
-                    live.iter().map(|(_, c)| **c as i64),
-                )),
-            ];
-            all.extend(cols);
-            out.push(RecordBatch::try_new(with_meta(name, &schema), all)?);
+            let counts: ArrayRef = Arc::new(Int64Array::from_iter_values(
+                live.iter().map(|(_, c)| **c as i64),
+            ));
+            let meta = vec![(Field::new(name, DataType::Int64, false), counts)];
+            out.push(with_route(route_hashes(&keys, live.len())?, meta, &rows)?);
         }
         Ok(out)
     }

@@ -6,14 +6,14 @@
 //! the state encoded by bincode, then the key columns.
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, UInt64Array};
+use datafusion::arrow::array::{Array, ArrayRef, BinaryArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::operator::Features;
 use super::state::KeyState;
 use crate::exchange::partition::route_hashes;
-use crate::state::{OperatorState, ROUTE_COLUMN};
+use crate::state::{rows_of, with_route, OperatorState, ROUTE_COLUMN};
 use crate::{BatchOperator, Error, Result};
 
 /// The column holding each key's encoded state.
@@ -30,12 +30,7 @@ impl Features {
                 .iter()
                 .map(|e| e.evaluate(&p.batch).and_then(|v| v.into_array(n)))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            let mut cols: Vec<ArrayRef> =
-                vec![Arc::new(UInt64Array::from(route_hashes(&keys, n)?))];
-            cols.extend(p.batch.columns().iter().cloned());
-            let mut fields = vec![Field::new(ROUTE_COLUMN, DataType::UInt64, false)];
-            fields.extend(p.batch.schema().fields().iter().map(|f| f.as_ref().clone()));
-            out.push(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?);
+            out.push(with_route(route_hashes(&keys, n)?, Vec::new(), &p.batch)?);
         }
         Ok(out)
     }
@@ -55,22 +50,19 @@ impl Features {
             .iter()
             .map(|(_, s)| bincode::serialize(s).map_err(|e| Error::Snapshot(e.to_string())))
             .collect::<Result<Vec<_>>>()?;
-        let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(UInt64Array::from(route_hashes(&keys, n)?)),
-            Arc::new(BinaryArray::from_iter_values(blobs.iter())),
-        ];
-        cols.extend(keys);
-        let mut fields = vec![
-            Field::new(ROUTE_COLUMN, DataType::UInt64, false),
-            Field::new(STATE, DataType::Binary, false),
-        ];
-        for (i, c) in cols[2..].iter().enumerate() {
-            fields.push(Field::new(format!("__key{i}"), c.data_type().clone(), true));
-        }
-        Ok(Some(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            cols,
-        )?))
+        let route = route_hashes(&keys, n)?;
+        let fields: Vec<Field> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Field::new(format!("__key{i}"), c.data_type().clone(), true))
+            .collect();
+        // Without PARTITION BY there are no key columns: the row count says how many keys.
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        let keys =
+            RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), keys, &options)?;
+        let blobs: ArrayRef = Arc::new(BinaryArray::from_iter_values(blobs.iter()));
+        let state = Field::new(STATE, DataType::Binary, false);
+        Ok(Some(with_route(route, vec![(state, blobs)], &keys)?))
     }
 
     /// Puts back one batch of key states.
@@ -127,9 +119,7 @@ impl OperatorState for Features {
             if b.schema().field(1).name() == STATE {
                 self.restore_keys(b)?;
             } else {
-                let schema = Arc::new(Schema::new(b.schema().fields()[1..].to_vec()));
-                let rows = RecordBatch::try_new(schema, b.columns()[1..].to_vec())?;
-                self.on_batch(&rows, &mut Vec::new())?;
+                self.on_batch(&rows_of(b, 1)?, &mut Vec::new())?;
             }
         }
         Ok(())

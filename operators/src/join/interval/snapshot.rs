@@ -8,26 +8,15 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Int64Array, UInt64Array, UInt8Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{gather, Entry, IntervalJoin, Side};
-use crate::state::{OperatorState, ROUTE_COLUMN};
+use crate::state::{rows_of, with_route, OperatorState};
 use crate::{Error, Result};
 
 /// Columns before the row's own.
 const META: usize = 6;
-
-fn meta_fields() -> Vec<Field> {
-    vec![
-        Field::new(ROUTE_COLUMN, DataType::UInt64, false),
-        Field::new("__side", DataType::UInt8, false),
-        Field::new("__ts", DataType::Int64, false),
-        Field::new("__matched", DataType::Boolean, false),
-        Field::new("__cap", DataType::UInt64, false),
-        Field::new("__key", DataType::Binary, false),
-    ]
-}
 
 fn side_batch(side: &Side, which: u8, route: fn(&[u8]) -> u64) -> Result<Option<RecordBatch>> {
     let entries: Vec<(&Vec<u8>, &Entry)> = side
@@ -39,39 +28,46 @@ fn side_batch(side: &Side, which: u8, route: fn(&[u8]) -> u64) -> Result<Option<
         return Ok(None);
     }
     let at: Vec<(u64, usize)> = entries.iter().map(|(_, e)| (e.batch, e.row)).collect();
-    let rows = gather(&side.batches, &at)?;
-    let n = entries.len();
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt64Array::from_iter_values(
-            entries.iter().map(|(k, _)| route(k)),
-        )),
-        Arc::new(UInt8Array::from(vec![which; n])),
-        Arc::new(Int64Array::from_iter_values(
-            entries.iter().map(|(_, e)| e.ts),
-        )),
-        Arc::new(BooleanArray::from(
-            entries.iter().map(|(_, e)| e.matched).collect::<Vec<_>>(),
-        )),
-        Arc::new(UInt64Array::from_iter_values(
-            entries.iter().map(|(_, e)| e.cap),
-        )),
-        Arc::new(BinaryArray::from_iter_values(
-            entries.iter().map(|(k, _)| k.as_slice()),
-        )),
-    ];
     let schema = side
         .batches
         .values()
         .next()
         .map(|(b, _)| b.schema())
         .ok_or_else(|| Error::Snapshot("a stored row without its batch".into()))?;
-    let mut fields = meta_fields();
-    fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
-    cols.extend(rows);
-    Ok(Some(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        cols,
-    )?))
+    let rows = RecordBatch::try_new(schema, gather(&side.batches, &at)?)?;
+    let n = entries.len();
+    let meta: Vec<(Field, ArrayRef)> = vec![
+        (
+            Field::new("__side", DataType::UInt8, false),
+            Arc::new(UInt8Array::from(vec![which; n])),
+        ),
+        (
+            Field::new("__ts", DataType::Int64, false),
+            Arc::new(Int64Array::from_iter_values(
+                entries.iter().map(|(_, e)| e.ts),
+            )),
+        ),
+        (
+            Field::new("__matched", DataType::Boolean, false),
+            Arc::new(BooleanArray::from(
+                entries.iter().map(|(_, e)| e.matched).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            Field::new("__cap", DataType::UInt64, false),
+            Arc::new(UInt64Array::from_iter_values(
+                entries.iter().map(|(_, e)| e.cap),
+            )),
+        ),
+        (
+            Field::new("__key", DataType::Binary, false),
+            Arc::new(BinaryArray::from_iter_values(
+                entries.iter().map(|(k, _)| k.as_slice()),
+            )),
+        ),
+    ];
+    let route = entries.iter().map(|(k, _)| route(k)).collect();
+    Ok(Some(with_route(route, meta, &rows)?))
 }
 
 fn column<T: 'static>(b: &RecordBatch, i: usize) -> Result<&T> {
@@ -86,9 +82,7 @@ fn restore_side(side: &mut Side, b: &RecordBatch) -> Result<()> {
     let matched = column::<BooleanArray>(b, 3)?;
     let caps = column::<UInt64Array>(b, 4)?;
     let keys = column::<BinaryArray>(b, 5)?;
-    let schema = Arc::new(Schema::new(b.schema().fields()[META..].to_vec()));
-    let rows = RecordBatch::try_new(schema, b.columns()[META..].to_vec())?;
-    let id = side.add_batch(&rows);
+    let id = side.add_batch(&rows_of(b, META)?);
     for i in 0..b.num_rows() {
         let e = Entry {
             ts: ts.value(i),
