@@ -5,7 +5,7 @@
 //! `CREATE BASELINE name AS SELECT x FROM source … LIMIT n`: the first n values a query gives
 //! (in the order they reach the sink) — the engine runs the query before the pipelines start
 //! and stops its sources once n rows arrived.
-use weir_operators::drift::baseline::{register, Baseline};
+use weir_operators::drift::baseline::{global, Baseline, Baselines};
 
 use datafusion::sql::sqlparser::ast::{Expr, LimitClause, Value};
 
@@ -14,17 +14,9 @@ use crate::error::SqlError;
 use crate::plan::{BaselineDef, SinkRef};
 use crate::tokens::Cursor;
 
-/// Loads a declared baseline into this process's catalog.
-pub fn load(def: &BaselineDef) -> Result<(), String> {
-    register(&def.name, Baseline::from_csv(&def.path, &def.column)?);
-    Ok(())
-}
-
-/// Loads a declared baseline into `into` (a job's catalog).
-pub fn load_into(
-    def: &BaselineDef,
-    into: &weir_operators::drift::baseline::Baselines,
-) -> Result<(), String> {
+/// Loads a declared baseline into `into` (a job's catalog, or the process's that `CREATE`
+/// checks with).
+pub fn load_into(def: &BaselineDef, into: &Baselines) -> Result<(), String> {
     into.register(&def.name, Baseline::from_csv(&def.path, &def.column)?);
     Ok(())
 }
@@ -119,7 +111,7 @@ impl Catalog {
             column,
             query: None,
         };
-        load(&def).map_err(|e| {
+        load_into(&def, global()).map_err(|e| {
             SqlError::at(ploc.0, ploc.1, e)
                 .hint("a baseline is a CSV file with a header and a numeric column")
         })?;

@@ -204,11 +204,8 @@ fn restore(
         .collect::<Result<Vec<_>, _>>()?;
     let state: Option<&mut dyn weir_operators::state::OperatorState> = match op {
         Stateful::Window(op) => op.state(),
-        Stateful::Updating(_, restored) => {
-            restored.extend(mine);
-            return Ok(());
-        }
-        Stateful::Lookup(_, _, restored) => {
+        // Their state lives in their adapters, which take it from here.
+        Stateful::Updating(_, restored) | Stateful::Lookup(_, _, restored) => {
             restored.extend(mine);
             return Ok(());
         }

@@ -2,20 +2,20 @@
 //! process's workers: the job's catalog (its models and baselines), the sinks (opened on
 //! process 0, where worker 0 writes), dead-letter files, and each pipeline's [`Shared`] state.
 //! Made before any worker builds operators, so a sink that cannot open fails the job whole.
-use super::snapshot::Cut;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use weir_operators::drift::baseline::Baselines;
 
 use datafusion::arrow::datatypes::Schema;
 use weir_connectors::deadletter::DeadLetterFile;
 use weir_connectors::{registry, ConnectorMetrics, Sink, SinkContext};
+use weir_operators::drift::baseline::Baselines;
 use weir_queries::job_plan::JobPlan;
 use weir_queries::plan::{OperatorSpec, PipelinePlan, ScriptPlan, SinkRef, SourceDef};
 
 use super::error::JobError;
+use super::snapshot::Cut;
 use crate::dataflow::{DeadLetter, Output, Shared};
 use crate::metrics::Metrics;
 

@@ -100,13 +100,3 @@ pub fn global() -> &'static Arc<Baselines> {
     static R: OnceLock<Arc<Baselines>> = OnceLock::new();
     R.get_or_init(Baselines::new)
 }
-
-/// Registers a baseline in the process's catalog.
-pub fn register(name: &str, b: Baseline) {
-    global().register(name, b);
-}
-
-/// The baseline `name` in the process's catalog.
-pub fn get(name: &str) -> Option<Arc<Baseline>> {
-    global().get(name)
-}
