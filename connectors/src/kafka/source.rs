@@ -302,29 +302,41 @@ impl KafkaSource {
         }
     }
 
+    /// Commits what was read to the group (not in a checkpointed job: it commits at `seek`).
     fn commit(&self, mode: CommitMode) {
-        if !self.commit || self.checkpointed || self.next.is_empty() {
+        if !self.checkpointed {
+            self.commit_offsets(&self.next, mode);
+        }
+    }
+
+    /// Commits `offsets` (partition → next offset) to the group, if the source commits.
+    fn commit_offsets(&self, offsets: &HashMap<i32, i64>, mode: CommitMode) {
+        if !self.commit || offsets.is_empty() {
             return;
         }
         if let Some(c) = &self.consumer {
             let mut tpl = TopicPartitionList::new();
-            for (p, o) in &self.next {
+            for (p, o) in offsets {
                 let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
             }
             if let Err(e) = c.commit(&tpl, mode) {
-                tracing::warn!("kafka source: committing offsets: {e}");
+                tracing::warn!("kafka source on {}: committing offsets: {e}", self.topic);
             }
+        }
+    }
+
+    /// Closes the consumer on a thread of its own: librdkafka can take up to a second, and the
+    /// worker (at the end of a bounded read, or dropping a job at a checkpoint) goes on at once.
+    fn close(&mut self) {
+        if let Some(c) = self.consumer.take() {
+            std::thread::spawn(move || drop(c));
         }
     }
 }
 
-/// Closing a consumer can take librdkafka up to a second: it is closed on a thread of its own,
-/// so the worker that drops a job goes on at once.
 impl Drop for KafkaSource {
     fn drop(&mut self) {
-        if let Some(c) = self.consumer.take() {
-            std::thread::spawn(move || drop(c));
-        }
+        self.close();
     }
 }
 
@@ -332,7 +344,7 @@ impl Source for KafkaSource {
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
         if self.consumer.is_none() || self.finished() {
             self.commit(CommitMode::Sync);
-            self.consumer = None;
+            self.close();
             return Ok(Poll::Done);
         }
         let Some(consumer) = self.consumer.as_ref() else {
@@ -494,18 +506,10 @@ impl Source for KafkaSource {
         }
         consumer.unassign().map_err(kafka_err("seeking"))?;
         consumer.assign(&tpl).map_err(kafka_err("seeking"))?;
-        if self.commit && self.checkpointed {
+        if self.checkpointed {
             // A checkpointed job is sought only to a completed checkpoint: that is the
             // progress the group may know (for lag and other tools).
-            let mut done = TopicPartitionList::new();
-            for (p, o) in &self.returned {
-                let _ = done.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
-            }
-            if done.count() > 0 {
-                if let Err(e) = consumer.commit(&done, CommitMode::Sync) {
-                    tracing::warn!("kafka source on {}: committing offsets: {e}", self.topic);
-                }
-            }
+            self.commit_offsets(&self.returned, CommitMode::Sync);
         }
         self.pending.clear();
         self.caught_up.clear();
