@@ -22,6 +22,15 @@ fn script(out: &Path, rate: u32) -> String {
     )
 }
 
+/// The sorted lines an uninterrupted run of `sql` (as written by `script(out)`) writes to
+/// `dir/want.csv`.
+fn uninterrupted(dir: &Path, script: impl Fn(&Path) -> String) -> Vec<String> {
+    let (out, sql) = (dir.join("want.csv"), dir.join("want.sql"));
+    std::fs::write(&sql, script(&out)).expect("script");
+    WeirProcess::start(&sql, &[]).finish();
+    sorted_lines(&out)
+}
+
 fn sorted_lines(path: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -75,11 +84,7 @@ impl Kills {
 #[test]
 fn kill_9_at_random_moments_loses_and_repeats_nothing() {
     let dir = scratch("durable-kill");
-    let want_path = dir.join("want.csv");
-    let want_script = dir.join("want.sql");
-    std::fs::write(&want_script, script(&want_path, 0)).expect("script");
-    WeirProcess::start(&want_script, &[]).finish();
-    let want = sorted_lines(&want_path);
+    let want = uninterrupted(&dir, |out| script(out, 0));
     assert!(want.len() > 1000, "{} lines", want.len());
 
     let out = dir.join("out.csv");
@@ -185,12 +190,10 @@ fn kafka_source_kill_9_loses_and_repeats_nothing() {
             out.display()
         )
     };
-    let (want_path, out) = (dir.join("want.csv"), dir.join("out.csv"));
-    let (want_sql, sql) = (dir.join("want.sql"), dir.join("job.sql"));
-    std::fs::write(&want_sql, script(&want_path, "reference")).expect("script");
+    let out = dir.join("out.csv");
+    let sql = dir.join("job.sql");
     std::fs::write(&sql, script(&out, "durable-g")).expect("script");
-    WeirProcess::start(&want_sql, &[]).finish();
-    let want = sorted_lines(&want_path);
+    let want = uninterrupted(&dir, |out| script(out, "reference"));
     assert!(want.len() > 5000, "{} lines", want.len());
     let state = dir.join("state").display().to_string();
     // Read (much or all of it) but killed before its first checkpoint: the group holds no
@@ -230,11 +233,8 @@ fn kafka_source_kill_9_loses_and_repeats_nothing() {
 #[test]
 fn a_damaged_checkpoint_falls_back_to_the_one_before() {
     let dir = scratch("durable-damage");
-    let (want_path, out) = (dir.join("want.csv"), dir.join("out.csv"));
-    let want_sql = dir.join("want.sql");
-    std::fs::write(&want_sql, script(&want_path, 0)).expect("script");
-    WeirProcess::start(&want_sql, &[]).finish();
-    let want = sorted_lines(&want_path);
+    let want = uninterrupted(&dir, |out| script(out, 0));
+    let out = dir.join("out.csv");
     let sql = dir.join("job.sql");
     std::fs::write(&sql, script(&out, 30000)).expect("script");
     let state = dir.join("state");
