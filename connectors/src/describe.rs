@@ -141,7 +141,29 @@ pub struct ConnectorSpec {
     pub dataset: Option<Dataset>,
     /// Whether a source can continue from a position (`Source::seek`), so a job reading it
     /// can be checkpointed.
-    pub resumable: bool,
+    pub resumable: Resumable,
+}
+
+/// Whether a source can continue from a checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub enum Resumable {
+    /// Never (it keeps no position to go back to).
+    No,
+    /// Always.
+    Yes,
+    /// With these options; otherwise the error says what to set.
+    When(fn(&BTreeMap<String, String>) -> std::result::Result<(), String>),
+}
+
+impl Resumable {
+    /// `Ok` when a source with `options` can continue from a checkpoint; otherwise why not.
+    pub fn check(&self, options: &BTreeMap<String, String>) -> std::result::Result<(), String> {
+        match self {
+            Resumable::No => Err("it keeps no position to go back to".into()),
+            Resumable::Yes => Ok(()),
+            Resumable::When(f) => f(options),
+        }
+    }
 }
 
 impl ConnectorSpec {
@@ -154,7 +176,7 @@ impl ConnectorSpec {
         options: &[],
         provenance: Provenance::Untraced,
         dataset: None,
-        resumable: false,
+        resumable: Resumable::No,
     };
 }
 

@@ -209,6 +209,9 @@ pub struct SinkContext {
     /// Continue after this position (a restored job's, from its sink's `pre_commit`) instead
     /// of starting afresh: a file sink keeps its first bytes and appends.
     pub resume: Option<Position>,
+    /// A directory of the sink's own in the job's state dir (durable checkpoints only): a sink
+    /// that stages output until a checkpoint completes keeps it there.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// Builds a source.

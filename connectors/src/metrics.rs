@@ -16,12 +16,23 @@ pub struct ConnectorMetrics {
     pub reconnects: AtomicU64,
     /// Messages waiting at the broker (Kafka lag), when known.
     pub lag: AtomicU64,
+    /// Redelivered messages dropped because they were already archived (MQTT).
+    pub duplicates: AtomicU64,
+    /// Messages waiting in a sink's spool (MQTT store-and-forward), now.
+    pub spooled: AtomicU64,
+    /// Messages a full spool dropped (`spool_full = 'drop_oldest'`).
+    pub dropped: AtomicU64,
 }
 
 impl ConnectorMetrics {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets a gauge.
+    pub fn set(gauge: &AtomicU64, v: u64) {
+        gauge.store(v, Ordering::Relaxed);
     }
 
     /// `(name, value)` of every counter.
@@ -32,6 +43,9 @@ impl ConnectorMetrics {
             ("decode_errors", self.decode_errors.load(Ordering::Relaxed)),
             ("reconnects", self.reconnects.load(Ordering::Relaxed)),
             ("lag", self.lag.load(Ordering::Relaxed)),
+            ("duplicates", self.duplicates.load(Ordering::Relaxed)),
+            ("spooled", self.spooled.load(Ordering::Relaxed)),
+            ("dropped", self.dropped.load(Ordering::Relaxed)),
         ]
     }
 }

@@ -76,8 +76,20 @@ fn add(total: &mut Option<RunReport>, more: RunReport) {
         a.late += b.late;
         a.dead_letter += b.dead_letter;
         a.results.extend(b.results);
-        a.source_metrics = b.source_metrics;
-        a.sink_metrics = b.sink_metrics;
+        sum_counters(&mut a.source_metrics, b.source_metrics);
+        sum_counters(&mut a.sink_metrics, b.sink_metrics);
+    }
+}
+
+/// Adds a later job's connector counters to the run's (`lag` and `spooled` are readings, not
+/// counts: the latest wins).
+fn sum_counters(total: &mut Vec<(&'static str, u64)>, more: Vec<(&'static str, u64)>) {
+    for (name, v) in more {
+        match total.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, t)) if !matches!(name, "lag" | "spooled") => *t += v,
+            Some((_, t)) => *t = v,
+            None => total.push((name, v)),
+        }
     }
 }
 
@@ -92,10 +104,16 @@ fn resumable(plan: &ScriptPlan) -> Result<()> {
         }
     }
     for s in plan.sources.iter().filter(|s| s.table.is_none()) {
-        let spec = weir_connectors::registry().source_spec(&s.connector);
-        if read.contains(s.name.as_str()) && !spec.is_some_and(|c| c.resumable) {
+        if !read.contains(s.name.as_str()) {
+            continue;
+        }
+        let why = match weir_connectors::registry().source_spec(&s.connector) {
+            Some(spec) => spec.resumable.check(&s.options),
+            None => Err("it is not a known connector".into()),
+        };
+        if let Err(why) = why {
             return Err(Error::Request(format!(
-                "--state-dir: source '{}' ({}) cannot continue from a checkpoint (it keeps no position to go back to); run it without --state-dir",
+                "--state-dir: source '{}' ({}) cannot continue from a checkpoint: {why}; or run it without --state-dir",
                 s.name, s.connector
             )));
         }
@@ -134,20 +152,34 @@ pub fn run(
     }
     let started = Instant::now();
     let mut total = None;
+    // Without a checkpoint, the first is taken before any row is read: the sources' starting
+    // positions (an MQTT archive's end, say). Whatever a source takes in after it — and may
+    // acknowledge to a broker — a restart then finds after a checkpoint, never before the first.
+    let mut fresh = restore.is_none();
+    // A job whose sources made no progress between two cuts waits twice as long before the
+    // next (up to 30 s): one that needs longer to start than the interval, or to end at the
+    // end of a bounded input, is not cut over and over before it gets there.
+    let mut wait = d.every;
     loop {
+        let before = restore.as_ref().map(|r| r.sources.clone());
         let opts = SubmitOptions {
-            suspend_at: None,
+            suspend_at: fresh.then_some(weir_operators::EventTime::MIN),
             restore: restore.take(),
             checkpointed: true,
+            state_dir: Some(store.dir().to_path_buf()),
         };
+        let this_wait = if fresh { Duration::ZERO } else { wait };
+        fresh = false;
         let job = rt.submit_with(&graph, values.clone(), opts)?;
-        if let Some(done) = job.wait_timeout(d.every) {
-            add(&mut total, done.map_err(Error::Job)?);
-            break;
-        }
+        let ended = job.wait_timeout(this_wait);
         let asked = Instant::now();
-        job.stop(StopMode::Suspend);
-        let part = job.wait().map_err(Error::Job)?;
+        let part = match ended {
+            Some(done) => done.map_err(Error::Job)?,
+            None => {
+                job.stop(StopMode::Suspend);
+                job.wait().map_err(Error::Job)?
+            }
+        };
         add(&mut total, part);
         let Some(snap) = job.snapshot() else {
             // It finished before the cut.
@@ -159,6 +191,10 @@ pub fn run(
         stats.last_duration = asked.elapsed();
         stats.last_rows = snap.state_rows();
         epoch += 1;
+        wait = match before.as_ref() == Some(&snap.sources) {
+            true => (wait * 2).min(Duration::from_secs(30).max(d.every)),
+            false => d.every,
+        };
         restore = Some(snap);
     }
     let mut report = total.ok_or_else(|| Error::Request("the job gave no report".into()))?;

@@ -288,6 +288,16 @@ impl Mosquitto {
         m
     }
 
+    /// Starts a broker on a free port with `extra` lines of configuration.
+    pub fn start_configured(name: &str, extra: &str) -> Mosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_with(name, port, extra)
+    }
+
     fn start_with(name: &str, port: u16, extra: &str) -> Mosquitto {
         let dir = scratch(&format!("mosquitto-{name}-{port}"));
         let conf = dir.join("mosquitto.conf");

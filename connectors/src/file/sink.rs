@@ -26,7 +26,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     ]],
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
-    resumable: false,
+    resumable: crate::describe::Resumable::No,
 };
 
 /// Writes one file.
@@ -150,6 +150,7 @@ mod tests {
             format: Some("csv".into()),
             metrics: Default::default(),
             resume,
+            state_dir: None,
         })
         .unwrap()
     }

@@ -28,7 +28,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     ]],
     provenance: crate::describe::Provenance::Lines { kind: "file" },
     dataset: Some(super::dataset),
-    resumable: true,
+    resumable: crate::describe::Resumable::Yes,
 };
 
 /// Reads one file.

@@ -92,7 +92,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
             "fault injection: panic after this many rows on one worker (0: never)",
         ),
     ]],
-    resumable: true,
+    resumable: crate::describe::Resumable::Yes,
     ..ConnectorSpec::BASE
 };
 

@@ -10,7 +10,10 @@
 //!
 //! Sink options: `brokers`, `topic` (required), `key` (a column whose value becomes the record
 //! key), `idempotent` (enable the idempotent producer; default false), `format` (`json`
-//! default, or `csv`).
+//! default, or `csv`), `delivery` (`at_least_once` default, or `exactly_once`: with
+//! `--state-dir`, each checkpoint's output is staged and produced once it is complete, every
+//! record exactly once — `exactly_once.rs`).
+pub mod exactly_once;
 mod record;
 pub mod replay;
 pub mod sink;

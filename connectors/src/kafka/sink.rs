@@ -1,12 +1,17 @@
 //! Kafka sink: one record per row (JSON or CSV), keyed by a column when `key` is set; the
-//! idempotent producer on request. `finish` flushes everything outstanding.
+//! idempotent producer on request. `finish` flushes everything outstanding and fails when a
+//! record could not be delivered. `delivery = 'exactly_once'` (with `--state-dir`) stages
+//! output until each checkpoint is complete (`exactly_once.rs`).
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
 
 use super::{base_config, kafka_err};
 use crate::describe::{opt, required, ConnectorSpec, Kind};
@@ -29,6 +34,12 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
         ),
         opt("idempotent", Kind::Bool, "false", "an idempotent producer"),
         opt(
+            "delivery",
+            Kind::Text,
+            "at_least_once",
+            "'at_least_once', or 'exactly_once': with --state-dir, output is produced once per completed checkpoint, each record once",
+        ),
+        opt(
             "changelog",
             Kind::Text,
             "rows",
@@ -37,19 +48,110 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     ]],
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
-    resumable: false,
+    resumable: crate::describe::Resumable::No,
 };
+
+/// Counts records the producer could not deliver.
+#[derive(Default)]
+pub struct Deliveries {
+    failed: AtomicU64,
+    last: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = r {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut l) = self.last.lock() {
+                *l = Some(e.to_string());
+            }
+        }
+    }
+}
+
+/// A producer that knows whether everything it sent was delivered.
+pub struct KafkaProducer {
+    producer: BaseProducer<Deliveries>,
+    metrics: std::sync::Arc<ConnectorMetrics>,
+}
+
+impl KafkaProducer {
+    /// The rdkafka producer.
+    pub fn inner(&self) -> &BaseProducer<Deliveries> {
+        &self.producer
+    }
+
+    /// Sends one record (with a `weir-stage` header when given), waiting while the
+    /// producer's queue is full.
+    pub fn send_with(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        header: Option<&str>,
+    ) -> Result<()> {
+        loop {
+            let mut rec = BaseRecord::<[u8], [u8]>::to(topic);
+            if let Some(p) = payload {
+                rec = rec.payload(p);
+            }
+            if let Some(k) = key {
+                rec = rec.key(k);
+            }
+            if let Some(h) = header {
+                rec = rec.headers(super::exactly_once::headers(h));
+            }
+            match self.producer.send(rec) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(kafka_err("producing to Kafka")(e)),
+            }
+        }
+        ConnectorMetrics::add(&self.metrics.messages, 1);
+        ConnectorMetrics::add(&self.metrics.bytes, payload.map_or(0, |p| p.len()) as u64);
+        Ok(())
+    }
+
+    /// Waits until everything sent is acknowledged; fails if any record was not delivered.
+    pub fn flush_all(&mut self) -> Result<()> {
+        self.producer
+            .flush(Duration::from_secs(60))
+            .map_err(kafka_err("flushing the Kafka producer"))?;
+        let failed = self.producer.context().failed.swap(0, Ordering::Relaxed);
+        if failed > 0 {
+            let last = self
+                .producer
+                .context()
+                .last
+                .lock()
+                .ok()
+                .and_then(|l| l.clone());
+            return Err(Error::io(
+                format!("{failed} Kafka records were not delivered"),
+                std::io::Error::other(last.unwrap_or_default()),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Writes rows to a topic.
 pub struct KafkaSink {
-    producer: BaseProducer,
+    producer: KafkaProducer,
+    /// `delivery = 'exactly_once'` with a state dir: rows are staged until a checkpoint.
+    stage: Option<super::exactly_once::Stage>,
     topic: String,
     key: Option<usize>,
     format: Format,
     /// `changelog = 'upsert'`: the `op` column's index; deletes become tombstones.
     upsert: Option<usize>,
     buf: Vec<u8>,
-    metrics: std::sync::Arc<ConnectorMetrics>,
 }
 
 /// Builds the Kafka sink.
@@ -71,6 +173,16 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         }
     };
     let idempotent = o.bool("idempotent", false)?;
+    let exactly_once = match o.string("delivery").as_deref() {
+        None | Some("at_least_once") => false,
+        Some("exactly_once") => true,
+        Some(other) => {
+            return Err(Error::Option {
+                option: "delivery".into(),
+                message: format!("expected 'at_least_once' or 'exactly_once', got '{other}'"),
+            })
+        }
+    };
     let upsert = match o.string("changelog").as_deref() {
         None | Some("rows") => None,
         Some("upsert") => {
@@ -95,52 +207,54 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     };
     o.finish()?;
     let format = Format::parse(ctx.format.as_deref(), Format::Json)?;
-    let producer: BaseProducer = base_config(&brokers)
+    let producer: BaseProducer<Deliveries> = base_config(&brokers)
         .set(
             "enable.idempotence",
-            if idempotent { "true" } else { "false" },
+            if idempotent || exactly_once {
+                "true"
+            } else {
+                "false"
+            },
         )
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
         .set("queue.buffering.max.kbytes", "65536")
-        .create()
+        .create_with_context(Deliveries::default())
         .map_err(kafka_err("creating the Kafka producer"))?;
+    let mut producer = KafkaProducer {
+        producer,
+        metrics: ctx.metrics.clone(),
+    };
+    let stage = match (&ctx.state_dir, exactly_once) {
+        (Some(dir), true) => Some(super::exactly_once::Stage::open(
+            dir,
+            &ctx.name,
+            ctx.resume.as_ref(),
+            &mut producer,
+            &brokers,
+            &topic,
+        )?),
+        _ => None,
+    };
     Ok(Box::new(KafkaSink {
         producer,
+        stage,
         topic,
         key,
         format,
         upsert,
         buf: Vec::new(),
-        metrics: ctx.metrics,
     }))
 }
 
 impl KafkaSink {
-    /// Sends one record, waiting while the producer's queue is full.
+    /// Sends one record — or stages it, for exactly-once delivery.
     fn send(&mut self, key: Option<String>, payload: Option<Vec<u8>>) -> Result<()> {
-        loop {
-            let mut rec = BaseRecord::<String, [u8]>::to(&self.topic);
-            if let Some(p) = payload.as_ref() {
-                rec = rec.payload(p);
-            }
-            if let Some(k) = key.as_ref() {
-                rec = rec.key(k);
-            }
-            match self.producer.send(rec) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(kafka_err("producing to Kafka")(e)),
-            }
+        let (k, p) = (key.as_deref().map(str::as_bytes), payload.as_deref());
+        match self.stage.as_mut() {
+            Some(stage) => stage.append(k, p),
+            None => self.producer.send_with(&self.topic, k, p, None),
         }
-        ConnectorMetrics::add(&self.metrics.messages, 1);
-        ConnectorMetrics::add(
-            &self.metrics.bytes,
-            payload.map(|p| p.len()).unwrap_or(0) as u64,
-        );
-        Ok(())
     }
 
     /// A changelog as upserts: an inserted row is the key's new value (without `op`); a
@@ -195,7 +309,7 @@ impl KafkaSink {
         for (k, p) in sends {
             self.send(k, p)?;
         }
-        self.producer.poll(Duration::ZERO);
+        self.producer.inner().poll(Duration::ZERO);
         Ok(())
     }
 }
@@ -235,13 +349,23 @@ impl Sink for KafkaSink {
             let key = keys.as_ref().and_then(|k| k.get(i).cloned().flatten());
             self.send(key, Some(line))?;
         }
-        self.producer.poll(Duration::ZERO);
+        self.producer.inner().poll(Duration::ZERO);
         Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.producer
-            .flush(Duration::from_secs(60))
-            .map_err(kafka_err("flushing the Kafka producer"))
+        if let Some(stage) = self.stage.as_mut() {
+            stage.produce_now(&mut self.producer, &self.topic)?;
+        }
+        self.producer.flush_all()
+    }
+
+    /// Exactly once: the stage made durable, to be produced when the checkpoint is complete;
+    /// otherwise everything sent so far acknowledged (no position: a restore may repeat rows).
+    fn pre_commit(&mut self, _epoch: u64) -> Result<Option<crate::Position>> {
+        match self.stage.as_mut() {
+            Some(stage) => stage.seal(&self.producer, &self.topic).map(Some),
+            None => self.producer.flush_all().map(|_| None),
+        }
     }
 }

@@ -10,10 +10,17 @@
 //! `stop_after_idle` (stop when no message arrived for this long after the first; default off),
 //! `extra_column` (a declared TEXT column that receives the payload's undeclared fields as a
 //! JSON object; without it they are ignored), `archive` (a directory that keeps every received
-//! message, numbered, so that provenance can name and `weir trace` read them back).
+//! message, numbered, so that provenance can name and `weir trace` read them back; messages
+//! are then acknowledged only once archived and fsynced, and with a fixed `client_id` and
+//! `clean_session = 'false'` a job with `--state-dir` resumes from the archive after kill -9),
+//! `dedup_window` (with an archive: a redelivered message among the last this many archived is
+//! dropped, counted as `duplicates`; default 100000).
 //!
 //! Sink options: `url`, `topic` (required), `qos` (default 1), `client_id`, `username`,
-//! `password`, `retain` (default false). Rows are published one JSON object per message.
+//! `password`, `retain` (default false), `spool` (store-and-forward directory; under
+//! `--state-dir` the sink spools there by default), `spool_max` (default 1000000),
+//! `spool_full` (`block` or `drop_oldest`), `id_field` (a content-hash id field added to each
+//! message). Rows are published one JSON object per message.
 //!
 //! TLS (both): `url = 'mqtts://host:port'` or `tls = 'true'`, with `ca_file` (PEM of the CA
 //! that signed the broker's certificate) and, for client authentication, `client_cert_file` and
@@ -23,8 +30,14 @@
 //! source subscribes again on every reconnect.
 pub mod archive;
 pub mod broker;
+pub mod dedup;
+mod forward;
+pub mod replay;
+pub mod resume;
+mod session;
 pub mod sink;
 pub mod source;
+pub mod spool;
 pub mod topic;
 
 use std::time::Duration;
@@ -128,7 +141,13 @@ pub const SOURCE: &[OptionSpec] = &[
         "archive",
         Kind::Text,
         "",
-        "a directory keeping every received message, numbered, for provenance",
+        "a directory keeping every received message, numbered: for provenance, and acknowledged only once in it, so a checkpointed job resumes from it",
+    ),
+    opt(
+        "dedup_window",
+        Kind::Integer,
+        "100000",
+        "with an archive: redelivered messages among the last this many archived are dropped",
     ),
 ];
 
@@ -136,6 +155,30 @@ pub const SOURCE: &[OptionSpec] = &[
 pub const SINK: &[OptionSpec] = &[
     required("topic", Kind::Text, "the topic to publish to"),
     opt("retain", Kind::Bool, "false", "publish retained messages"),
+    opt(
+        "spool",
+        Kind::Text,
+        "the sink's directory under --state-dir",
+        "store-and-forward: a directory where output waits, on disk, until the broker has it",
+    ),
+    opt(
+        "spool_max",
+        Kind::Integer,
+        "1000000",
+        "most messages waiting in the spool (0: no bound)",
+    ),
+    opt(
+        "spool_full",
+        Kind::Text,
+        "block",
+        "at spool_max: 'block' the pipeline, or 'drop_oldest' (counted as dropped)",
+    ),
+    opt(
+        "id_field",
+        Kind::Text,
+        "",
+        "a JSON field added to each message: a hash of its content, for consumers to drop repeats",
+    ),
 ];
 
 use rumqttc::{MqttOptions, QoS};

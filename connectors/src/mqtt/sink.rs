@@ -1,6 +1,11 @@
 //! MQTT sink: publishes each row as one JSON message. A background thread drives the
 //! connection; `finish` waits (up to 30 s) until the broker has acknowledged every message
 //! (QoS 1/2) or it has been sent (QoS 0).
+//!
+//! With a spool (`spool = 'DIR'`, or under `--state-dir` the sink's own directory there) rows
+//! are appended to it on disk and a forwarder publishes them in order when the broker is
+//! reachable (`spool.rs`, `forward.rs`); `finish` then waits up to 30 s for the spool to empty
+//! and leaves what is left for the next run.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,12 +25,16 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     options: &[super::SINK, super::CONNECTION],
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
-    resumable: false,
+    resumable: crate::describe::Resumable::No,
 };
 
 /// Publishes rows.
 pub struct MqttSink {
-    client: Client,
+    /// Store-and-forward: rows go to the spool, a forwarder publishes them.
+    spool: Option<std::sync::Arc<super::spool::Spool>>,
+    /// `id_field`: a field added to each message, a hash of its content.
+    id_field: Option<String>,
+    client: Option<Client>,
     topic: String,
     qos: QoS,
     retain: bool,
@@ -40,10 +49,54 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     let mut o = Options::new(&SPEC, ctx.options);
     let topic = o.required("topic")?;
     let retain = o.bool("retain", false)?;
+    let spool_dir = o
+        .string("spool")
+        .map(std::path::PathBuf::from)
+        .or(ctx.state_dir.clone());
+    let spool_max = o.u64("spool_max", 1_000_000)?;
+    let full = match o.string("spool_full").as_deref() {
+        None | Some("block") => super::spool::Full::Block,
+        Some("drop_oldest") => super::spool::Full::DropOldest,
+        Some(other) => {
+            return Err(Error::Option {
+                option: "spool_full".into(),
+                message: format!("expected 'block' or 'drop_oldest', got '{other}'"),
+            })
+        }
+    };
+    let id_field = o.string("id_field");
     let conn = connection(&mut o, format!("weir-{}-{}", ctx.name, std::process::id()))?;
     o.finish()?;
     if Format::parse(ctx.format.as_deref(), Format::Json)? != Format::Json {
         return Err(Error::Format("the mqtt sink writes json".into()));
+    }
+    if let Some(dir) = spool_dir {
+        let (spool, opened) =
+            super::spool::Spool::open(&dir, spool_max, full, ctx.metrics.clone())?;
+        if let Some(at) = ctx.resume.as_ref().and_then(spool_mark) {
+            spool.truncate_to(at)?;
+        }
+        if opened {
+            super::forward::start(
+                ctx.name.clone(),
+                spool.clone(),
+                &conn,
+                topic.clone(),
+                retain,
+            )?;
+        }
+        return Ok(Box::new(MqttSink {
+            spool: Some(spool),
+            id_field,
+            client: None,
+            topic,
+            qos: conn.qos,
+            retain,
+            published: 0,
+            done: Arc::default(),
+            buf: Vec::new(),
+            metrics: ctx.metrics,
+        }));
     }
     let (client, mut connection) = Client::new(conn.v4(), 1024);
     let done = Arc::new(AtomicU64::new(0));
@@ -80,7 +133,9 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         })
         .map_err(|e| Error::io("starting the MQTT thread", e))?;
     Ok(Box::new(MqttSink {
-        client,
+        spool: None,
+        id_field,
+        client: Some(client),
         topic,
         qos,
         retain,
@@ -91,24 +146,83 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     }))
 }
 
+/// A spool position from a checkpoint: `"<seq> <offset>"`.
+fn spool_mark(p: &crate::Position) -> Option<(u64, u64)> {
+    let (s, o) = p.get("spool")?.split_once(' ')?;
+    Some((s.parse().ok()?, o.parse().ok()?))
+}
+
+/// `line` (a JSON object) with `"<field>":"<hash of line>"` first.
+fn with_id(line: &[u8], field: &str) -> Vec<u8> {
+    let id = format!("{:016x}", super::dedup::Dedup::key(field, line));
+    let mut out = Vec::with_capacity(line.len() + field.len() + 24);
+    out.push(b'{');
+    out.extend_from_slice(serde_json::Value::from(field).to_string().as_bytes());
+    out.extend_from_slice(format!(":\"{id}\"").as_bytes());
+    match line.get(1..) {
+        Some(rest) if rest.first() != Some(&b'}') => {
+            out.push(b',');
+            out.extend_from_slice(rest);
+        }
+        _ => out.push(b'}'),
+    }
+    out
+}
+
 impl Sink for MqttSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.buf.clear();
         Format::Json.encode(batch, false, &mut self.buf)?;
-        for line in self.buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            self.client
-                .publish(self.topic.clone(), self.qos, self.retain, line.to_vec())
+        let lines: Vec<Vec<u8>> = self
+            .buf
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| match &self.id_field {
+                Some(f) => with_id(l, f),
+                None => l.to_vec(),
+            })
+            .collect();
+        crate::ConnectorMetrics::add(&self.metrics.messages, lines.len() as u64);
+        crate::ConnectorMetrics::add(
+            &self.metrics.bytes,
+            lines.iter().map(|l| l.len() as u64).sum(),
+        );
+        if let Some(spool) = &self.spool {
+            return spool.append(&lines);
+        }
+        let Some(client) = &self.client else {
+            return Ok(());
+        };
+        for line in lines {
+            client
+                .publish(self.topic.clone(), self.qos, self.retain, line)
                 .map_err(|e| {
                     Error::io("publishing to MQTT", std::io::Error::other(e.to_string()))
                 })?;
             self.published += 1;
-            crate::ConnectorMetrics::add(&self.metrics.messages, 1);
-            crate::ConnectorMetrics::add(&self.metrics.bytes, line.len() as u64);
         }
         Ok(())
     }
 
+    /// With a spool: where it ends (what the job wrote is on disk already).
+    fn pre_commit(&mut self, _epoch: u64) -> Result<Option<crate::Position>> {
+        let Some(spool) = &self.spool else {
+            return self.finish().map(|_| None);
+        };
+        let (seq, offset) = spool.end();
+        let mut p = crate::Position::new();
+        p.insert("spool".into(), format!("{seq} {offset}"));
+        Ok(Some(p))
+    }
+
     fn finish(&mut self) -> Result<()> {
+        if let Some(spool) = &self.spool {
+            let left = spool.drain(Duration::from_secs(30));
+            if left > 0 {
+                tracing::warn!("mqtt sink: {left} messages stay in the spool; they are sent when the broker is back (on the next run)");
+            }
+            return Ok(());
+        }
         let start = Instant::now();
         while self.done.load(Ordering::Relaxed) < self.published {
             if start.elapsed() > Duration::from_secs(30) {

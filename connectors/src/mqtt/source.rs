@@ -1,22 +1,30 @@
-//! MQTT source: a background thread keeps the connection (reconnecting with backoff) and hands
-//! received messages to the worker, which decodes them in batches (JSON payloads, one object
-//! per message) and adds the topic columns. Subscribed by worker 0.
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+//! MQTT source: a background thread keeps the connection (`session.rs`) and hands received
+//! messages to the worker, which decodes them in batches (JSON payloads, one object per
+//! message) and adds the topic columns. Subscribed by worker 0 (or every worker, with a shared
+//! group).
+//!
+//! With an `archive`, a poll's messages are appended to it and fsynced before they are
+//! acknowledged (manual acks), redeliveries already archived are dropped (`dedup.rs`), and the
+//! source has a position — each archive's next sequence number and offset — so a checkpointed
+//! job restored after kill -9 replays what was archived after its checkpoint (`replay.rs`)
+//! and then goes on with what the broker kept for its persistent session.
+use std::sync::mpsc::TryRecvError;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::archive::Archive;
+use super::connection;
+use super::dedup::Dedup;
+use super::replay::{At, Replay};
+use super::session::{Message, Session};
+use super::topic::TopicColumns;
+use crate::format::sparkplug::SparkplugDecoder;
+use crate::format::Format;
+use crate::{BadRecord, ConnectorMetrics, Options, Poll, Result, Source, SourceContext};
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use rumqttc::{Client, Event, Packet, QoS};
-
-use super::topic::TopicColumns;
-use super::{connection, next_backoff};
-use crate::format::sparkplug::SparkplugDecoder;
-use crate::format::Format;
-use crate::{BadRecord, ConnectorMetrics, Options, Poll, Result, Source, SourceContext};
 
 /// The MQTT source's options.
 pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
@@ -31,17 +39,12 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
             "add archive = 'DIR' to the source: a broker cannot replay a message, the archive can",
     },
     dataset: Some(super::dataset),
-    resumable: false,
+    resumable: crate::describe::Resumable::When(super::resume::resumable),
 };
-
-struct Message {
-    topic: String,
-    payload: Vec<u8>,
-}
 
 /// The MQTT source on one worker.
 pub struct MqttSource {
-    rx: Option<Receiver<Message>>,
+    session: Option<Session>,
     schema: SchemaRef,
     payload_schema: SchemaRef,
     topics: TopicColumns,
@@ -53,13 +56,24 @@ pub struct MqttSource {
     last_message: std::time::Instant,
     received: u64,
     metrics: Arc<ConnectorMetrics>,
-    archive: Option<super::archive::Archive>,
+    archive: Option<Archive>,
+    /// Archives being read back after a restore, before live messages.
+    replays: Vec<Replay>,
+    /// Where the replayed archives of other workers ended (restored on fewer workers).
+    replayed: crate::Position,
+    /// The archive directory (every worker, subscribing or not: the source has a position).
+    archive_dir: Option<String>,
     /// `position_column`: the schema's last column, filled with each message's worker and
     /// archive sequence number (for provenance; needs `archive`).
     position_column: Option<String>,
     /// Packs a worker and a sequence number into a position.
     encode: fn(i32, i64) -> i64,
     worker: usize,
+    workers: usize,
+    name: String,
+    /// Sought to a checkpoint's position: `stop_after_idle` counts from the start, as if a
+    /// message had arrived.
+    resumed: bool,
 }
 
 /// Builds the MQTT source.
@@ -97,6 +111,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         ms => Some(Duration::from_millis(ms as u64)),
     };
     let archive_dir = o.string("archive");
+    let window = o.u64("dedup_window", 100_000)? as usize;
     let position_column = ctx.internal.positions.as_ref().map(|p| p.column.clone());
     let encode = ctx
         .internal
@@ -175,31 +190,34 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         ),
         None => (filter.clone(), conn),
     };
-    let rx = if ctx.worker == 0 || shared_group.is_some() {
-        let (tx, rx) = mpsc::sync_channel(65_536);
-        let name = ctx.name.clone();
-        let m = metrics.clone();
-        std::thread::Builder::new()
-            .name(format!("mqtt-{name}"))
-            .spawn(move || {
-                if v5 {
-                    run_connection_v5(name, conn, subscribe_to, tx, m)
-                } else {
-                    run_connection(name, conn, subscribe_to, tx, m)
-                }
-            })
-            .map_err(|e| crate::Error::io("starting the MQTT thread", e))?;
-        Some(rx)
+    if ctx.internal.checkpointed && sparkplug.is_some() {
+        return Err(crate::Error::Option {
+            option: "format".into(),
+            message: "a Sparkplug B source cannot be checkpointed yet (its alias tables are not)"
+                .into(),
+        });
+    }
+    let session = if ctx.worker == 0 || shared_group.is_some() {
+        let manual = archive_dir.is_some();
+        Some(Session::start(
+            ctx.name.clone(),
+            &conn,
+            v5,
+            manual,
+            subscribe_to,
+            metrics.clone(),
+        )?)
     } else {
         None
     };
     // Only a worker that subscribes receives messages to archive.
     let archive = archive_dir
-        .filter(|_| rx.is_some())
-        .map(|d| super::archive::Archive::open(&d, &ctx.name, ctx.worker))
+        .as_ref()
+        .filter(|_| session.is_some())
+        .map(|d| Archive::open(d, &ctx.name, ctx.worker, window))
         .transpose()?;
     Ok(Box::new(MqttSource {
-        rx,
+        session,
         schema: ctx.schema,
         payload_schema,
         topics,
@@ -208,158 +226,34 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         sparkplug,
         max_messages,
         stop_after_idle,
-        last_message: std::time::Instant::now(),
+        // The jobs of a checkpointed run share the archive: idleness counts across them.
+        last_message: archive
+            .as_ref()
+            .map(|a| a.last_message)
+            .unwrap_or_else(std::time::Instant::now),
         received: 0,
         metrics,
         archive,
+        replays: Vec::new(),
+        replayed: crate::Position::new(),
+        archive_dir,
         position_column,
         encode,
         worker: ctx.worker,
+        workers: ctx.workers,
+        name: ctx.name,
+        resumed: false,
     }))
 }
 
-/// A connection event, the same for both protocol versions.
-enum Ev {
-    ConnAck(bool),
-    SubAck,
-    Publish(String, Vec<u8>),
-    Lost(String),
-    Other,
-}
-
-/// Drives one connection: counts, subscribes on every (re)connect, forwards messages, backs
-/// off after a lost connection (the client reconnects on the next poll).
-#[allow(clippy::too_many_arguments)]
-fn drive(
-    name: &str,
-    filter: &str,
-    protocol: &str,
-    events: impl Iterator<Item = Ev>,
-    subscribe: impl Fn() -> std::result::Result<(), String>,
-    disconnect: impl Fn(),
-    tx: SyncSender<Message>,
-    m: Arc<ConnectorMetrics>,
-) {
-    let mut backoff = Duration::from_millis(100);
-    let mut was_connected = false;
-    for event in events {
-        match event {
-            Ev::ConnAck(session_present) => {
-                if was_connected {
-                    m.reconnects.fetch_add(1, Ordering::Relaxed);
-                }
-                was_connected = true;
-                backoff = Duration::from_millis(100);
-                tracing::info!("mqtt source '{name}': connected with MQTT {protocol} (session present: {session_present})");
-                if let Err(e) = subscribe() {
-                    tracing::warn!("mqtt source '{name}': subscribing to {filter}: {e}");
-                }
-            }
-            Ev::SubAck => tracing::info!("mqtt source '{name}': subscribed to {filter}"),
-            Ev::Publish(topic, payload) => {
-                m.messages.fetch_add(1, Ordering::Relaxed);
-                m.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
-                if tx.send(Message { topic, payload }).is_err() {
-                    disconnect();
-                    return;
-                }
-            }
-            Ev::Lost(e) => {
-                tracing::warn!(
-                    "mqtt source '{name}': connection lost ({e}); retrying in {backoff:?}"
-                );
-                std::thread::sleep(backoff);
-                backoff = next_backoff(backoff);
-            }
-            Ev::Other => {}
-        }
-    }
-}
-
-fn run_connection(
-    name: String,
-    conn: super::Conn,
-    filter: String,
-    tx: SyncSender<Message>,
-    m: Arc<ConnectorMetrics>,
-) {
-    let qos = conn.qos;
-    let (client, mut connection) = Client::new(conn.v4(), 1024);
-    let events = connection.iter().map(|e| match e {
-        Ok(Event::Incoming(Packet::ConnAck(a))) => Ev::ConnAck(a.session_present),
-        Ok(Event::Incoming(Packet::SubAck(_))) => Ev::SubAck,
-        Ok(Event::Incoming(Packet::Publish(p))) => Ev::Publish(p.topic, p.payload.to_vec()),
-        Ok(_) => Ev::Other,
-        Err(e) => Ev::Lost(e.to_string()),
-    });
-    drive(
-        &name,
-        &filter,
-        "3.1.1",
-        events,
-        || {
-            client
-                .try_subscribe(filter.clone(), qos)
-                .map_err(|e| e.to_string())
-        },
-        || {
-            let _ = client.try_disconnect();
-        },
-        tx,
-        m,
-    );
-}
-
-fn run_connection_v5(
-    name: String,
-    conn: super::Conn,
-    filter: String,
-    tx: SyncSender<Message>,
-    m: Arc<ConnectorMetrics>,
-) {
-    use rumqttc::v5::mqttbytes::v5::Packet as P5;
-    use rumqttc::v5::mqttbytes::QoS as Q5;
-    use rumqttc::v5::{Client as C5, Event as E5};
-    let qos = match conn.qos {
-        QoS::AtMostOnce => Q5::AtMostOnce,
-        QoS::AtLeastOnce => Q5::AtLeastOnce,
-        QoS::ExactlyOnce => Q5::ExactlyOnce,
-    };
-    let (client, mut connection) = C5::new(conn.v5(), 1024);
-    let events = connection.iter().map(|e| match e {
-        Ok(E5::Incoming(P5::ConnAck(a))) => Ev::ConnAck(a.session_present),
-        Ok(E5::Incoming(P5::SubAck(_))) => Ev::SubAck,
-        Ok(E5::Incoming(P5::Publish(p))) => Ev::Publish(
-            String::from_utf8_lossy(&p.topic).to_string(),
-            p.payload.to_vec(),
-        ),
-        Ok(_) => Ev::Other,
-        Err(e) => Ev::Lost(e.to_string()),
-    });
-    drive(
-        &name,
-        &filter,
-        "5",
-        events,
-        || {
-            client
-                .try_subscribe(filter.clone(), qos)
-                .map_err(|e| e.to_string())
-        },
-        || {
-            let _ = client.try_disconnect();
-        },
-        tx,
-        m,
-    );
-}
-
 impl MqttSource {
-    /// Decodes `msgs`; `seqs` are their archive sequence numbers (empty without an archive).
+    /// Decodes `msgs`; `seqs` are their sequence numbers in worker `from`'s archive (empty
+    /// without an archive).
     fn decode(
         &mut self,
         msgs: Vec<Message>,
         seqs: &[u64],
+        from: usize,
     ) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
         if let Some(sp) = self.sparkplug.as_mut() {
             let first = self.received - msgs.len() as u64;
@@ -421,7 +315,7 @@ impl MqttSource {
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for f in self.schema.fields() {
             if Some(f.name()) == self.position_column.as_ref() {
-                let worker = self.worker as i32;
+                let worker = from as i32;
                 let positions: datafusion::arrow::array::Int64Array = seqs
                     .iter()
                     .zip(&good)
@@ -467,13 +361,78 @@ fn extra_fields(payloads: &[&[u8]], declared: &Schema) -> StringArray {
         .collect()
 }
 
+impl MqttSource {
+    /// Reads on in the archives being replayed; `None` when there are none left.
+    fn poll_replay(&mut self, max_rows: usize) -> Result<Option<Poll>> {
+        while let Some(r) = self.replays.first_mut() {
+            let items = r.read(max_rows)?;
+            if items.is_empty() {
+                let r = self.replays.remove(0);
+                if !(self.archive.is_some() && r.part == format!("w{}", self.worker)) {
+                    self.replayed.insert(r.part.clone(), r.at.text());
+                }
+                continue;
+            }
+            let from = r.part[1..].parse().unwrap_or(self.worker);
+            let seqs: Vec<u64> = items.iter().map(|(s, _, _)| *s).collect();
+            let msgs: Vec<Message> = items
+                .into_iter()
+                .map(|(_, topic, payload)| Message {
+                    topic,
+                    payload,
+                    dup: false,
+                    ack: None,
+                })
+                .collect();
+            self.received += msgs.len() as u64;
+            let (batch, bad) = self.decode(msgs, &seqs, from)?;
+            ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
+            return Ok(Some(Poll::Data {
+                batch,
+                bad,
+                partition: None,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Appends `msgs` to the archive — but a redelivery already there — fsyncs once, and only
+    /// then acknowledges every one of them; returns the kept messages and their sequence
+    /// numbers. Without an archive, returns them as they are.
+    fn archive_and_ack(&mut self, msgs: Vec<Message>) -> Result<(Vec<Message>, Vec<u64>)> {
+        let (Some(a), Some(session)) = (self.archive.as_mut(), self.session.as_ref()) else {
+            return Ok((msgs, Vec::new()));
+        };
+        let mut kept = Vec::with_capacity(msgs.len());
+        let mut seqs = Vec::with_capacity(msgs.len());
+        let mut acks = Vec::with_capacity(msgs.len());
+        for mut m in msgs {
+            acks.extend(m.ack.take());
+            if m.dup && a.dedup.contains(Dedup::key(&m.topic, &m.payload)) {
+                ConnectorMetrics::add(&self.metrics.duplicates, 1);
+                continue;
+            }
+            seqs.push(a.append(&m.topic, &m.payload)?);
+            kept.push(m);
+        }
+        a.sync()?;
+        for ack in &acks {
+            session.ack(ack)?;
+        }
+        Ok((kept, seqs))
+    }
+}
+
 impl Source for MqttSource {
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
-        let Some(rx) = self.rx.as_ref() else {
+        if let Some(p) = self.poll_replay(max_rows)? {
+            return Ok(p);
+        }
+        let Some(rx) = self.session.as_ref().map(|s| &s.rx) else {
             return Ok(Poll::Done);
         };
         if self.max_messages > 0 && self.received >= self.max_messages {
-            self.rx = None;
+            self.session = None;
             return Ok(Poll::Done);
         }
         let mut msgs = Vec::new();
@@ -482,43 +441,102 @@ impl Source for MqttSource {
         } else {
             max_rows
         };
+        let mut gone = false;
         while msgs.len() < limit {
             match rx.try_recv() {
                 Ok(m) => msgs.push(m),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    if msgs.is_empty() {
-                        self.rx = None;
-                        return Ok(Poll::Done);
-                    }
+                    gone = true;
                     break;
                 }
             }
         }
         if msgs.is_empty() {
-            if let Some(idle) = self.stop_after_idle {
-                if self.received > 0 && self.last_message.elapsed() >= idle {
-                    self.rx = None;
-                    return Ok(Poll::Done);
-                }
+            let idle = self.stop_after_idle.is_some_and(|idle| {
+                (self.received > 0 || self.resumed) && self.last_message.elapsed() >= idle
+            });
+            if gone || idle {
+                self.session = None;
+                return Ok(Poll::Done);
             }
             return Ok(Poll::Idle);
         }
         self.last_message = std::time::Instant::now();
-        self.received += msgs.len() as u64;
-        let mut seqs = Vec::new();
         if let Some(a) = self.archive.as_mut() {
-            for m in &msgs {
-                seqs.push(a.append(&m.topic, &m.payload)?);
-            }
-            a.flush()?;
+            a.last_message = self.last_message;
         }
-        let (batch, bad) = self.decode(msgs, &seqs)?;
+        let (msgs, seqs) = self.archive_and_ack(msgs)?;
+        self.received += msgs.len() as u64;
+        if msgs.is_empty() {
+            return Ok(Poll::Idle);
+        }
+        let (batch, bad) = self.decode(msgs, &seqs, self.worker)?;
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
         Ok(Poll::Data {
             batch,
             bad,
             partition: None,
         })
+    }
+
+    /// With an archive: each archive's next sequence number and byte offset (`w<worker>`).
+    fn position(&self) -> Option<crate::Position> {
+        self.archive_dir.as_ref()?;
+        let mut p = self.replayed.clone();
+        if let Some(a) = &self.archive {
+            let (seq, offset) = a.end();
+            p.insert(format!("w{}", self.worker), At { seq, offset }.text());
+        }
+        for r in &self.replays {
+            p.insert(r.part.clone(), r.at.text());
+        }
+        Some(p)
+    }
+
+    /// Replays, before live messages, what the archives hold after `position` — this
+    /// worker's own, and those of workers that no longer run (`w<k>` with k mod workers equal
+    /// to this worker).
+    fn seek(&mut self, position: &crate::Position) -> Result<()> {
+        let Some(dir) = self.archive_dir.clone() else {
+            return Err(crate::Error::Unsupported(
+                "an MQTT source without an archive cannot resume".into(),
+            ));
+        };
+        self.replays.clear();
+        self.replayed.clear();
+        self.resumed = true;
+        for (part, text) in position {
+            let Some(k) = part.strip_prefix('w').and_then(|k| k.parse::<usize>().ok()) else {
+                continue;
+            };
+            if k % self.workers.max(1) != self.worker {
+                continue;
+            }
+            let at = At::parse(text).ok_or_else(|| {
+                crate::Error::Unsupported(format!("a position '{text}' this source never gave"))
+            })?;
+            let own = k == self.worker && self.archive.is_some();
+            let (path, end) = match self.archive.as_mut().filter(|_| own) {
+                Some(a) => {
+                    a.flush()?;
+                    (a.path().to_path_buf(), a.end().1)
+                }
+                None => {
+                    let p = super::archive::path(&dir, &self.name, k);
+                    let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+                    (p, len)
+                }
+            };
+            if at.offset >= end {
+                if !own {
+                    self.replayed.insert(part.clone(), text.clone());
+                }
+                continue;
+            }
+            self.replays
+                .push(Replay::open(part.clone(), &path, at, end)?);
+        }
+        Ok(())
     }
 }

@@ -144,7 +144,17 @@ impl Store {
         for (_, p) in self.list(true)? {
             fs::remove_dir_all(&p).map_err(io(format!("removing {}", p.display())))?;
         }
+        // What sinks staged belongs to the discarded checkpoints.
+        let sinks = self.dir.join("sinks");
+        if sinks.exists() {
+            fs::remove_dir_all(&sinks).map_err(io(format!("removing {}", sinks.display())))?;
+        }
         Ok(())
+    }
+
+    /// The job's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Checkpoint directories, newest first (`with_tmp`: unfinished ones too).

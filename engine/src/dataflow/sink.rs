@@ -1,5 +1,7 @@
 //! The sink adapter: every worker sends its rows to worker 0, which writes them to the sink (or
-//! collects them) and closes the sink when the input frontier is empty. A pipeline with a
+//! collects them) and closes the sink when the input frontier is empty — unless the job is
+//! suspending at a cut: then the job's close makes the output durable (`pre_commit`) and the
+//! sink goes on in the job that continues from the snapshot. A pipeline with a
 //! `limit` tells its sources to stop once that many rows arrived.
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -51,7 +53,8 @@ pub fn build(input: Stream<'_, u64, Vec<(u64, BatchMsg)>>, shared: Shared) {
             });
             if frontier.frontier().is_empty() && !finished {
                 finished = true;
-                if let Output::Sink(s) = &shared.output {
+                let suspending = shared.cut.asked().is_some();
+                if let (Output::Sink(s), false) = (&shared.output, suspending) {
                     let r = s
                         .lock()
                         .map_err(|e| e.to_string())

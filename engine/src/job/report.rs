@@ -103,7 +103,12 @@ impl JobResources {
     /// it); gives the report, or the job's failure.
     pub fn close(&self) -> Result<RunReport, JobError> {
         let mut closing = Vec::new();
+        // Decided once: a cut asked after this point finds a finished job (its sinks closed),
+        // which is not suspended and has no snapshot to continue from.
         let suspending = self.cut.asked().is_some();
+        if suspending {
+            self.cut.set_suspended();
+        }
         for (name, (s, _)) in &self.sinks {
             if let Ok(mut s) = s.lock() {
                 // A job suspending at a cut makes its output durable and records how far.

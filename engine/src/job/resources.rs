@@ -102,6 +102,10 @@ impl Opening<'_> {
             metrics: metrics.clone(),
             // A restored job's sink continues after what the snapshot's job durably wrote.
             resume: self.cut.restore().and_then(|r| r.sinks.get(name)).cloned(),
+            state_dir: self.cut.state_dir.as_ref().map(|d| {
+                d.join("sinks")
+                    .join(per_process_path(&def.name, self.process))
+            }),
         };
         let opened = registry()
             .sink(&def.connector, context)

@@ -20,7 +20,7 @@ use weir_connectors::Position;
 use weir_operators::EventTime;
 
 /// Where one source stood at the cut.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceCut {
     /// The merged positions of its instances (`None`: an instance cannot resume).
     pub position: Option<Position>,
@@ -56,7 +56,12 @@ impl JobSnapshot {
 pub struct Cut {
     /// The job keeps durable checkpoints (its sources commit progress only for them).
     pub checkpointed: bool,
+    /// The job's directory in the state dir (durable checkpoints only).
+    pub state_dir: Option<std::path::PathBuf>,
     asked: AtomicBool,
+    /// The job's close made its sinks' output durable for the cut (rather than finishing
+    /// them): the job is suspended, its snapshot complete.
+    suspended: AtomicBool,
     at: AtomicI64,
     taken: Mutex<JobSnapshot>,
     restore: Option<JobSnapshot>,
@@ -86,6 +91,16 @@ impl Cut {
         self.asked
             .load(Ordering::Acquire)
             .then(|| self.at.load(Ordering::Relaxed))
+    }
+
+    /// The job's close took the cut: it made its sinks' output durable for it.
+    pub fn set_suspended(&self) {
+        self.suspended.store(true, Ordering::Release);
+    }
+
+    /// Whether the job was suspended at the cut — not merely asked to, as it finished.
+    pub fn suspended(&self) -> bool {
+        self.suspended.load(Ordering::Acquire)
     }
 
     /// A source instance of `key` stopped at `position` with `watermark` (`None`: it had read

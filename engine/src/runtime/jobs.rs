@@ -172,7 +172,7 @@ impl JobState {
         };
         let status = match &result {
             Err(e) => JobStatus::Failed(e.clone()),
-            Ok(_) if self.cut.asked().is_some() => JobStatus::Suspended,
+            Ok(_) if self.cut.suspended() => JobStatus::Suspended,
             Ok(_) if self.stop_asked.load(Ordering::Relaxed) => JobStatus::Stopped,
             Ok(_) => JobStatus::Finished,
         };

@@ -63,6 +63,9 @@ pub struct SubmitOptions {
     /// The job keeps durable checkpoints: its sources commit progress (Kafka offsets to the
     /// group) only for completed checkpoints.
     pub checkpointed: bool,
+    /// The job's directory in the state dir: sinks that stage their output until a
+    /// checkpoint completes (Kafka `delivery = 'exactly_once'`) keep it under `sinks/`.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Runtime {
@@ -128,6 +131,7 @@ impl Runtime {
         }
         let mut cut = Cut::new(opts.suspend_at, opts.restore);
         cut.checkpointed = opts.checkpointed;
+        cut.state_dir = opts.state_dir;
         self.submit_as(plan, baselines, false, cut)
     }
 
