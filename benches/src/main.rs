@@ -19,6 +19,7 @@ use std::time::Instant;
 use weir_engine::{run_sql, RunOptions};
 
 mod brokers;
+mod kill;
 mod lookup;
 mod models;
 
@@ -92,6 +93,11 @@ fn main() {
             );
             return;
         }
+        "kill-mqtt" | "kill-kafka" => {
+            let n = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+            kill::run(which, n(2, 100) as usize, n(3, 0));
+            return;
+        }
         "kafka" => {
             brokers::kafka(
                 args.get(2)
@@ -101,7 +107,7 @@ fn main() {
             return;
         }
         _ => {
-            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift]");
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | kill-mqtt [KILLS] [MESSAGES] | kill-kafka [KILLS] [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift]");
             std::process::exit(2);
         }
     }

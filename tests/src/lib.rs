@@ -2,6 +2,7 @@
 //! public path (compile → plan → timely dataflow → rows), result formatting, and helpers to run
 //! the `weir` binary.
 pub mod cut;
+pub mod kill;
 
 use std::path::PathBuf;
 
@@ -191,17 +192,26 @@ pub fn run_slt_dir(dir: &str) {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// The `weir` binary next to the test executable (build it with `cargo build -p weir-engine`).
+/// The `weir` binary: `$WEIR_BIN`, else the one beside the running executable (a bench in
+/// `target/release`) or one level up (a test in `target/debug/deps`; build it with `cargo build
+/// -p weir-engine`).
 pub fn weir_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("WEIR_BIN") {
+        return PathBuf::from(p);
+    }
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("weir");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build -p weir-engine` first",
-        bin.display()
-    );
-    bin
+    let here = exe.parent().expect("the executable's directory");
+    let candidates = [
+        Some(here.join("weir")),
+        here.parent().map(|d| d.join("weir")),
+    ];
+    let found = candidates.iter().flatten().find(|b| b.is_file()).cloned();
+    found.unwrap_or_else(|| {
+        panic!(
+            "weir not found beside {}: run `cargo build -p weir-engine` first",
+            exe.display()
+        )
+    })
 }
 
 /// A fresh scratch directory for one test.

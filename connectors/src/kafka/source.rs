@@ -129,6 +129,10 @@ pub struct KafkaSource {
     returned: HashMap<i32, i64>,
     /// Where each assigned partition started.
     start: HashMap<i32, Offset>,
+    /// The assignment at the start offsets, made at the first poll unless a seek comes first
+    /// (a job restored from a checkpoint): an assignment replaced at once could still deliver
+    /// an end-of-partition event for its old offsets, which would end a bounded read early.
+    unassigned: Option<TopicPartitionList>,
     /// Commit only the positions of completed checkpoints (at `seek`), not as rows are read.
     checkpointed: bool,
 }
@@ -237,6 +241,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         positions,
         returned: HashMap::new(),
         start: HashMap::new(),
+        unassigned: None,
         checkpointed: ctx.internal.checkpointed,
     };
     if mine.is_empty() {
@@ -280,9 +285,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
             .map_err(kafka_err("assigning partitions"))?;
         source.start.insert(*p, offset);
     }
-    consumer
-        .assign(&tpl)
-        .map_err(kafka_err("assigning partitions"))?;
+    source.unassigned = Some(tpl);
     // Bounded reads end at each partition's end-of-partition event (the broker's high
     // watermark when the consumer caught up), which works on brokers whose ListOffsets is
     // approximate.
@@ -353,6 +356,11 @@ impl Source for KafkaSource {
         let Some(consumer) = self.consumer.as_ref() else {
             return Ok(Poll::Done);
         };
+        if let Some(tpl) = self.unassigned.take() {
+            consumer
+                .assign(&tpl)
+                .map_err(kafka_err("assigning partitions"))?;
+        }
         let mut limit = max_rows;
         if self.max_messages > 0 {
             limit = limit.min((self.max_messages - self.received) as usize);
@@ -511,7 +519,9 @@ impl Source for KafkaSource {
             tpl.add_partition_offset(&self.topic, *p, offset)
                 .map_err(kafka_err("seeking"))?;
         }
-        consumer.unassign().map_err(kafka_err("seeking"))?;
+        if self.unassigned.take().is_none() {
+            consumer.unassign().map_err(kafka_err("seeking"))?;
+        }
         consumer.assign(&tpl).map_err(kafka_err("seeking"))?;
         if self.checkpointed {
             // A checkpointed job is sought only to a completed checkpoint: that is the

@@ -57,6 +57,7 @@ pub fn build<'s>(
         .and_then(|et| shared.source.schema.index_of(et).ok());
     let delay = shared.source.watermark_delay_ms;
     let idle_timeout = shared.source.idle_timeout_ms;
+    shared.cut.source_started();
     source::<_, CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _>(
         scope,
         "Source",
@@ -69,16 +70,31 @@ pub fn build<'s>(
             let mut wm = restored.unwrap_or(0).max(0);
             let mut last_data = Instant::now();
             let mut out = Vec::new();
+            let mut stopped = false;
             move |output| {
                 shared.guard(OP, || {
+                    if stopped {
+                        // Stopped at a cut: hold the watermark until every source instance of
+                        // the job has stopped, so that no other instance's progress lets
+                        // windows close that rows after this instance's cut still belong to.
+                        if shared.cut.all_sources_stopped() || shared.failed() {
+                            cap = None;
+                        } else {
+                            activator.activate_after(IDLE_POLL);
+                        }
+                        return;
+                    }
                     let Some(c) = cap.as_mut() else { return };
                     let mut done = false;
                     let mut idle = false;
                     for _ in 0..POLLS_PER_STEP {
                         marks.assign(parts.source.partitions());
                         // A restored instance stands at its restored watermark even before
-                        // it reads a row.
-                        let seen = (marks.seen() || restored.is_some()).then_some(wm);
+                        // it reads a row; so does one with partitions to read (they hold the
+                        // watermark back): a cut must not take another instance's watermark
+                        // for them, or their rows would be late after the restore.
+                        let seen = (marks.seen() || restored.is_some() || marks.has_partitions())
+                            .then_some(wm);
                         let timed = time_index.is_some();
                         let rows = match cut.before(&shared, parts.source.as_ref(), timed, seen) {
                             Before::Poll(rows) => rows,
@@ -183,7 +199,14 @@ pub fn build<'s>(
                         c.downgrade(&t);
                     }
                     if done || shared.stopping() || shared.failed() {
-                        cap = None;
+                        stopped = true;
+                        shared.cut.source_stopped();
+                        let hold = shared.cut.asked().is_some() && !shared.failed();
+                        if hold && !shared.cut.all_sources_stopped() {
+                            activator.activate_after(IDLE_POLL);
+                        } else {
+                            cap = None;
+                        }
                     } else if idle {
                         // Nothing to read now: look again shortly, leaving the worker to other jobs.
                         activator.activate_after(IDLE_POLL);
@@ -309,6 +332,11 @@ impl Watermarks {
             *wm = (*wm).max(self.combined());
         }
         Self::split(batch, keep, any_late)
+    }
+
+    /// Whether the instance reads partitions.
+    fn has_partitions(&self) -> bool {
+        !self.partitions.is_empty()
     }
 
     /// Whether the instance has read any row with an event time.

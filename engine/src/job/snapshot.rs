@@ -12,7 +12,7 @@
 //! are read again from their start (their contents, not their position, are the state).
 //! In a cluster each process holds its own workers' parts (durable checkpoints gather them).
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -62,6 +62,10 @@ pub struct Cut {
     /// The job's close made its sinks' output durable for the cut (rather than finishing
     /// them): the job is suspended, its snapshot complete.
     suspended: AtomicBool,
+    /// Source operator instances built, and those that stopped (at the cut, at their end, or
+    /// on a stop): a stopped instance holds its watermark until all have.
+    sources: AtomicUsize,
+    stopped: AtomicUsize,
     at: AtomicI64,
     taken: Mutex<JobSnapshot>,
     restore: Option<JobSnapshot>,
@@ -91,6 +95,22 @@ impl Cut {
         self.asked
             .load(Ordering::Acquire)
             .then(|| self.at.load(Ordering::Relaxed))
+    }
+
+    /// A source operator instance was built.
+    pub fn source_started(&self) {
+        self.sources.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A source operator instance stopped reading.
+    pub fn source_stopped(&self) {
+        self.stopped.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether every source instance built so far has stopped. (A worker that builds its
+    /// instances only after a cut was asked stops them before they read a row.)
+    pub fn all_sources_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire) >= self.sources.load(Ordering::Acquire)
     }
 
     /// The job's close took the cut: it made its sinks' output durable for it.
