@@ -74,17 +74,23 @@ fn peak_of(stderr: &str) -> String {
 }
 
 /// MQTT → weir → stdout.
-pub fn mqtt(messages: u64, qos: u8) {
+pub fn mqtt(messages: u64, qos: u8, archive: bool) {
     let broker = Mosquitto::start("bench");
     let dir = std::env::temp_dir().join(format!("weir-bench-mqtt-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let script = dir.join("p.sql");
+    // With `archive`, each poll's messages are appended and fsynced before they are
+    // acknowledged (the durable path).
+    let archive = match archive {
+        true => format!(", archive = '{}'", dir.join("archive").display()),
+        false => String::new(),
+    };
     std::fs::write(
         &script,
         format!(
             "CREATE SOURCE t (site TEXT, machine_id TEXT, ts BIGINT, temperature DOUBLE)
                WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{p}', topic = 'bench/+/+/telemetry', topic_columns = 'site,machine_id',
-                     qos = '{qos}', max_messages = '{messages}', stop_after_idle = '3s', event_time = 'ts', watermark_delay = '1s');
+                     qos = '{qos}', max_messages = '{messages}', stop_after_idle = '3s', event_time = 'ts', watermark_delay = '1s'{archive});
              CREATE SINK out WITH (connector = 'stdout');
              CREATE PIPELINE p AS INSERT INTO out
              SELECT site, machine_id, window_start, count(*) AS n, avg(temperature) AS t FROM t

@@ -66,7 +66,7 @@ fn main() {
         "mqtt" => {
             let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200_000);
             let qos = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
-            brokers::mqtt(n, qos);
+            brokers::mqtt(n, qos, args.get(4).map(String::as_str) == Some("archive"));
             return;
         }
         "lookup" => {
@@ -107,7 +107,7 @@ fn main() {
             return;
         }
         _ => {
-            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] | kafka [ROWS] | kill-mqtt [KILLS] [MESSAGES] | kill-kafka [KILLS] [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift]");
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] [archive] | kafka [ROWS] | kill-mqtt [KILLS] [MESSAGES] | kill-kafka [KILLS] [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift]");
             std::process::exit(2);
         }
     }
