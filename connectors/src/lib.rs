@@ -21,6 +21,7 @@ pub mod describe;
 pub mod error;
 pub mod file;
 pub mod format;
+pub mod gate;
 pub mod generator;
 pub mod kafka;
 pub mod metrics;
@@ -170,6 +171,9 @@ pub struct Internal {
     /// Kafka consumer group) commits only positions of completed checkpoints — those it is
     /// sought to — never as it reads.
     pub checkpointed: bool,
+    /// Opened once the checkpoint the job was continued from is durable: a source commits
+    /// that checkpoint's positions to its group only then.
+    pub durable: Option<gate::Gate>,
 }
 
 /// How a source fills the position column: file line numbers as they are; a partition and
@@ -212,6 +216,9 @@ pub struct SinkContext {
     /// A directory of the sink's own in the job's state dir (durable checkpoints only): a sink
     /// that stages output until a checkpoint completes keeps it there.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Opened once the checkpoint `resume` came from is durable (`None`: it is, or there is
+    /// none): a sink that produces staged output at a checkpoint waits for it.
+    pub durable: Option<gate::Gate>,
 }
 
 /// Builds a source.

@@ -6,19 +6,22 @@
 //! to its positions, operators take its state, file sinks drop what was written after it. A
 //! changed plan for the same job name is refused unless `--reset` discards the state.
 //!
-//! The cut stops the job for as long as it takes to snapshot it and start the next one (the
-//! checkpoint is written while the next one runs would need a barrier that lets rows through;
-//! that comes with non-stopping checkpoints).
+//! The cut stops the job for as long as it takes to snapshot its state in memory and start the
+//! next one; the checkpoint is written and fsynced on another thread while the next job runs
+//! (`checkpoint/background.rs`), and what may only follow a durable checkpoint waits for its
+//! gate. (Letting rows through the cut itself would need a frontier barrier: not yet.)
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use weir_queries::job_plan::JobPlan;
 use weir_queries::plan::ScriptPlan;
 
+use crate::checkpoint::background::{Background, Written};
 use crate::checkpoint::Store;
 use crate::job::{JobSnapshot, RunReport};
 use crate::runtime::{Runtime, StopMode, SubmitOptions};
 use crate::{Error, Result};
+use weir_connectors::gate::Gate;
 
 /// Where and how often to checkpoint.
 #[derive(Debug, Clone)]
@@ -40,6 +43,9 @@ pub struct CheckpointStats {
     pub restored: Option<u64>,
     /// The last checkpoint's time from asking the job to suspend until it was durable.
     pub last_duration: Duration,
+    /// The last cut's pause: from asking the job to suspend until the job continuing it was
+    /// started (the checkpoint is written meanwhile, on another thread).
+    pub last_pause: Duration,
     /// The last checkpoint's state rows.
     pub last_rows: usize,
     /// The last checkpoint's size on disk.
@@ -48,16 +54,14 @@ pub struct CheckpointStats {
     pub restore: Duration,
 }
 
-/// Bytes of the files in `dir`.
-fn size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+/// Counts a checkpoint that became durable.
+fn record(stats: &mut CheckpointStats, done: Option<Written>) {
+    if let Some(w) = done {
+        stats.taken += 1;
+        stats.last_bytes = w.bytes;
+        stats.last_rows = w.rows;
+        stats.last_duration = w.took;
+    }
 }
 
 fn ckpt_err(e: crate::checkpoint::CheckpointError) -> Error {
@@ -160,6 +164,10 @@ pub fn run(
     // next (up to 30 s): one that needs longer to start than the interval, or to end at the
     // end of a bounded input, is not cut over and over before it gets there.
     let mut wait = d.every;
+    // A checkpoint loaded from disk is durable; each one taken here is once its write is done.
+    let mut durable = Gate::opened();
+    let mut writer = Background::new(store.clone());
+    let mut paused: Option<Instant> = None;
     loop {
         let before = restore.as_ref().map(|r| r.sources.clone());
         let opts = SubmitOptions {
@@ -167,10 +175,14 @@ pub fn run(
             restore: restore.take(),
             checkpointed: true,
             state_dir: Some(store.dir().to_path_buf()),
+            durable: Some(durable.clone()),
         };
         let this_wait = if fresh { Duration::ZERO } else { wait };
-        fresh = false;
+        let first = std::mem::take(&mut fresh);
         let job = rt.submit_with(&graph, values.clone(), opts)?;
+        if let Some(p) = paused.take() {
+            stats.last_pause = p.elapsed();
+        }
         let ended = job.wait_timeout(this_wait);
         let asked = Instant::now();
         let part = match ended {
@@ -185,11 +197,17 @@ pub fn run(
             // It finished before the cut.
             break;
         };
-        let at = store.write(epoch, &snap).map_err(ckpt_err)?;
-        stats.last_bytes = size(&at);
-        stats.taken += 1;
-        stats.last_duration = asked.elapsed();
-        stats.last_rows = snap.state_rows();
+        durable = Gate::default();
+        let done = writer
+            .start(epoch, snap.clone(), durable.clone(), asked)
+            .map_err(ckpt_err)?;
+        record(&mut stats, done);
+        if first {
+            // Nothing before it to fall back to: the first checkpoint is on disk before any
+            // source reads (and acknowledges) a message.
+            record(&mut stats, writer.finish().map_err(ckpt_err)?);
+        }
+        paused = Some(asked);
         epoch += 1;
         wait = match before.as_ref() == Some(&snap.sources) {
             true => (wait * 2).min(Duration::from_secs(30).max(d.every)),
@@ -197,6 +215,7 @@ pub fn run(
         };
         restore = Some(snap);
     }
+    record(&mut stats, writer.finish().map_err(ckpt_err)?);
     let mut report = total.ok_or_else(|| Error::Request("the job gave no report".into()))?;
     report.elapsed = started.elapsed();
     Ok((report, stats))

@@ -92,7 +92,7 @@ pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunR
     if let Some(d) = &opts.state {
         let (report, stats) = crate::durable::run(rt, plan, &opts.job_name, values, d)?;
         eprintln!(
-            "checkpoints: {} taken{}, the last in {} ms with {} state rows ({} bytes)",
+            "checkpoints: {} taken{}, the last in {} ms with {} state rows ({} bytes), the job paused {} ms for it",
             stats.taken,
             stats
                 .restored
@@ -103,7 +103,8 @@ pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunR
                 .unwrap_or_default(),
             stats.last_duration.as_millis(),
             stats.last_rows,
-            stats.last_bytes
+            stats.last_bytes,
+            stats.last_pause.as_millis()
         );
         return Ok(report);
     }

@@ -151,6 +151,7 @@ mod tests {
             metrics: Default::default(),
             resume,
             state_dir: None,
+            durable: None,
         })
         .unwrap()
     }

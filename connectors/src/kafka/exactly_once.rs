@@ -30,6 +30,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::sink::KafkaProducer as SinkProducer;
 use super::{base_config, kafka_err};
+use crate::gate::Gate;
 use crate::{Error, Position, Result};
 
 /// The header naming a staged record.
@@ -49,6 +50,11 @@ pub struct Stage {
     /// Produced at the end of the run's input (a job that ended just as a cut was asked is
     /// still checkpointed: its stage must not be produced again).
     produced: bool,
+    /// The stage of the checkpoint this job continued from, with its partitions' offsets, to
+    /// produce once that checkpoint is durable.
+    pending: Option<(u64, BTreeMap<i32, i64>)>,
+    durable: Option<Gate>,
+    brokers: String,
 }
 
 fn io(what: String) -> impl Fn(std::io::Error) -> Error {
@@ -60,60 +66,92 @@ fn stage_path(dir: &Path, n: u64) -> PathBuf {
 }
 
 impl Stage {
-    /// Opens staging in `dir` for sink `id`. Resumed from a checkpoint's `position`, first
-    /// produces that checkpoint's stage — but the records of it already in the topic — and
-    /// waits until every one is acknowledged.
+    /// Opens staging in `dir` for sink `id`. Resumed from a checkpoint's `position`, that
+    /// checkpoint's stage is produced — but the records of it already in the topic — once the
+    /// checkpoint is durable (`durable`; at once when there is no gate): at the first write or
+    /// cut after that, or here when it is already.
     pub fn open(
         dir: &Path,
         id: &str,
         resume: Option<&Position>,
+        durable: Option<Gate>,
         p: &mut SinkProducer,
-        brokers: &str,
-        topic: &str,
+        (brokers, topic): (&str, &str),
     ) -> Result<Stage> {
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-        let mut n = 1;
+        let (mut n, mut pending) = (1, None);
         if let Some(pos) = resume.filter(|p| p.contains_key("stage")) {
             let (done, offsets) = parse(pos)?;
-            if pos.contains_key("produced") {
-                return Self::create(dir, id, done + 1);
-            }
-            let landed = landed(brokers, topic, &offsets, &format!("{id}/{done}/"))?;
-            let records = read_stage(&stage_path(dir, done))?;
-            for (seq, (key, payload)) in records.iter().enumerate() {
-                if landed.contains(&(seq as u64)) {
-                    continue;
-                }
-                let header = format!("{id}/{done}/{seq}");
-                p.send_with(topic, key.as_deref(), payload.as_deref(), Some(&header))?;
-            }
-            p.flush_all()?;
-            tracing::info!(
-                "kafka sink '{id}': stage {done} produced: {} of {} records ({} had landed before)",
-                records.len() - landed.len().min(records.len()),
-                records.len(),
-                landed.len()
-            );
-            // Older stages are produced and no checkpoint refers to them any more.
-            for old in 1..done {
-                let _ = std::fs::remove_file(stage_path(dir, old));
+            if !pos.contains_key("produced") {
+                pending = Some((done, offsets));
             }
             n = done + 1;
         }
-        Self::create(dir, id, n)
-    }
-
-    /// A new, empty stage `n`.
-    fn create(dir: &Path, id: &str, n: u64) -> Result<Stage> {
         let path = stage_path(dir, n);
         let file = File::create(&path).map_err(io(format!("creating {}", path.display())))?;
-        Ok(Stage {
+        let mut stage = Stage {
             dir: dir.to_path_buf(),
             id: id.to_string(),
             n,
             file: BufWriter::new(file),
             produced: false,
-        })
+            pending,
+            durable,
+            brokers: brokers.to_string(),
+        };
+        stage.settle(p, topic, false)?;
+        Ok(stage)
+    }
+
+    /// Produces the stage waiting for its checkpoint once that is durable; `wait`: waits for
+    /// it (up to a minute) rather than trying again later.
+    pub fn settle(&mut self, p: &mut SinkProducer, topic: &str, wait: bool) -> Result<()> {
+        if self.pending.is_none() {
+            return Ok(());
+        }
+        if let Some(g) = &self.durable {
+            let ready = match wait {
+                true => g.wait(Duration::from_secs(60)),
+                false => g.is_open(),
+            };
+            if !ready && wait {
+                return Err(Error::io(
+                    format!(
+                        "kafka sink '{}': its checkpoint did not become durable",
+                        self.id
+                    ),
+                    std::io::Error::from(std::io::ErrorKind::TimedOut),
+                ));
+            }
+            if !ready {
+                return Ok(());
+            }
+        }
+        let Some((done, offsets)) = self.pending.take() else {
+            return Ok(());
+        };
+        let id = self.id.clone();
+        let landed = landed(&self.brokers, topic, &offsets, &format!("{id}/{done}/"))?;
+        let records = read_stage(&stage_path(&self.dir, done))?;
+        for (seq, (key, payload)) in records.iter().enumerate() {
+            if landed.contains(&(seq as u64)) {
+                continue;
+            }
+            let header = format!("{id}/{done}/{seq}");
+            p.send_with(topic, key.as_deref(), payload.as_deref(), Some(&header))?;
+        }
+        p.flush_all()?;
+        tracing::info!(
+            "kafka sink '{id}': stage {done} produced: {} of {} records ({} had landed before)",
+            records.len() - landed.len().min(records.len()),
+            records.len(),
+            landed.len()
+        );
+        // Older stages are produced and no checkpoint refers to them any more.
+        for old in 1..done {
+            let _ = std::fs::remove_file(stage_path(&self.dir, old));
+        }
+        Ok(())
     }
 
     /// Stages one record.
@@ -137,7 +175,9 @@ impl Stage {
 
     /// At a checkpoint: makes the stage durable and gives the position that produces it once
     /// the checkpoint is complete: its number and each partition's end offset now.
-    pub fn seal(&mut self, p: &SinkProducer, topic: &str) -> Result<Position> {
+    pub fn seal(&mut self, p: &mut SinkProducer, topic: &str) -> Result<Position> {
+        // The stage before goes out first: its records lie before this one's offsets.
+        self.settle(p, topic, true)?;
         let path = self.path();
         self.file
             .flush()
@@ -171,6 +211,7 @@ impl Stage {
         if self.produced {
             return Ok(());
         }
+        self.settle(p, topic, true)?;
         let path = self.path();
         self.file
             .flush()

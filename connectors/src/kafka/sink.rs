@@ -230,9 +230,9 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
             dir,
             &ctx.name,
             ctx.resume.as_ref(),
+            ctx.durable.clone(),
             &mut producer,
-            &brokers,
-            &topic,
+            (&brokers, &topic),
         )?),
         _ => None,
     };
@@ -316,6 +316,9 @@ impl KafkaSink {
 
 impl Sink for KafkaSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if let Some(stage) = self.stage.as_mut() {
+            stage.settle(&mut self.producer, &self.topic, false)?;
+        }
         if let Some(op) = self.upsert {
             return self.write_upserts(batch, op);
         }
@@ -364,7 +367,7 @@ impl Sink for KafkaSink {
     /// otherwise everything sent so far acknowledged (no position: a restore may repeat rows).
     fn pre_commit(&mut self, _epoch: u64) -> Result<Option<crate::Position>> {
         match self.stage.as_mut() {
-            Some(stage) => stage.seal(&self.producer, &self.topic).map(Some),
+            Some(stage) => stage.seal(&mut self.producer, &self.topic).map(Some),
             None => self.producer.flush_all().map(|_| None),
         }
     }

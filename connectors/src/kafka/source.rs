@@ -135,6 +135,9 @@ pub struct KafkaSource {
     unassigned: Option<TopicPartitionList>,
     /// Commit only the positions of completed checkpoints (at `seek`), not as rows are read.
     checkpointed: bool,
+    /// The positions sought to, to commit once their checkpoint is durable (`durable`).
+    to_commit: Option<HashMap<i32, i64>>,
+    durable: Option<crate::gate::Gate>,
 }
 
 /// Builds the Kafka source.
@@ -243,6 +246,8 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         start: HashMap::new(),
         unassigned: None,
         checkpointed: ctx.internal.checkpointed,
+        to_commit: None,
+        durable: ctx.internal.durable.clone(),
     };
     if mine.is_empty() {
         return Ok(Box::new(source));
@@ -331,6 +336,16 @@ impl KafkaSource {
         }
     }
 
+    /// Commits the positions sought to once their checkpoint is durable.
+    fn commit_durable(&mut self) {
+        if self.durable.as_ref().is_some_and(|g| !g.is_open()) {
+            return;
+        }
+        if let Some(offsets) = self.to_commit.take() {
+            self.commit_offsets(&offsets, CommitMode::Sync);
+        }
+    }
+
     /// Closes the consumer on a thread of its own: librdkafka can take up to a second, and the
     /// worker (at the end of a bounded read, or dropping a job at a checkpoint) goes on at once.
     fn close(&mut self) {
@@ -361,6 +376,12 @@ impl Source for KafkaSource {
                 .assign(&tpl)
                 .map_err(kafka_err("assigning partitions"))?;
         }
+        if self.to_commit.is_some() {
+            self.commit_durable();
+        }
+        let Some(consumer) = self.consumer.as_ref() else {
+            return Ok(Poll::Done);
+        };
         let mut limit = max_rows;
         if self.max_messages > 0 {
             limit = limit.min((self.max_messages - self.received) as usize);
@@ -524,9 +545,10 @@ impl Source for KafkaSource {
         }
         consumer.assign(&tpl).map_err(kafka_err("seeking"))?;
         if self.checkpointed {
-            // A checkpointed job is sought only to a completed checkpoint: that is the
-            // progress the group may know (for lag and other tools).
-            self.commit_offsets(&self.returned, CommitMode::Sync);
+            // A checkpointed job is sought only to a checkpoint: once it is durable, that is
+            // the progress the group may know (for lag and other tools).
+            self.to_commit = Some(self.returned.clone());
+            self.commit_durable();
         }
         self.pending.clear();
         self.caught_up.clear();

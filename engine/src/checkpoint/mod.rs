@@ -3,6 +3,7 @@
 //! newest complete one. `store` writes and reads checkpoints (Arrow IPC parts, a manifest with
 //! each part's length and CRC written last, every file and directory fsynced, the last two
 //! kept, a damaged one skipped for the one before); `crc` is the checksum.
+pub mod background;
 pub mod crc;
 pub mod store;
 

@@ -290,6 +290,7 @@ fn source_parts(
     let mut schema = src.schema.clone();
     let mut internal = Internal {
         checkpointed: sh.cut.checkpointed,
+        durable: sh.cut.durable.clone(),
         ..Internal::default()
     };
     if let Some(i) = position {

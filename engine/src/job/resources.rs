@@ -106,6 +106,7 @@ impl Opening<'_> {
                 d.join("sinks")
                     .join(per_process_path(&def.name, self.process))
             }),
+            durable: self.cut.durable.clone(),
         };
         let opened = registry()
             .sink(&def.connector, context)

@@ -58,6 +58,8 @@ pub struct Cut {
     pub checkpointed: bool,
     /// The job's directory in the state dir (durable checkpoints only).
     pub state_dir: Option<std::path::PathBuf>,
+    /// Opened once the snapshot the job continues from is durable.
+    pub durable: Option<weir_connectors::gate::Gate>,
     asked: AtomicBool,
     /// The job's close made its sinks' output durable for the cut (rather than finishing
     /// them): the job is suspended, its snapshot complete.

@@ -66,6 +66,9 @@ pub struct SubmitOptions {
     /// The job's directory in the state dir: sinks that stage their output until a
     /// checkpoint completes (Kafka `delivery = 'exactly_once'`) keep it under `sinks/`.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Opened once the snapshot in `restore` is durable (checkpoints written while the next
+    /// job runs): what may only follow a durable checkpoint waits for it.
+    pub durable: Option<weir_connectors::gate::Gate>,
 }
 
 impl Runtime {
@@ -132,6 +135,7 @@ impl Runtime {
         let mut cut = Cut::new(opts.suspend_at, opts.restore);
         cut.checkpointed = opts.checkpointed;
         cut.state_dir = opts.state_dir;
+        cut.durable = opts.durable;
         self.submit_as(plan, baselines, false, cut)
     }
 
