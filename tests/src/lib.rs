@@ -298,6 +298,25 @@ impl Mosquitto {
         m
     }
 
+    /// Starts a broker on `port` that keeps its sessions in `dir` (persistence): stopped with
+    /// [`Mosquitto::terminate`] and started again on the same `dir`, its clients' persistent
+    /// sessions and subscriptions are still there.
+    pub fn start_persistent(dir: &std::path::Path, port: u16) -> Mosquitto {
+        let extra = format!(
+            "persistence true\npersistence_location {}/\n",
+            dir.display()
+        );
+        Self::start_with("persistent", port, &extra)
+    }
+
+    /// Stops the broker gracefully (SIGTERM): it saves its persistent state first.
+    pub fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Starts a broker on a free port with `extra` lines of configuration.
     pub fn start_configured(name: &str, extra: &str) -> Mosquitto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -316,6 +335,7 @@ impl Mosquitto {
         } else {
             "true"
         };
+        // A later `persistence` line (in `extra`) wins.
         std::fs::write(&conf, format!("per_listener_settings false\nallow_anonymous {anonymous}\npersistence false\nmax_queued_messages 100000\nlistener {port} 127.0.0.1\n{extra}")).unwrap();
         let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use weir_tests::kill::{sorted_lines, Rounds};
 use weir_tests::{scratch, WeirProcess};
 
 /// The job, generating at `rate` rows/s (0: as fast as it can; the rows are the same).
@@ -31,56 +32,6 @@ fn uninterrupted(dir: &Path, script: impl Fn(&Path) -> String) -> Vec<String> {
     sorted_lines(&out)
 }
 
-fn sorted_lines(path: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(String::from)
-        .collect();
-    v.sort();
-    v
-}
-
-/// How a kill loop runs: rounds, checkpoint interval, and how long a round lives (at least
-/// `min` ms, plus up to `span` ms drawn from a fixed seed, so every run kills at the same
-/// moments); rounds alternate between `workers.0` and `workers.1` workers.
-struct Kills {
-    rounds: usize,
-    every: &'static str,
-    min: u64,
-    span: u64,
-    workers: (&'static str, &'static str),
-    seed: u64,
-}
-
-impl Kills {
-    /// Starts `weir run SQL --state-dir STATE` and SIGKILLs it, round after round.
-    fn run(&self, sql: &Path, state: &str) {
-        let mut seed = self.seed;
-        for round in 0..self.rounds {
-            let workers = if round % 2 == 0 {
-                self.workers.0
-            } else {
-                self.workers.1
-            };
-            let args = [
-                "--state-dir",
-                state,
-                "--checkpoint-every",
-                self.every,
-                "--workers",
-                workers,
-            ];
-            let p = WeirProcess::start(sql, &args);
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            std::thread::sleep(Duration::from_millis(self.min + (seed >> 33) % self.span));
-            p.kill();
-        }
-    }
-}
-
 #[test]
 fn kill_9_at_random_moments_loses_and_repeats_nothing() {
     let dir = scratch("durable-kill");
@@ -92,12 +43,13 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
     std::fs::write(&sql, script(&out, 5000)).expect("script");
     let state = dir.join("state");
     let state_arg = state.display().to_string();
-    let kills = Kills {
-        rounds: 12,
-        every: "150ms",
+    let kills = Rounds {
+        kills: 12,
         min: 200,
         span: 700,
-        workers: ("1", "2"),
+        down: 0,
+        every: "150ms".into(),
+        workers: (1, 2),
         seed: 0x5eed,
     };
     kills.run(&sql, &state_arg);
@@ -151,30 +103,10 @@ fn a_changed_plan_is_refused_until_reset() {
 /// exactly the uninterrupted run's lines.
 #[test]
 fn kafka_source_kill_9_loses_and_repeats_nothing() {
-    use rdkafka::producer::{BaseRecord, Producer};
     let broker = weir_tests::Tansu::start();
     let topic = format!("durable{}", std::process::id());
     broker.create_topic(&topic, 3);
-    let producer = broker.producer();
-    let base = 1_700_000_000_000i64;
-    for i in 0..150_000i64 {
-        let m = i % 12;
-        let payload = format!(
-            "{{\"machine_id\":\"m{m}\",\"ts\":{},\"v\":{}}}",
-            base + i * 10,
-            i % 97
-        );
-        let record = BaseRecord::<(), String>::to(&topic)
-            .partition((m % 3) as i32)
-            .payload(&payload);
-        if let Err((e, _)) = producer.send(record) {
-            panic!("producing: {e}");
-        }
-        if i % 5000 == 0 {
-            producer.flush(Duration::from_secs(30)).expect("flush");
-        }
-    }
-    producer.flush(Duration::from_secs(30)).expect("flush");
+    weir_tests::kill::kafka::produce_input(&broker, &topic, 150_000);
     let dir = scratch("durable-kafka");
     let script = |out: &Path, group: &str| {
         format!(
@@ -198,23 +130,25 @@ fn kafka_source_kill_9_loses_and_repeats_nothing() {
     let state = dir.join("state").display().to_string();
     // Read (much or all of it) but killed before its first checkpoint: the group holds no
     // offsets — a checkpointed job commits only checkpointed progress, never as it reads.
-    let first = Kills {
-        rounds: 1,
-        every: "60s",
+    let first = Rounds {
+        kills: 1,
         min: 1500,
         span: 1,
-        workers: ("1", "1"),
+        down: 0,
+        every: "60s".into(),
+        workers: (1, 1),
         seed: 1,
     };
     first.run(&sql, &state);
     let none = committed(&broker.brokers, &topic);
     assert!(none.iter().all(|(_, o)| o.is_none()), "{none:?}");
-    let kills = Kills {
-        rounds: 10,
-        every: "100ms",
+    let kills = Rounds {
+        kills: 10,
         min: 400,
         span: 1200,
-        workers: ("2", "1"),
+        down: 0,
+        every: "100ms".into(),
+        workers: (2, 1),
         seed: 0xca7,
     };
     kills.run(&sql, &state);

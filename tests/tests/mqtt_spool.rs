@@ -4,66 +4,10 @@
 //! after dropping repeats by the content id the sink adds — exactly once, each sensor's rows
 //! in order, and the spool ends empty.
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use weir_tests::{scratch, WeirProcess};
-
-/// A mosquitto with persistence, stopped with SIGTERM so that it saves its sessions.
-struct Broker {
-    child: std::process::Child,
-    conf: PathBuf,
-}
-
-impl Broker {
-    fn start(dir: &Path, port: u16) -> Broker {
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "allow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nlistener {port} 127.0.0.1\n",
-                dir.display()
-            ),
-        )
-        .expect("conf");
-        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("mosquitto is not installed (apt-get install mosquitto); .ci/run installs it");
-        let child = std::process::Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting mosquitto");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "mosquitto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker { child, conf }
-    }
-
-    fn terminate(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        let _ = &self.conf;
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use weir_tests::{scratch, Mosquitto, WeirProcess};
 
 /// A persistent-session subscriber that reconnects by itself; sends each payload.
 fn subscribe(port: u16, topic: &str) -> mpsc::Receiver<String> {
@@ -110,7 +54,7 @@ fn the_broker_down_30s_loses_nothing_and_the_spool_drains() {
         .local_addr()
         .unwrap()
         .port();
-    let mut broker = Broker::start(&dir, port);
+    let mut broker = Mosquitto::start_persistent(&dir, port);
     let topic = format!("weir{}/spooled", std::process::id());
     let rx = subscribe(port, &topic);
     let rows = 2400;
@@ -138,7 +82,7 @@ fn the_broker_down_30s_loses_nothing_and_the_spool_drains() {
         during > before,
         "output piled up in the spool while the broker was down"
     );
-    let _broker = Broker::start(&dir, port);
+    let _broker = Mosquitto::start_persistent(&dir, port);
     let log = weir.finish();
     let sink = log
         .iter()

@@ -145,24 +145,27 @@ enum Ev {
     Other,
 }
 
+/// A received message as an event.
+fn publish(topic: String, payload: Vec<u8>, dup: bool, ack: Ack) -> Ev {
+    Ev::Publish(Box::new(Message {
+        topic,
+        payload,
+        dup,
+        ack: Some(ack),
+    }))
+}
+
 fn v4_event(e: Result<Event, rumqttc::ConnectionError>) -> Ev {
     match e {
         Ok(Event::Incoming(Packet::ConnAck(a))) => Ev::ConnAck(a.session_present),
         Ok(Event::Incoming(Packet::SubAck(_))) => Ev::SubAck,
         Ok(Event::Incoming(Packet::Publish(p))) => {
-            let payload = p.payload.to_vec();
-            let topic = p.topic.clone();
-            let dup = p.dup;
-            let ack = rumqttc::Publish {
+            let (topic, payload, dup) = (p.topic.clone(), p.payload.to_vec(), p.dup);
+            let ack = Ack::V4(rumqttc::Publish {
                 payload: Default::default(),
                 ..p
-            };
-            Ev::Publish(Box::new(Message {
-                topic,
-                payload,
-                dup,
-                ack: Some(Ack::V4(ack)),
-            }))
+            });
+            publish(topic, payload, dup, ack)
         }
         Ok(Event::Outgoing(Outgoing::Disconnect)) => Ev::Closed,
         Ok(_) => Ev::Other,
@@ -177,19 +180,13 @@ fn v5_event(e: Result<rumqttc::v5::Event, rumqttc::v5::ConnectionError>) -> Ev {
         Ok(E5::Incoming(P5::ConnAck(a))) => Ev::ConnAck(a.session_present),
         Ok(E5::Incoming(P5::SubAck(_))) => Ev::SubAck,
         Ok(E5::Incoming(P5::Publish(p))) => {
-            let payload = p.payload.to_vec();
             let topic = String::from_utf8_lossy(&p.topic).to_string();
-            let dup = p.dup;
-            let ack = rumqttc::v5::mqttbytes::v5::Publish {
+            let (payload, dup) = (p.payload.to_vec(), p.dup);
+            let ack = Ack::V5(rumqttc::v5::mqttbytes::v5::Publish {
                 payload: Default::default(),
                 ..p
-            };
-            Ev::Publish(Box::new(Message {
-                topic,
-                payload,
-                dup,
-                ack: Some(Ack::V5(ack)),
-            }))
+            });
+            publish(topic, payload, dup, ack)
         }
         Ok(E5::Outgoing(Outgoing::Disconnect)) => Ev::Closed,
         Ok(_) => Ev::Other,

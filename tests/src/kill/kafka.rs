@@ -82,7 +82,9 @@ pub fn read_all(brokers: &str, topic: &str) -> (Vec<String>, usize) {
     (payloads, headers.values().filter(|n| **n > 1).count())
 }
 
-fn produce_input(broker: &Tansu, topic: &str, n: i64) {
+/// Produces readings `0..n` to `topic` (3 partitions): machine `m<i mod 12>` on partition
+/// `m mod 3`, event time 10 ms apart, value `i mod 97`.
+pub fn produce_input(broker: &Tansu, topic: &str, n: i64) {
     let producer = broker.producer();
     for i in 0..n {
         let m = i % 12;
