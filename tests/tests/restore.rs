@@ -80,6 +80,20 @@ fn net(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The report of a job of `graph` on `rt` continued from `snap`.
+fn continued(
+    rt: &Runtime,
+    graph: &JobPlan,
+    snap: weir_engine::JobSnapshot,
+) -> weir_engine::RunReport {
+    let opts = SubmitOptions {
+        restore: Some(snap),
+        ..Default::default()
+    };
+    let job = rt.submit_with(graph, Vec::new(), opts).expect("submit");
+    job.wait().expect("restored run")
+}
+
 fn runtime(workers: usize) -> Runtime {
     Runtime::start(&RuntimeOptions {
         workers,
@@ -116,18 +130,7 @@ fn generated_readings_cut_anywhere_equal_an_uninterrupted_run() {
             let r1 = first.wait().expect("suspended run");
             assert_eq!(first.status(), JobStatus::Suspended);
             let snap = first.snapshot().expect("a snapshot");
-            let second = rt[a]
-                .submit_with(
-                    &graph,
-                    Vec::new(),
-                    SubmitOptions {
-                        suspend_at: None,
-                        restore: Some(snap),
-                        ..Default::default()
-                    },
-                )
-                .expect("submit");
-            let r2 = second.wait().expect("restored run");
+            let r2 = continued(&rt[a], &graph, snap);
             let mut got = rows_of(&r1);
             got.extend(rows_of(&r2));
             assert_eq!(
@@ -168,18 +171,7 @@ fn a_job_suspended_while_it_runs_continues_where_it_stopped() {
     assert_eq!(first.status(), JobStatus::Suspended);
     let snap = first.snapshot().expect("a snapshot");
     assert!(snap.state_rows() > 0, "open windows in the snapshot");
-    let second = rt[0]
-        .submit_with(
-            &graph,
-            Vec::new(),
-            SubmitOptions {
-                suspend_at: None,
-                restore: Some(snap),
-                ..Default::default()
-            },
-        )
-        .expect("submit");
-    let r2 = second.wait().expect("restored");
+    let r2 = continued(&rt[0], &graph, snap);
     assert!(!rows_of(&r1).is_empty() && !rows_of(&r2).is_empty());
     let mut got = rows_of(&r1);
     got.extend(rows_of(&r2));

@@ -368,17 +368,12 @@ impl Source for KafkaSource {
             self.close();
             return Ok(Poll::Done);
         }
-        let Some(consumer) = self.consumer.as_ref() else {
-            return Ok(Poll::Done);
-        };
-        if let Some(tpl) = self.unassigned.take() {
+        if let (Some(consumer), Some(tpl)) = (self.consumer.as_ref(), self.unassigned.take()) {
             consumer
                 .assign(&tpl)
                 .map_err(kafka_err("assigning partitions"))?;
         }
-        if self.to_commit.is_some() {
-            self.commit_durable();
-        }
+        self.commit_durable();
         let Some(consumer) = self.consumer.as_ref() else {
             return Ok(Poll::Done);
         };

@@ -14,11 +14,12 @@
 //! reopening does not read the whole file again.
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::dedup::Dedup;
+use super::replay::{At, Replay};
 use crate::{Error, Result};
 
 /// The archive file of `source` on `worker`.
@@ -81,55 +82,43 @@ pub fn decode(line: &str) -> Option<(String, Vec<u8>)> {
     Some((topic, bytes))
 }
 
-/// Reads the archive at `path`: its valid length, the next sequence number, and the window of
-/// its last `window` messages; cuts off a torn or damaged tail.
+/// Reads the archive at `path` (as a replay from its start reads it): its valid length, the
+/// next sequence number, and the window of its last `window` messages; cuts off a torn or
+/// damaged tail.
 fn scan(path: &Path, window: usize) -> Result<Tail> {
     let mut dedup = Dedup::new(window);
-    let (mut len, mut next) = (0u64, 1u64);
-    let Ok(f) = File::open(path) else {
-        return Ok(Tail {
-            len,
-            next,
-            dedup,
-            last_message: std::time::Instant::now(),
-        });
-    };
-    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = BufReader::new(f);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = match reader.read_line(&mut line) {
-            Ok(n) => n,
-            Err(_) => break,
-        };
-        if n == 0 || !line.ends_with('\n') {
-            break;
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut at = At { seq: 1, offset: 0 };
+    if total > 0 {
+        let mut replay = Replay::open(String::new(), path, at, total)?;
+        // A read error ends the valid part, as a line that does not parse does.
+        while let Ok(batch) = replay.read(4096) {
+            if batch.is_empty() {
+                break;
+            }
+            for (_, topic, payload) in &batch {
+                dedup.add(Dedup::key(topic, payload));
+            }
         }
-        let Some((topic, payload)) = decode(line.trim_end()) else {
-            break;
-        };
-        dedup.add(Dedup::key(&topic, &payload));
-        len += n as u64;
-        next += 1;
+        at = replay.at;
     }
-    if len < total {
+    if at.offset < total {
         tracing::warn!(
             "mqtt archive {}: cut off {} damaged or torn bytes at its end (never acknowledged; the broker delivers them again)",
             path.display(),
-            total - len
+            total - at.offset
         );
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        f.set_len(len)
+        f.set_len(at.offset)
             .and_then(|_| f.sync_all())
             .map_err(|e| Error::io(format!("repairing {}", path.display()), e))?;
     }
     Ok(Tail {
-        len,
-        next,
+        len: at.offset,
+        next: at.seq,
         dedup,
         last_message: std::time::Instant::now(),
     })
@@ -274,6 +263,15 @@ mod tests {
             back,
             vec![b"{\"v\":1}".to_vec(), vec![0xff, 0x00], b"x".to_vec()]
         );
+        // Garbage that is not even UTF-8 (a lost write) is cut off the same way.
+        drop(a);
+        CLOSED.lock().unwrap().take();
+        let good = std::fs::metadata(&p).unwrap().len();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(&[0xff, 0xfe, 0x00, b'\n']).unwrap();
+        drop(f);
+        let a = Archive::open(&d, "s", 0, 10).unwrap();
+        assert_eq!(a.end(), (4, good));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -74,10 +74,12 @@ impl Replay {
         let mut line = String::new();
         while out.len() < max && !self.done() {
             line.clear();
-            let n = self
-                .reader
-                .read_line(&mut line)
-                .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
+            // Bytes that are not UTF-8 are garbage where a write was lost: a line that does
+            // not parse.
+            let n = match self.reader.read_line(&mut line) {
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => 0,
+                r => r.map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?,
+            };
             let parsed = super::archive::decode(line.trim_end());
             let (Some((topic, payload)), true) = (parsed, n > 0 && line.ends_with('\n')) else {
                 self.end = self.at.offset;
