@@ -17,7 +17,9 @@ use weir_queries::job_plan::JobPlan;
 use weir_queries::plan::ScriptPlan;
 
 use crate::checkpoint::background::{Background, Written};
+pub use crate::checkpoint::control::Control;
 use crate::checkpoint::Store;
+use crate::job::report::sum_counters;
 use crate::job::{JobSnapshot, RunReport};
 use crate::runtime::{Runtime, StopMode, SubmitOptions};
 use crate::{Error, Result};
@@ -85,18 +87,6 @@ fn add(total: &mut Option<RunReport>, more: RunReport) {
     }
 }
 
-/// Adds a later job's connector counters to the run's (`lag` and `spooled` are readings, not
-/// counts: the latest wins).
-fn sum_counters(total: &mut Vec<(&'static str, u64)>, more: Vec<(&'static str, u64)>) {
-    for (name, v) in more {
-        match total.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, t)) if !matches!(name, "lag" | "spooled") => *t += v,
-            Some((_, t)) => *t = v,
-            None => total.push((name, v)),
-        }
-    }
-}
-
 /// Refuses a plan with a stream source that cannot continue from a position (a table is read
 /// again from its start, so any table will do).
 fn resumable(plan: &ScriptPlan) -> Result<()> {
@@ -133,6 +123,25 @@ pub fn run(
     name: &str,
     values: Vec<(String, Vec<f64>)>,
     d: &Durable,
+) -> Result<(RunReport, CheckpointStats)> {
+    run_controlled(rt, plan, name, values, d, &Control::default())
+}
+
+/// Whether every stream source `plan` reads can continue from a checkpoint (`Err` says which
+/// cannot, and why).
+pub fn check_resumable(plan: &ScriptPlan) -> Result<()> {
+    resumable(plan)
+}
+
+/// [`run`], with `control` to watch the job that runs now and to stop it at a last
+/// checkpoint ([`Control::stop`]): a run started again on the same directory continues there.
+pub fn run_controlled(
+    rt: &Runtime,
+    plan: &ScriptPlan,
+    name: &str,
+    values: Vec<(String, Vec<f64>)>,
+    d: &Durable,
+    control: &Control,
 ) -> Result<(RunReport, CheckpointStats)> {
     resumable(plan)?;
     let graph = JobPlan::new(name, plan.clone());
@@ -180,10 +189,11 @@ pub fn run(
         let this_wait = if fresh { Duration::ZERO } else { wait };
         let first = std::mem::take(&mut fresh);
         let job = rt.submit_with(&graph, values.clone(), opts)?;
+        control.running(&job);
         if let Some(p) = paused.take() {
             stats.last_pause = p.elapsed();
         }
-        let ended = job.wait_timeout(this_wait);
+        let ended = control.wait(&job, this_wait);
         let asked = Instant::now();
         let part = match ended {
             Some(done) => done.map_err(Error::Job)?,
@@ -192,6 +202,7 @@ pub fn run(
                 job.wait().map_err(Error::Job)?
             }
         };
+        control.add(&part);
         add(&mut total, part);
         let Some(snap) = job.snapshot() else {
             // It finished before the cut.
@@ -202,9 +213,9 @@ pub fn run(
             .start(epoch, snap.clone(), durable.clone(), asked)
             .map_err(ckpt_err)?;
         record(&mut stats, done);
-        if first {
+        if first || control.stopping() {
             // Nothing before it to fall back to: the first checkpoint is on disk before any
-            // source reads (and acknowledges) a message.
+            // source reads (and acknowledges) a message. A run told to stop ends on disk.
             record(&mut stats, writer.finish().map_err(ckpt_err)?);
         }
         paused = Some(asked);
@@ -214,8 +225,13 @@ pub fn run(
             false => d.every,
         };
         restore = Some(snap);
+        control.stats(&stats);
+        if control.stopping() {
+            break;
+        }
     }
     record(&mut stats, writer.finish().map_err(ckpt_err)?);
+    control.stats(&stats);
     let mut report = total.ok_or_else(|| Error::Request("the job gave no report".into()))?;
     report.elapsed = started.elapsed();
     Ok((report, stats))

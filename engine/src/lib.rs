@@ -9,6 +9,7 @@
 //! plan specs.
 
 pub mod checkpoint;
+pub mod client;
 pub mod control;
 pub mod dataflow;
 pub mod durable;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod openlineage;
 pub mod run;
 pub mod runtime;
+pub mod serve;
 pub mod threads;
 pub mod trace;
 

@@ -1,5 +1,5 @@
 //! The `weir` command: `weir run FILE.sql`, `weir explain FILE.sql`, `weir lineage FILE.sql`,
-//! `weir trace FILE.sql PROVENANCE`.
+//! `weir trace FILE.sql PROVENANCE`, `weir serve --state-dir DIR`.
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -67,6 +67,68 @@ enum Command {
         #[arg(long)]
         reset: bool,
     },
+    /// Runs a server that takes pipelines over REST, keeps them in DIR and runs them with
+    /// checkpoints; started again on DIR, it starts them again from their checkpoints.
+    Serve {
+        /// The REST API's address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// The catalog's and the checkpoints' directory.
+        #[arg(long)]
+        state_dir: std::path::PathBuf,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Time between checkpoints (`500ms`, `1s`, …).
+        #[arg(long, default_value = "1s")]
+        checkpoint_every: String,
+        /// Allow plain HTTP on a non-loopback address.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Submits FILE to a server as a pipeline (named after the file unless --name).
+    Submit {
+        /// The SQL script.
+        file: String,
+        /// The pipeline's name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Lists a server's pipelines.
+    Ls {
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Prints a pipeline's status on a server.
+    Status {
+        /// The pipeline.
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Stops a pipeline on a server (at a checkpoint when it keeps them).
+    Stop {
+        /// The pipeline.
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Starts a stopped pipeline on a server again.
+    Start {
+        /// The pipeline.
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Stops a pipeline on a server and forgets it with its checkpoints.
+    Delete {
+        /// The pipeline.
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// Prints, for every sink column, the source columns and models it comes from.
     Lineage {
         /// The SQL script.
@@ -95,6 +157,19 @@ enum Command {
     },
 }
 
+/// Which server the client commands talk to.
+#[derive(clap::Args)]
+struct ServerArg {
+    /// The server's URL.
+    #[arg(long, env = "WEIR_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+}
+
+/// Prints what a client command gives.
+fn print(r: Result<String, String>) -> Result<(), String> {
+    r.map(|s| println!("{}", s.trim_end()))
+}
+
 fn read(file: &str) -> Result<String, String> {
     std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))
 }
@@ -102,6 +177,14 @@ fn read(file: &str) -> Result<String, String> {
 fn compile(file: &str) -> Result<weir_queries::plan::ScriptPlan, String> {
     let sql = read(file)?;
     weir_queries::compile(&sql).map_err(|e| format!("{file}: {e}"))
+}
+
+/// `--checkpoint-every`'s duration.
+fn every(text: &str) -> Result<Duration, String> {
+    weir_connectors::options::parse_duration_ms(text)
+        .filter(|ms| *ms > 0)
+        .map(|ms| Duration::from_millis(ms as u64))
+        .ok_or_else(|| format!("--checkpoint-every '{text}': expected a duration like 500ms or 1s"))
 }
 
 /// This process's place in a cluster, from `--processes`, `--process` and `--hosts`.
@@ -177,7 +260,33 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    use weir_engine::client;
     let result = match cli.command {
+        Command::Submit { file, name, server } => {
+            print(client::submit(&server.server, &file, name))
+        }
+        Command::Ls { server } => print(client::ls(&server.server)),
+        Command::Status { name, server } => print(client::status(&server.server, &name)),
+        Command::Stop { name, server } => print(client::act(&server.server, &name, "stop")),
+        Command::Start { name, server } => print(client::act(&server.server, &name, "start")),
+        Command::Delete { name, server } => print(client::delete(&server.server, &name)),
+        Command::Serve {
+            http,
+            state_dir,
+            workers,
+            checkpoint_every,
+            insecure,
+        } => every(&checkpoint_every).and_then(|every| {
+            weir_engine::serve::serve(&weir_engine::serve::ServeOptions {
+                http,
+                state_dir,
+                workers,
+                every,
+                insecure,
+                admin_password: std::env::var("WEIR_ADMIN_PASSWORD").ok(),
+            })
+            .map_err(|e| e.to_string())
+        }),
         Command::Lineage { file, dot, json } => compile(&file).and_then(|plan| {
             let rows = weir_queries::lineage::lineage(&plan).map_err(|e| format!("{file}: {e}"))?;
             if json {
@@ -200,10 +309,9 @@ fn main() -> ExitCode {
         }),
         Command::Explain { file, json } => compile(&file).map(|plan| {
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).unwrap_or_default()
-                );
+                let mut v = serde_json::to_value(&plan).unwrap_or_default();
+                weir_queries::redact::redact_json(&mut v);
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
                 print!("{}", plan.explain());
             }
@@ -224,16 +332,8 @@ fn main() -> ExitCode {
             checkpoint_every,
             reset,
         } => (|| {
-            let every = weir_connectors::options::parse_duration_ms(&checkpoint_every)
-                .filter(|ms| *ms > 0)
-                .ok_or_else(|| {
-                    format!("--checkpoint-every '{checkpoint_every}': expected a duration like 500ms or 1s")
-                })?;
-            let state = state_dir.map(|dir| weir_engine::durable::Durable {
-                dir,
-                every: Duration::from_millis(every as u64),
-                reset,
-            });
+            let every = every(&checkpoint_every)?;
+            let state = state_dir.map(|dir| weir_engine::durable::Durable { dir, every, reset });
             let cluster = cluster(processes, process, hosts)?;
             if let Some(addr) = mqtt_listen {
                 weir_connectors::mqtt::broker::start(addr)

@@ -83,12 +83,7 @@ pub fn follow(opts: &RunOptions) -> Result<RunReport> {
 
 /// Runs `plan` as one job on `rt`, with progress, lineage events and a control file.
 pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
-    let mut values = Vec::new();
-    for b in &plan.baselines {
-        if let Some(q) = &b.query {
-            values.push((b.name.clone(), baseline_values(rt, plan, &b.name, q)?));
-        }
-    }
+    let values = baselines(rt, plan)?;
     if let Some(d) = &opts.state {
         let (report, stats) = crate::durable::run(rt, plan, &opts.job_name, values, d)?;
         eprintln!(
@@ -146,6 +141,18 @@ pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunR
     let mut report = result.map_err(job_err)?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// The values of the script's baselines that are computed from a query, each by a job of its
+/// own on `rt`.
+pub fn baselines(rt: &Runtime, plan: &ScriptPlan) -> Result<Vec<(String, Vec<f64>)>> {
+    let mut values = Vec::new();
+    for b in &plan.baselines {
+        if let Some(q) = &b.query {
+            values.push((b.name.clone(), baseline_values(rt, plan, &b.name, q)?));
+        }
+    }
+    Ok(values)
 }
 
 /// Rows in and out so far, per pipeline.

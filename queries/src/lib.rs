@@ -27,6 +27,7 @@ pub mod plan;
 pub mod planner;
 mod provenance;
 mod query;
+pub mod redact;
 pub mod script;
 pub mod session;
 pub mod tokens;

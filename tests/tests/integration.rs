@@ -21,6 +21,8 @@ mod mqtt_spool;
 mod provenance;
 mod restore;
 mod runtime;
+mod serve;
+mod serve_roles;
 mod sparkplug;
 mod state;
 mod updating;

@@ -57,6 +57,22 @@ pub struct PipelineMetrics {
     pub dead_letter: u64,
     /// The source's lag (Kafka: records behind the end), when it reports one.
     pub lag: u64,
+    /// The source connector's counters (messages, bytes, decode errors, reconnects, …).
+    pub source: Vec<(&'static str, u64)>,
+    /// The sink connector's counters.
+    pub sink: Vec<(&'static str, u64)>,
+}
+
+/// Adds a later job's connector counters to a run's (`lag` and `spooled` are readings, not
+/// counts: the latest wins).
+pub fn sum_counters(total: &mut Vec<(&'static str, u64)>, more: Vec<(&'static str, u64)>) {
+    for (name, v) in more {
+        match total.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, t)) if !matches!(name, "lag" | "spooled") => *t += v,
+            Some((_, t)) => *t = v,
+            None => total.push((name, v)),
+        }
+    }
 }
 
 impl PipelineMetrics {
@@ -72,6 +88,12 @@ impl PipelineMetrics {
                 .source_metrics
                 .lag
                 .load(std::sync::atomic::Ordering::Relaxed),
+            source: sh.source_metrics.snapshot(),
+            sink: sh
+                .sink_metrics
+                .as_ref()
+                .map(|m| m.snapshot())
+                .unwrap_or_default(),
         }
     }
 }
@@ -89,12 +111,8 @@ fn report(sh: &Shared) -> PipelineReport {
             Output::Sink(_) => Vec::new(),
         },
         schema: sh.plan.output_schema.clone(),
-        source_metrics: sh.source_metrics.snapshot(),
-        sink_metrics: sh
-            .sink_metrics
-            .as_ref()
-            .map(|m| m.snapshot())
-            .unwrap_or_default(),
+        source_metrics: m.source,
+        sink_metrics: m.sink,
     }
 }
 

@@ -1,0 +1,154 @@
+//! The handle a caller keeps on a checkpointed run (`durable::run_controlled`): the job that
+//! runs now (a run is a chain of jobs, one per checkpoint), the counters of the jobs that
+//! ended plus the live ones, the checkpoints' statistics, and a stop that ends the run at a
+//! last checkpoint — what `weir serve` shows and does for a pipeline.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::durable::CheckpointStats;
+use crate::job::report::sum_counters;
+use crate::job::{JobError, PipelineMetrics, RunReport};
+use crate::runtime::{JobHandle, StopMode};
+
+/// Watches and stops a run that is a chain of jobs.
+#[derive(Default)]
+pub struct Control {
+    stop: AtomicBool,
+    /// The job that runs now; `None` between two jobs and after the last.
+    current: Mutex<Option<JobHandle>>,
+    /// The counters of the jobs that ended.
+    ended: Mutex<Vec<PipelineMetrics>>,
+    stats: Mutex<CheckpointStats>,
+}
+
+impl Control {
+    /// Asks the run to end: a checkpointed run suspends its job at a last checkpoint, a plain
+    /// one drains (its sources stop, open windows close).
+    pub fn stop(&self, checkpointed: bool) {
+        self.stop.store(true, Ordering::SeqCst);
+        if !checkpointed {
+            if let Some(j) = self.job() {
+                j.stop(StopMode::Drain);
+            }
+        }
+    }
+
+    /// Whether [`Control::stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// The job that runs now.
+    pub fn job(&self) -> Option<JobHandle> {
+        self.current.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Whether a job of the run has run: one ended, or the current one is running (a run
+    /// between two of its jobs still runs).
+    pub fn started(&self) -> bool {
+        let ended = self.ended.lock().is_ok_and(|e| !e.is_empty());
+        ended || self.job().is_some_and(|j| j.status() == crate::runtime::JobStatus::Running)
+    }
+
+    /// The run's checkpoints so far.
+    pub fn checkpoints(&self) -> CheckpointStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Each pipeline's counters over the whole run: the jobs that ended and the one running.
+    pub fn metrics(&self) -> Vec<PipelineMetrics> {
+        let current = self.current.lock();
+        let mut total = self.ended.lock().map(|e| e.clone()).unwrap_or_default();
+        let live = match current.as_ref().ok().and_then(|c| c.as_ref()) {
+            Some(j) => j.metrics(),
+            None => Vec::new(),
+        };
+        if total.is_empty() {
+            return live;
+        }
+        for (t, m) in total.iter_mut().zip(live) {
+            add_metrics(t, m);
+        }
+        total
+    }
+
+    /// `job` is the one that runs now. A stop asked before it started reaches it.
+    pub(crate) fn running(&self, job: &JobHandle) {
+        if let Ok(mut c) = self.current.lock() {
+            *c = Some(job.clone());
+        }
+    }
+
+    /// Waits up to `timeout` for `job` to end, less if the run is told to stop (`None`:
+    /// it still runs).
+    pub(crate) fn wait(
+        &self,
+        job: &JobHandle,
+        timeout: Duration,
+    ) -> Option<Result<RunReport, JobError>> {
+        let until = Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let slice = left.min(Duration::from_millis(50));
+            if let Some(r) = job.wait_timeout(slice) {
+                return Some(r);
+            }
+            if self.stopping() || left.is_zero() {
+                return None;
+            }
+        }
+    }
+
+    /// The job that ran has ended with `part`: its counters join the run's.
+    pub(crate) fn add(&self, part: &RunReport) {
+        let mut current = self.current.lock();
+        if let Ok(mut ended) = self.ended.lock() {
+            let more = part.pipelines.iter().map(|p| PipelineMetrics {
+                name: p.name.clone(),
+                rows_in: p.rows_in,
+                rows_out: p.rows_out,
+                late: p.late,
+                dead_letter: p.dead_letter,
+                lag: lag_of(&p.source_metrics),
+                source: p.source_metrics.clone(),
+                sink: p.sink_metrics.clone(),
+            });
+            if ended.is_empty() {
+                ended.extend(more);
+            } else {
+                for (t, m) in ended.iter_mut().zip(more) {
+                    add_metrics(t, m);
+                }
+            }
+        }
+        if let Ok(c) = current.as_mut() {
+            **c = None;
+        }
+    }
+
+    /// The run's checkpoint statistics are now `stats`.
+    pub(crate) fn stats(&self, stats: &CheckpointStats) {
+        if let Ok(mut s) = self.stats.lock() {
+            *s = stats.clone();
+        }
+    }
+}
+
+fn lag_of(counters: &[(&'static str, u64)]) -> u64 {
+    counters
+        .iter()
+        .find(|(n, _)| *n == "lag")
+        .map_or(0, |(_, v)| *v)
+}
+
+/// Adds a later job's counters to `total` (the lag is a reading: the latest wins).
+fn add_metrics(total: &mut PipelineMetrics, more: PipelineMetrics) {
+    total.rows_in += more.rows_in;
+    total.rows_out += more.rows_out;
+    total.late += more.late;
+    total.dead_letter += more.dead_letter;
+    total.lag = more.lag;
+    sum_counters(&mut total.source, more.source);
+    sum_counters(&mut total.sink, more.sink);
+}

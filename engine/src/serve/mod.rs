@@ -1,0 +1,115 @@
+//! `weir serve`: one long-running process with a job runtime that takes pipelines over REST
+//! (`api.rs`, its OpenAPI document in `openapi.rs`), keeps them in a catalog in the state
+//! directory (`catalog.rs`), runs each as a chain of checkpointed jobs when its sources can
+//! continue from a position (`pipeline.rs`, `server.rs`), reports their status (`status.rs`)
+//! and Prometheus metrics (`prometheus.rs`); users, roles and tokens (`users.rs`, managed in
+//! `admin.rs`), checked on every request (`auth.rs`), changes audited (`audit.rs`). Started again on the same directory — after a
+//! clean stop or kill -9 — it starts every pipeline recorded as running, each from its
+//! newest checkpoint.
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod error;
+pub mod openapi;
+pub mod pipeline;
+pub mod prometheus;
+pub mod server;
+pub mod status;
+pub mod users;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::{Error, Result};
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The REST API's address.
+    pub http: SocketAddr,
+    /// The catalog's and the checkpoints' directory.
+    pub state_dir: PathBuf,
+    /// Worker threads of the runtime.
+    pub workers: usize,
+    /// Time between checkpoints.
+    pub every: Duration,
+    /// Listen on a non-loopback address without TLS.
+    pub insecure: bool,
+    /// The first admin's password (`WEIR_ADMIN_PASSWORD`), used when there are no users yet.
+    pub admin_password: Option<String>,
+}
+
+/// Refuses to serve plain HTTP beyond this machine unless told to.
+fn check_address(opts: &ServeOptions) -> Result<()> {
+    if !opts.http.ip().is_loopback() && !opts.insecure {
+        return Err(Error::Request(format!(
+            "--http {}: plain HTTP on a non-loopback address would send passwords and tokens in the clear; listen on 127.0.0.1, or pass --insecure",
+            opts.http
+        )));
+    }
+    Ok(())
+}
+
+/// Serves until SIGTERM or Ctrl-C; then stops every pipeline at a last checkpoint.
+pub fn serve(opts: &ServeOptions) -> Result<()> {
+    check_address(opts)?;
+    std::fs::create_dir_all(&opts.state_dir).map_err(|e| Error::Io {
+        context: format!("creating {}", opts.state_dir.display()),
+        source: e,
+    })?;
+    let rt = Arc::new(Runtime::start(&RuntimeOptions {
+        workers: opts.workers,
+        cluster: None,
+    })?);
+    let server = Arc::new(
+        server::Server::new(rt, &opts.state_dir, opts.every, opts.admin_password.clone())
+            .map_err(|e| Error::Request(e.to_string()))?,
+    );
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Request(format!("starting the HTTP runtime: {e}")))?;
+    let listener = tokio
+        .block_on(tokio::net::TcpListener::bind(opts.http))
+        .map_err(|e| Error::Io {
+            context: format!("--http {}", opts.http),
+            source: e,
+        })?;
+    eprintln!("weir serve: REST on http://{}/api/v1", opts.http);
+    let restore = server.clone();
+    let restoring = std::thread::spawn(move || restore.restore());
+    let app = api::routes(server.clone());
+    let served = tokio.block_on(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    if let Ok(Err(e)) = restoring.join() {
+        eprintln!("weir serve: {e}");
+    }
+    eprintln!("weir serve: stopping every pipeline at a checkpoint");
+    server.shutdown();
+    served.map_err(|e| Error::Request(format!("serving HTTP: {e}")))
+}
+
+/// Resolves at SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}
