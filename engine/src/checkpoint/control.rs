@@ -48,7 +48,10 @@ impl Control {
     /// between two of its jobs still runs).
     pub fn started(&self) -> bool {
         let ended = self.ended.lock().is_ok_and(|e| !e.is_empty());
-        ended || self.job().is_some_and(|j| j.status() == crate::runtime::JobStatus::Running)
+        ended
+            || self
+                .job()
+                .is_some_and(|j| j.status() == crate::runtime::JobStatus::Running)
     }
 
     /// The run's checkpoints so far.
