@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod options;
 pub mod stdout;
+pub mod table;
 
 use std::collections::BTreeMap;
 
@@ -340,6 +341,7 @@ pub fn registry() -> Registry {
             ),
             ("mqtt", mqtt::sink::build as SinkFactory, &mqtt::sink::SPEC),
             ("stdout", stdout::build as SinkFactory, &stdout::SPEC),
+            ("table", table::build as SinkFactory, &table::SPEC),
         ],
     }
 }

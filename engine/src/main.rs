@@ -73,6 +73,9 @@ enum Command {
         /// The REST API's address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// The Postgres protocol's address (psql, drivers, Grafana), e.g. 127.0.0.1:5433.
+        #[arg(long)]
+        pg: Option<std::net::SocketAddr>,
         /// The catalog's and the checkpoints' directory.
         #[arg(long)]
         state_dir: std::path::PathBuf,
@@ -272,6 +275,7 @@ fn main() -> ExitCode {
         Command::Delete { name, server } => print(client::delete(&server.server, &name)),
         Command::Serve {
             http,
+            pg,
             state_dir,
             workers,
             checkpoint_every,
@@ -279,6 +283,7 @@ fn main() -> ExitCode {
         } => every(&checkpoint_every).and_then(|every| {
             weir_engine::serve::serve(&weir_engine::serve::ServeOptions {
                 http,
+                pg,
                 state_dir,
                 workers,
                 every,

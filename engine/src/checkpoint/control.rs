@@ -20,6 +20,9 @@ pub struct Control {
     /// The counters of the jobs that ended.
     ended: Mutex<Vec<PipelineMetrics>>,
     stats: Mutex<CheckpointStats>,
+    /// `ALTER MODEL` statements applied to every job of the run as it starts (a
+    /// checkpointed run's next job builds its models from the plan again).
+    alters: Mutex<Vec<String>>,
 }
 
 impl Control {
@@ -76,10 +79,29 @@ impl Control {
         total
     }
 
-    /// `job` is the one that runs now. A stop asked before it started reaches it.
+    /// Applies `ALTER MODEL …` to the job running now and to every later job of the run.
+    pub fn alter_model(&self, statement: &str) -> crate::Result<String> {
+        let done = match self.job() {
+            Some(j) => j.alter_model(statement)?,
+            None => String::new(),
+        };
+        if let Ok(mut a) = self.alters.lock() {
+            a.push(statement.to_string());
+        }
+        Ok(done)
+    }
+
+    /// `job` is the one that runs now. A stop asked before it started reaches it; the run's
+    /// `ALTER MODEL`s are applied to it.
     pub(crate) fn running(&self, job: &JobHandle) {
         if let Ok(mut c) = self.current.lock() {
             *c = Some(job.clone());
+        }
+        let alters = self.alters.lock().map(|a| a.clone()).unwrap_or_default();
+        for a in alters {
+            if let Err(e) = job.alter_model(&a) {
+                tracing::warn!(error = %e, statement = %a, "applying ALTER MODEL to the run's next job");
+            }
         }
     }
 

@@ -158,7 +158,7 @@ pub async fn create(
     req: Result<Json<NewPipeline>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PipelineInfo>), ApiError> {
     let req = body(req)?;
-    let s = blocking(move || app.create(&req.name, &req.sql, &user)).await?;
+    let s = blocking(move || app.create(&req.name, &req.sql, &req.sql, &user)).await?;
     Ok((StatusCode::CREATED, Json(info(&s, false))))
 }
 
@@ -309,6 +309,7 @@ pub fn routes(app: App) -> Router {
         .route(&format!("{p}/:name/graph"), get(graph))
         .route(&format!("{p}/:name/lineage"), get(lineage))
         .merge(super::admin::routes())
+        .merge(super::tables_api::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             super::auth::guard,

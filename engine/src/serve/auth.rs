@@ -35,7 +35,7 @@ pub fn need(method: &Method, route: &str) -> Need {
     let pipelines = "/api/v1/pipelines";
     match route {
         "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json" => Need::Public,
-        "/api/v1/tokens" => Need::Signed,
+        "/api/v1/tokens" | "/api/v1/tables" | "/api/v1/query" => Need::Signed,
         _ if route.starts_with(pipelines) && method == Method::GET => Need::Signed,
         r if r == pipelines || r == "/api/v1/pipelines/validate" => Need::Author,
         r if r.starts_with(pipelines) => Need::Manage,
@@ -145,7 +145,8 @@ pub async fn guard(AxState(app): AxState<Arc<Server>>, mut req: Request, next: N
     }
     let name = target(&route, req.uri().path());
     let user = sign_in(&app, req.headers());
-    let audited = method != Method::GET && route != "/api/v1/pipelines/validate";
+    let reads = ["/api/v1/pipelines/validate", "/api/v1/query"];
+    let audited = method != Method::GET && !reads.contains(&route.as_str());
     let response = match &user {
         None => unauthorized(),
         Some(u) if !allowed(&app, u, need, &name) => ApiError::Forbidden(format!(
@@ -214,6 +215,11 @@ mod tests {
         );
         assert_eq!(need(&Method::GET, "/api/v1/users"), Need::Admin);
         assert_eq!(need(&Method::GET, "/api/v1/audit"), Need::Admin);
+        assert_eq!(need(&Method::POST, "/api/v1/query"), Need::Signed);
+        assert_eq!(
+            need(&Method::POST, "/api/v1/tables/:table/grants"),
+            Need::Admin
+        );
         assert_eq!(
             target("/api/v1/pipelines/:name/stop", "/api/v1/pipelines/gen/stop"),
             "gen"

@@ -3,7 +3,8 @@
 //! directory (`catalog.rs`), runs each as a chain of checkpointed jobs when its sources can
 //! continue from a position (`pipeline.rs`, `server.rs`), reports their status (`status.rs`)
 //! and Prometheus metrics (`prometheus.rs`); users, roles and tokens (`users.rs`, managed in
-//! `admin.rs`), checked on every request (`auth.rs`), changes audited (`audit.rs`). Started again on the same directory — after a
+//! `admin.rs`), checked on every request (`auth.rs`), changes audited (`audit.rs`); `SELECT`
+//! over the `table` sinks (`query.rs`, `tables_api.rs`). Started again on the same directory — after a
 //! clean stop or kill -9 — it starts every pipeline recorded as running, each from its
 //! newest checkpoint.
 pub mod admin;
@@ -11,12 +12,16 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod declarations;
 pub mod error;
 pub mod openapi;
+pub mod pg;
 pub mod pipeline;
 pub mod prometheus;
+pub mod query;
 pub mod server;
 pub mod status;
+pub mod tables_api;
 pub mod users;
 
 use std::net::SocketAddr;
@@ -32,6 +37,8 @@ use crate::{Error, Result};
 pub struct ServeOptions {
     /// The REST API's address.
     pub http: SocketAddr,
+    /// The Postgres protocol's address, if any.
+    pub pg: Option<SocketAddr>,
     /// The catalog's and the checkpoints' directory.
     pub state_dir: PathBuf,
     /// Worker threads of the runtime.
@@ -50,6 +57,11 @@ fn check_address(opts: &ServeOptions) -> Result<()> {
         return Err(Error::Request(format!(
             "--http {}: plain HTTP on a non-loopback address would send passwords and tokens in the clear; listen on 127.0.0.1, or pass --insecure",
             opts.http
+        )));
+    }
+    if let Some(pg) = opts.pg.filter(|a| !a.ip().is_loopback() && !opts.insecure) {
+        return Err(Error::Request(format!(
+            "--pg {pg}: the Postgres protocol without TLS on a non-loopback address is refused; listen on 127.0.0.1, or pass --insecure"
         )));
     }
     Ok(())
@@ -82,6 +94,16 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             source: e,
         })?;
     eprintln!("weir serve: REST on http://{}/api/v1", opts.http);
+    if let Some(pg) = opts.pg {
+        let l = tokio
+            .block_on(tokio::net::TcpListener::bind(pg))
+            .map_err(|e| Error::Io {
+                context: format!("--pg {pg}"),
+                source: e,
+            })?;
+        eprintln!("weir serve: Postgres protocol on {pg}");
+        tokio.spawn(pg::serve(l, server.clone()));
+    }
     let restore = server.clone();
     let restoring = std::thread::spawn(move || restore.restore());
     let app = api::routes(server.clone());

@@ -4,7 +4,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
-use super::{admin, api};
+use super::{admin, api, tables_api};
 
 /// HTTP Basic (a user's password) and bearer tokens, as the document's security schemes.
 struct Security;
@@ -32,14 +32,16 @@ impl utoipa::Modify for Security {
         api::list, api::create, api::validate, api::one, api::delete, api::stop, api::start,
         api::restart, api::status, api::graph, api::lineage, api::healthz, api::readyz,
         admin::new_token, admin::users, admin::create_user, admin::delete_user, admin::grant,
-        admin::revoke, admin::audit
+        admin::revoke, admin::audit, tables_api::tables, tables_api::query, tables_api::grant,
+        tables_api::revoke
     ),
     components(schemas(
         api::NewPipeline, api::Script, api::Validated, api::PipelineInfo, api::Graph, api::Lineage,
         api::Health, super::error::ErrorBody, super::pipeline::State, super::pipeline::Failure,
         super::status::Status, super::status::QueryStatus, super::status::CheckpointInfo,
         admin::Token, admin::NewUser, admin::Grant, super::users::UserInfo, super::users::Role,
-        super::audit::Entry
+        super::audit::Entry, tables_api::Query, tables_api::Answer, tables_api::TableInfo,
+        tables_api::TableGrant
     )),
     modifiers(&Security),
     security(("basic" = []), ("bearer" = []))

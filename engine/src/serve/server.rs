@@ -23,6 +23,8 @@ pub struct Server {
     pub users: super::users::Users,
     /// The audit log.
     pub audit: super::audit::Audit,
+    /// What Postgres clients declared (`CREATE SOURCE`, …).
+    pub declarations: super::declarations::Declarations,
     rt: Arc<Runtime>,
     catalog: Catalog,
     settings: Settings,
@@ -96,6 +98,7 @@ impl Server {
         Ok(Server {
             users: super::users::Users::open(state_dir, admin_password)?,
             audit: super::audit::Audit::open(state_dir)?,
+            declarations: super::declarations::Declarations::open(state_dir)?,
             rt,
             catalog,
             settings: Settings {
@@ -159,16 +162,20 @@ impl Server {
     }
 
     /// Compiles `sql`, records it as pipeline `name` of `owner` and starts it. Only engineers
-    /// (and admins) set connector secrets.
+    /// (and admins) set connector secrets: `written` is the part of `sql` the owner wrote
+    /// (all of it over REST; the `CREATE PIPELINE` over Postgres, after the declarations).
     pub fn create(
         &self,
         name: &str,
         sql: &str,
+        written: &str,
         owner: &super::users::User,
     ) -> Result<Arc<Served>, ApiError> {
         check_name(name)?;
         let plan = compile(sql)?;
-        if !owner.any(&[super::users::Role::Engineer]) && weir_queries::redact::redact(sql) != sql {
+        if !owner.any(&[super::users::Role::Engineer])
+            && weir_queries::redact::redact(written) != written
+        {
             return Err(ApiError::Forbidden(format!(
                 "user '{}' may not set connector secrets (password, token, …): ask an engineer to declare the source or sink",
                 owner.name
@@ -250,10 +257,13 @@ impl Server {
         self.start(name)
     }
 
-    /// Stops pipeline `name` and forgets it with its checkpoints.
+    /// Stops pipeline `name` and forgets it with its checkpoints and its table sinks.
     pub fn delete(&self, name: &str) -> Result<(), ApiError> {
         let served = self.get(name)?;
         served.stop();
+        for s in served.plan.sinks.iter().filter(|s| s.connector == "table") {
+            weir_connectors::table::drop_table(&s.name);
+        }
         self.map()?.remove(name);
         self.save()?;
         let dir = self.job_dir(name);
@@ -261,6 +271,29 @@ impl Server {
             std::fs::remove_dir_all(&dir).map_err(internal)?;
         }
         Ok(())
+    }
+
+    /// Applies `ALTER MODEL name SET VERSION 'v'` to every running pipeline that has the
+    /// model; says how many.
+    pub fn alter_model(&self, statement: &str) -> Result<usize, ApiError> {
+        let (model, _) = weir_queries::parse_alter_model(statement).map_err(ApiError::Sql)?;
+        let mut n = 0;
+        for p in self.list() {
+            if !p.plan.models.iter().any(|m| m.name == model) || !p.active() {
+                continue;
+            }
+            p.state()
+                .2
+                .alter_model(statement)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(ApiError::NotFound(format!(
+                "no running pipeline has model '{model}'"
+            )));
+        }
+        Ok(n)
     }
 
     /// Stops every pipeline (each at a last checkpoint) without changing what the catalog

@@ -72,6 +72,9 @@ struct StoredUser {
     password: String,
     roles: BTreeSet<Role>,
     created_ms: u64,
+    /// SCRAM-SHA-256's salt and salted password (hex), for the Postgres protocol.
+    #[serde(default)]
+    scram: Option<(String, String)>,
 }
 
 /// What is stored.
@@ -80,6 +83,23 @@ struct Stored {
     users: BTreeMap<String, StoredUser>,
     /// BLAKE2b-256 of the token (hex) → its user.
     tokens: BTreeMap<String, String>,
+    /// Table → the users and roles granted `SELECT` on it.
+    #[serde(default)]
+    grants: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// SCRAM's iteration count.
+pub const SCRAM_ITERATIONS: usize = 4096;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// A signed-in user.
@@ -123,7 +143,7 @@ fn hex_hash(parts: &[&[u8]]) -> String {
         h.update(p);
         h.update([0u8]);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
 }
 
 fn hash_password(password: &str) -> Result<String, ApiError> {
@@ -202,6 +222,10 @@ impl Users {
             ));
         }
         let hash = hash_password(password)?;
+        let mut salt = [0u8; 16];
+        OsRng.fill_bytes(&mut salt);
+        let salted =
+            pgwire::api::auth::sasl::scram::gen_salted_password(password, &salt, SCRAM_ITERATIONS);
         let mut s = self.stored.lock().map_err(internal)?;
         if s.users.contains_key(name) {
             return Err(ApiError::Conflict(format!("user '{name}' exists")));
@@ -212,6 +236,7 @@ impl Users {
                 password: hash,
                 roles: roles.iter().copied().collect(),
                 created_ms: now_ms(),
+                scram: Some((hex(&salt), hex(&salted))),
             },
         );
         self.save(&s)
@@ -296,6 +321,42 @@ impl Users {
             .ok()?;
         self.checked.lock().ok()?.insert(key, name.to_string());
         self.user(name)
+    }
+
+    /// User `name`'s SCRAM salt and salted password.
+    pub fn scram(&self, name: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let s = self.stored.lock().ok()?;
+        let (salt, salted) = s.users.get(name)?.scram.clone()?;
+        Some((unhex(&salt)?, unhex(&salted)?))
+    }
+
+    /// The signed-in user `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<User> {
+        self.user(name)
+    }
+
+    /// Grants (`true`) or revokes `SELECT` on `table` to a user or role.
+    pub fn set_select(&self, table: &str, grantee: &str, grant: bool) -> Result<(), ApiError> {
+        let mut s = self.stored.lock().map_err(internal)?;
+        if !s.users.contains_key(grantee) && Role::parse(grantee).is_none() {
+            return Err(ApiError::NotFound(format!("no user or role '{grantee}'")));
+        }
+        let set = s.grants.entry(table.to_string()).or_default();
+        match grant {
+            true => set.insert(grantee.to_string()),
+            false => set.remove(grantee),
+        };
+        self.save(&s)
+    }
+
+    /// Whether `SELECT` on `table` is granted to `user` or one of their roles.
+    pub fn granted(&self, table: &str, user: &User) -> bool {
+        let Ok(s) = self.stored.lock() else {
+            return false;
+        };
+        s.grants.get(table).is_some_and(|g| {
+            g.contains(&user.name) || user.roles.iter().any(|r| g.contains(&r.name()))
+        })
     }
 
     /// The user a token belongs to.

@@ -1,0 +1,104 @@
+//! The table sink: latest row per key, a bounded log, a table shared by sink name.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::*;
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("machine", DataType::Utf8, true),
+        Field::new("n", DataType::Int64, true),
+    ]))
+}
+
+fn batch(rows: &[(&str, i64)]) -> RecordBatch {
+    let m: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let n: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(StringArray::from(m)),
+            Arc::new(Int64Array::from(n)),
+        ],
+    )
+    .unwrap()
+}
+
+fn sink(name: &str, options: &[(&str, &str)]) -> Box<dyn Sink> {
+    let options: BTreeMap<String, String> = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    build(SinkContext {
+        name: name.into(),
+        schema: schema(),
+        options,
+        format: None,
+        metrics: Default::default(),
+        resume: None,
+        state_dir: None,
+        durable: None,
+    })
+    .unwrap()
+}
+
+fn rows(name: &str) -> Vec<(String, i64)> {
+    let t = all().into_iter().find(|(n, _)| n == name).unwrap().1;
+    let b = t.snapshot().unwrap();
+    let m = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+    let n = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+    let mut v: Vec<(String, i64)> = (0..b.num_rows())
+        .map(|i| (m.value(i).to_string(), n.value(i)))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn keeps_the_latest_row_per_key_across_sinks_of_one_name() {
+    let mut s = sink("t_keyed", &[("key", "machine")]);
+    s.write(&batch(&[("a", 1), ("b", 2), ("a", 3)])).unwrap();
+    s.write(&batch(&[("b", 4), ("c", 5)])).unwrap();
+    assert_eq!(
+        rows("t_keyed"),
+        vec![("a".into(), 3), ("b".into(), 4), ("c".into(), 5)]
+    );
+    // The next job of a checkpointed pipeline takes the same table up again.
+    let mut again = sink("t_keyed", &[("key", "machine")]);
+    again.write(&batch(&[("c", 6)])).unwrap();
+    assert_eq!(
+        rows("t_keyed"),
+        vec![("a".into(), 3), ("b".into(), 4), ("c".into(), 6)]
+    );
+}
+
+#[test]
+fn a_log_keeps_the_newest_max_rows() {
+    let mut s = sink("t_log", &[("max_rows", "3")]);
+    s.write(&batch(&[("a", 1), ("b", 2)])).unwrap();
+    s.write(&batch(&[("c", 3), ("d", 4)])).unwrap();
+    assert_eq!(
+        rows("t_log"),
+        vec![("b".into(), 2), ("c".into(), 3), ("d".into(), 4)]
+    );
+}
+
+#[test]
+fn an_unknown_key_column_is_refused() {
+    let options: BTreeMap<String, String> = [("key".to_string(), "nope".to_string())].into();
+    let r = build(SinkContext {
+        name: "t_bad".into(),
+        schema: schema(),
+        options,
+        format: None,
+        metrics: Default::default(),
+        resume: None,
+        state_dir: None,
+        durable: None,
+    });
+    assert!(r.is_err_and(|e| e.to_string().contains("nope")));
+}
