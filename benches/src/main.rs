@@ -7,6 +7,8 @@
 //! `target/release/weir-bench lookup [ROWS] [MACHINES] [WORKERS]`
 //! `target/release/weir-bench inference [ROWS] [BATCH] [none]` (`none`: without the model)
 //! `target/release/weir-bench compressor [ROWS] [WORKERS] [drift]`
+//! `target/release/weir-bench serve-load [CALLS] [CONCURRENCY] [ROWS]` (API calls against `weir
+//! serve` while it runs the windowed pipeline into a table sink: see `serve.rs`)
 //!
 //! `windowed`: ROWS readings (default 10 million) of 1000 sensors with ms timestamps and up to
 //! 200 ms of jitter, written once to `bench-data/readings-ROWS.csv`, then a 1-second tumbling
@@ -22,6 +24,7 @@ mod brokers;
 mod kill;
 mod lookup;
 mod models;
+mod serve;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -98,6 +101,17 @@ fn main() {
             kill::run(which, n(2, 100) as usize, n(3, 0));
             return;
         }
+        "serve-load" => {
+            let n = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+            let rows = n(4, 10_000_000);
+            let input = PathBuf::from(format!("bench-data/readings-{rows}.csv"));
+            if let Err(e) = generate(&input, rows) {
+                eprintln!("generating {}: {e}", input.display());
+                std::process::exit(1);
+            }
+            serve::run(n(2, 1000) as usize, n(3, 50) as usize, &input);
+            return;
+        }
         "kafka" => {
             brokers::kafka(
                 args.get(2)
@@ -107,7 +121,7 @@ fn main() {
             return;
         }
         _ => {
-            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] [archive] | kafka [ROWS] | kill-mqtt [KILLS] [MESSAGES] | kill-kafka [KILLS] [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift]");
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] [archive] | kafka [ROWS] | kill-mqtt [KILLS] [MESSAGES] | kill-kafka [KILLS] [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift] | serve-load [CALLS] [CONCURRENCY] [ROWS]");
             std::process::exit(2);
         }
     }
