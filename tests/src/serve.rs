@@ -27,6 +27,11 @@ impl Auth {
         Auth::Basic("admin".into(), ADMIN_PASSWORD.into())
     }
 
+    /// The `authorization` header's value (`None`: anonymous).
+    pub fn header_value(&self) -> Option<String> {
+        self.header()
+    }
+
     fn header(&self) -> Option<String> {
         match self {
             Auth::Anonymous => None,

@@ -6,7 +6,8 @@
 //! (a duration: rows older than that, by arrival, go). A table is process-wide, named after
 //! the sink: it outlives the job that writes it (a checkpointed pipeline is a chain of jobs),
 //! and a pipeline started again fills it on. It is not durable: after a restart it holds what
-//! the pipeline has written since.
+//! the pipeline has written since. [`Table::follow`] streams the rows written as they come
+//! (`weir serve`'s server-sent events).
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -65,6 +66,9 @@ pub struct Table {
     max_rows: usize,
     retain: Option<Duration>,
     rows: Mutex<Rows>,
+    /// Who follows the rows as they come (a slow follower that falls 1024 batches behind is
+    /// let go, never waited for).
+    followers: Mutex<Vec<std::sync::mpsc::SyncSender<RecordBatch>>>,
 }
 
 fn tables() -> &'static Mutex<BTreeMap<String, Arc<Table>>> {
@@ -91,6 +95,15 @@ impl Table {
     /// Its schema.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    /// Follows the rows written from now on.
+    pub fn follow(&self) -> std::sync::mpsc::Receiver<RecordBatch> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+        if let Ok(mut f) = self.followers.lock() {
+            f.push(tx);
+        }
+        rx
     }
 
     /// Its rows now, as one batch.
@@ -145,6 +158,9 @@ impl Table {
 
     /// Takes in `batch`.
     fn add(&self, batch: &RecordBatch) -> Result<()> {
+        if let Ok(mut f) = self.followers.lock() {
+            f.retain(|tx| tx.try_send(batch.clone()).is_ok());
+        }
         let mut rows = self
             .rows
             .lock()
@@ -256,6 +272,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
                 max_rows,
                 retain,
                 rows: Mutex::new(rows),
+                followers: Mutex::new(Vec::new()),
             });
             all.insert(ctx.name.clone(), t.clone());
             t

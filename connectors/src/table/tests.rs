@@ -102,3 +102,15 @@ fn an_unknown_key_column_is_refused() {
     });
     assert!(r.is_err_and(|e| e.to_string().contains("nope")));
 }
+
+#[test]
+fn a_follower_gets_the_rows_written_after_it_came() {
+    let mut s = sink("t_follow", &[]);
+    s.write(&batch(&[("a", 1)])).unwrap();
+    let t = all().into_iter().find(|(n, _)| n == "t_follow").unwrap().1;
+    let rx = t.follow();
+    s.write(&batch(&[("b", 2), ("c", 3)])).unwrap();
+    let got = rx.try_recv().unwrap();
+    assert_eq!(got.num_rows(), 2);
+    assert!(rx.try_recv().is_err());
+}

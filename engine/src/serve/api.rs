@@ -308,6 +308,7 @@ pub fn routes(app: App) -> Router {
         .route(&format!("{p}/:name/status"), get(status))
         .route(&format!("{p}/:name/graph"), get(graph))
         .route(&format!("{p}/:name/lineage"), get(lineage))
+        .route(&format!("{p}/:name/output"), get(super::output::output))
         .merge(super::admin::routes())
         .merge(super::tables_api::routes())
         .route_layer(axum::middleware::from_fn_with_state(

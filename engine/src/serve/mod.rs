@@ -4,7 +4,8 @@
 //! continue from a position (`pipeline.rs`, `server.rs`), reports their status (`status.rs`)
 //! and Prometheus metrics (`prometheus.rs`); users, roles and tokens (`users.rs`, managed in
 //! `admin.rs`), checked on every request (`auth.rs`), changes audited (`audit.rs`); `SELECT`
-//! over the `table` sinks (`query.rs`, `tables_api.rs`). Started again on the same directory — after a
+//! over the `table` sinks (`query.rs`, `tables_api.rs`) and their rows as server-sent events
+//! (`output.rs`). Started again on the same directory — after a
 //! clean stop or kill -9 — it starts every pipeline recorded as running, each from its
 //! newest checkpoint.
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod catalog;
 pub mod declarations;
 pub mod error;
 pub mod openapi;
+pub mod output;
 pub mod pg;
 pub mod pipeline;
 pub mod prometheus;
@@ -108,9 +110,24 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
     let restoring = std::thread::spawn(move || restore.restore());
     let app = api::routes(server.clone());
     let served = tokio.block_on(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let (s1, s2) = (stop.clone(), stop.clone());
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            s1.notify_waiters();
+        });
+        let serving =
+            axum::serve(listener, app).with_graceful_shutdown(async move { s2.notified().await });
+        // Requests in flight get 5 s after the signal; an open event stream does not hold the
+        // server up.
+        let deadline = async {
+            stop.notified().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        };
+        tokio::select! {
+            r = serving => r,
+            _ = deadline => Ok(()),
+        }
     });
     if let Ok(Err(e)) = restoring.join() {
         eprintln!("weir serve: {e}");

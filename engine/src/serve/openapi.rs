@@ -33,7 +33,7 @@ impl utoipa::Modify for Security {
         api::restart, api::status, api::graph, api::lineage, api::healthz, api::readyz,
         admin::new_token, admin::users, admin::create_user, admin::delete_user, admin::grant,
         admin::revoke, admin::audit, tables_api::tables, tables_api::query, tables_api::grant,
-        tables_api::revoke
+        tables_api::revoke, super::output::output
     ),
     components(schemas(
         api::NewPipeline, api::Script, api::Validated, api::PipelineInfo, api::Graph, api::Lineage,
