@@ -44,7 +44,7 @@ fn call(
 }
 
 /// Standard padded base64 (for HTTP Basic).
-fn base64(b: &[u8]) -> String {
+pub fn base64(b: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in b.chunks(3) {

@@ -35,28 +35,13 @@ impl Auth {
     fn header(&self) -> Option<String> {
         match self {
             Auth::Anonymous => None,
-            Auth::Basic(u, p) => Some(format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))),
+            Auth::Basic(u, p) => Some(format!(
+                "Basic {}",
+                weir_engine::client::base64(format!("{u}:{p}").as_bytes())
+            )),
             Auth::Bearer(t) => Some(format!("Bearer {t}")),
         }
     }
-}
-
-/// Standard padded base64.
-fn base64(b: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            match i <= c.len() {
-                true => out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char),
-                false => out.push('='),
-            }
-        }
-    }
-    out
 }
 
 /// A running `weir serve`.

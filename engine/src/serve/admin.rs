@@ -12,6 +12,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::api::{blocking, body};
 use super::audit::Entry;
 use super::error::{ApiError, ErrorBody};
 use super::server::Server;
@@ -45,19 +46,6 @@ pub struct NewUser {
 pub struct Grant {
     /// The role.
     pub role: Role,
-}
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(t)| t)
-        .map_err(|e| ApiError::BadRequest(e.body_text()))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("the request's task failed: {e}")))?
 }
 
 /// A new API token for the signed-in user.

@@ -103,25 +103,29 @@ fn session(app: &Server, user: &User) -> Result<SessionContext, ApiError> {
     Ok(ctx)
 }
 
-/// The schema `sql` would answer with (planned, not run).
-pub async fn describe(app: &Server, user: &User, sql: &str) -> Result<SchemaRef, ApiError> {
+/// `sql` planned, read-only, over what `user` may read.
+async fn plan(
+    app: &Server,
+    user: &User,
+    sql: &str,
+) -> Result<datafusion::dataframe::DataFrame, ApiError> {
     let ctx = session(app, user)?;
     let opts = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let frame = ctx.sql_with_options(sql, opts).await.map_err(df)?;
+    ctx.sql_with_options(sql, opts).await.map_err(df)
+}
+
+/// The schema `sql` would answer with (planned, not run).
+pub async fn describe(app: &Server, user: &User, sql: &str) -> Result<SchemaRef, ApiError> {
+    let frame = plan(app, user, sql).await?;
     Ok(Arc::new(frame.schema().as_arrow().clone()))
 }
 
 /// Runs `sql` as `user`.
 pub async fn select(app: &Server, user: &User, sql: &str) -> Result<Answer, ApiError> {
-    let ctx = session(app, user)?;
-    let opts = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    let frame = ctx.sql_with_options(sql, opts).await.map_err(df)?;
+    let frame = plan(app, user, sql).await?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(df)?;
     Ok(Answer { schema, batches })

@@ -12,6 +12,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::api::body;
 use super::error::{ApiError, ErrorBody};
 use super::query::{may_read, select, to_json};
 use super::server::Server;
@@ -53,11 +54,6 @@ pub struct TableInfo {
 pub struct TableGrant {
     /// A user's or a role's name.
     pub grantee: String,
-}
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(t)| t)
-        .map_err(|e| ApiError::BadRequest(e.body_text()))
 }
 
 /// The table sinks the signed-in user may read.
