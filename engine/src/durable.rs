@@ -188,7 +188,7 @@ pub fn run_controlled(
         };
         let this_wait = if fresh { Duration::ZERO } else { wait };
         let first = std::mem::take(&mut fresh);
-        let job = rt.submit_with(&graph, values.clone(), opts)?;
+        let job = rt.submit_with(&control.with_versions(&graph), values.clone(), opts)?;
         control.running(&job);
         if let Some(p) = paused.take() {
             stats.last_pause = p.elapsed();

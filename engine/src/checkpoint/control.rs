@@ -20,9 +20,10 @@ pub struct Control {
     /// The counters of the jobs that ended.
     ended: Mutex<Vec<PipelineMetrics>>,
     stats: Mutex<CheckpointStats>,
-    /// `ALTER MODEL` statements applied to every job of the run as it starts (a
-    /// checkpointed run's next job builds its models from the plan again).
-    alters: Mutex<Vec<String>>,
+    /// Model versions switched during the run (model → version): every later job of the run
+    /// starts with them current (a checkpointed run's next job builds its models from the
+    /// plan again).
+    alters: Mutex<Vec<(String, String)>>,
 }
 
 impl Control {
@@ -81,27 +82,37 @@ impl Control {
 
     /// Applies `ALTER MODEL …` to the job running now and to every later job of the run.
     pub fn alter_model(&self, statement: &str) -> crate::Result<String> {
+        let (model, version) = weir_queries::parse_alter_model(statement)?;
         let done = match self.job() {
             Some(j) => j.alter_model(statement)?,
-            None => String::new(),
+            None => format!("model {model} at version {version} from the next job"),
         };
         if let Ok(mut a) = self.alters.lock() {
-            a.push(statement.to_string());
+            a.retain(|(m, _)| *m != model);
+            a.push((model, version));
         }
         Ok(done)
     }
 
-    /// `job` is the one that runs now. A stop asked before it started reaches it; the run's
-    /// `ALTER MODEL`s are applied to it.
+    /// `plan` with the run's switched model versions current.
+    pub(crate) fn with_versions(
+        &self,
+        plan: &weir_queries::job_plan::JobPlan,
+    ) -> weir_queries::job_plan::JobPlan {
+        let alters = self.alters.lock().map(|a| a.clone()).unwrap_or_default();
+        let mut plan = plan.clone();
+        for (model, version) in alters {
+            for m in plan.script.models.iter_mut().filter(|m| m.name == model) {
+                m.current = m.version == version;
+            }
+        }
+        plan
+    }
+
+    /// `job` is the one that runs now. A stop asked before it started reaches it.
     pub(crate) fn running(&self, job: &JobHandle) {
         if let Ok(mut c) = self.current.lock() {
             *c = Some(job.clone());
-        }
-        let alters = self.alters.lock().map(|a| a.clone()).unwrap_or_default();
-        for a in alters {
-            if let Err(e) = job.alter_model(&a) {
-                tracing::warn!(error = %e, statement = %a, "applying ALTER MODEL to the run's next job");
-            }
         }
     }
 

@@ -312,6 +312,7 @@ pub fn routes(app: App) -> Router {
         .route(&format!("{p}/:name/output"), get(super::output::output))
         .merge(super::admin::routes())
         .merge(super::tables_api::routes())
+        .merge(super::models_api::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             super::auth::guard,

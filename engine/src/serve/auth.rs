@@ -26,6 +26,8 @@ pub enum Need {
     Author,
     /// An engineer, or the analyst who created the pipeline: stop, start, delete it.
     Manage,
+    /// An ML engineer: switch model versions.
+    Models,
     /// An admin: users, roles, the audit log.
     Admin,
 }
@@ -35,7 +37,8 @@ pub fn need(method: &Method, route: &str) -> Need {
     let pipelines = "/api/v1/pipelines";
     match route {
         "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json" => Need::Public,
-        "/api/v1/tokens" | "/api/v1/tables" | "/api/v1/query" => Need::Signed,
+        "/api/v1/tokens" | "/api/v1/tables" | "/api/v1/query" | "/api/v1/models" => Need::Signed,
+        "/api/v1/models/:model/version" => Need::Models,
         _ if route.starts_with(pipelines) && method == Method::GET => Need::Signed,
         r if r == pipelines || r == "/api/v1/pipelines/validate" => Need::Author,
         r if r.starts_with(pipelines) => Need::Manage,
@@ -118,6 +121,7 @@ fn allowed(app: &Server, user: &User, need: Need, name: &str) -> bool {
                         .get(name)
                         .is_ok_and(|p| p.record.lock().is_ok_and(|r| r.owner == user.name)))
         }
+        Need::Models => user.any(&[Role::MlEngineer]),
         Need::Admin => user.any(&[]),
     }
 }
@@ -216,6 +220,10 @@ mod tests {
         assert_eq!(need(&Method::GET, "/api/v1/users"), Need::Admin);
         assert_eq!(need(&Method::GET, "/api/v1/audit"), Need::Admin);
         assert_eq!(need(&Method::POST, "/api/v1/query"), Need::Signed);
+        assert_eq!(
+            need(&Method::POST, "/api/v1/models/:model/version"),
+            Need::Models
+        );
         assert_eq!(
             need(&Method::POST, "/api/v1/tables/:table/grants"),
             Need::Admin

@@ -5,7 +5,7 @@
 //! and Prometheus metrics (`prometheus.rs`); users, roles and tokens (`users.rs`, managed in
 //! `admin.rs`), checked on every request (`auth.rs`), changes audited (`audit.rs`); `SELECT`
 //! over the `table` sinks (`query.rs`, `tables_api.rs`) and their rows as server-sent events
-//! (`output.rs`). Started again on the same directory — after a
+//! (`output.rs`); model versions (`models_api.rs`). Started again on the same directory — after a
 //! clean stop or kill -9 — it starts every pipeline recorded as running, each from its
 //! newest checkpoint.
 pub mod admin;
@@ -15,6 +15,7 @@ pub mod auth;
 pub mod catalog;
 pub mod declarations;
 pub mod error;
+pub mod models_api;
 pub mod openapi;
 pub mod output;
 pub mod pg;

@@ -4,7 +4,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
-use super::{admin, api, tables_api};
+use super::{admin, api, models_api, tables_api};
 
 /// HTTP Basic (a user's password) and bearer tokens, as the document's security schemes.
 struct Security;
@@ -33,7 +33,7 @@ impl utoipa::Modify for Security {
         api::restart, api::status, api::graph, api::lineage, api::healthz, api::readyz,
         admin::new_token, admin::users, admin::create_user, admin::delete_user, admin::grant,
         admin::revoke, admin::audit, tables_api::tables, tables_api::query, tables_api::grant,
-        tables_api::revoke, super::output::output
+        tables_api::revoke, super::output::output, models_api::models, models_api::switch
     ),
     components(schemas(
         api::NewPipeline, api::Script, api::Validated, api::PipelineInfo, api::Graph, api::Lineage,
@@ -41,7 +41,7 @@ impl utoipa::Modify for Security {
         super::status::Status, super::status::QueryStatus, super::status::CheckpointInfo,
         admin::Token, admin::NewUser, admin::Grant, super::users::UserInfo, super::users::Role,
         super::audit::Entry, tables_api::Query, tables_api::Answer, tables_api::TableInfo,
-        tables_api::TableGrant
+        tables_api::TableGrant, models_api::ModelInfo, models_api::Version, models_api::Switched
     )),
     modifiers(&Security),
     security(("basic" = []), ("bearer" = []))
