@@ -106,6 +106,23 @@ impl Table {
         rx
     }
 
+    /// How many rows it holds now.
+    pub fn len(&self) -> usize {
+        let Ok(mut rows) = self.rows.lock() else {
+            return 0;
+        };
+        self.expire(&mut rows);
+        match &*rows {
+            Rows::Log(_, n) => *n,
+            Rows::Keyed(m) => m.len(),
+        }
+    }
+
+    /// Whether it holds no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Its rows now, as one batch.
     pub fn snapshot(&self) -> Result<RecordBatch> {
         let mut rows = self

@@ -115,7 +115,7 @@ fn info(s: &Served, with_sql: bool) -> PipelineInfo {
         state,
         desired: r
             .as_ref()
-            .map(|r| format!("{:?}", r.desired).to_lowercase())
+            .map(|r| r.desired.name().to_string())
             .unwrap_or_default(),
         owner: r.as_ref().map(|r| r.owner.clone()).unwrap_or_default(),
         created_ms: r.as_ref().map_or(0, |r| r.created_ms),
@@ -264,11 +264,7 @@ pub async fn lineage(AxState(app): AxState<App>, Path(name): Path<String>) -> Ap
 fn health_of(app: &Server) -> Health {
     let mut pipelines = BTreeMap::new();
     for s in app.list() {
-        let name = serde_json::to_value(s.state().0)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        *pipelines.entry(name).or_insert(0) += 1;
+        *pipelines.entry(s.state().0.name().to_string()).or_insert(0) += 1;
     }
     Health {
         status: if app.ready() { "ok" } else { "starting" }.into(),

@@ -29,6 +29,15 @@ pub struct Entry {
     pub outcome: String,
 }
 
+/// The outcome of a request that got `status`: `ok`, `denied` (401, 403) or `failed`.
+pub fn outcome(status: u16) -> &'static str {
+    match status {
+        200..=299 => "ok",
+        401 | 403 => "denied",
+        _ => "failed",
+    }
+}
+
 /// The audit log file.
 pub struct Audit {
     path: PathBuf,

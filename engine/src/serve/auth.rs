@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State as AxState};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -176,12 +176,7 @@ pub async fn guard(AxState(app): AxState<Arc<Server>>, mut req: Request, next: N
             action: format!("{method} {}", braces(&route)),
             target: name,
             status: status.as_u16(),
-            outcome: match status {
-                s if s.is_success() => "ok",
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "denied",
-                _ => "failed",
-            }
-            .into(),
+            outcome: super::audit::outcome(status.as_u16()).into(),
         });
     }
     response

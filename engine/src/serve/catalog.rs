@@ -21,6 +21,16 @@ pub enum Desired {
     Stopped,
 }
 
+impl Desired {
+    /// `running` or `stopped`, as serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            Desired::Running => "running",
+            Desired::Stopped => "stopped",
+        }
+    }
+}
+
 /// One recorded pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {

@@ -72,6 +72,11 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status code.
+    pub fn status_code(&self) -> u16 {
+        self.status().0.as_u16()
+    }
+
     /// The response body.
     pub fn body(&self) -> ErrorBody {
         let (_, error) = self.status();

@@ -35,6 +35,20 @@ pub enum State {
     Failed,
 }
 
+impl State {
+    /// The state's name, as serialized (`running`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+            State::Finished => "finished",
+            State::Failed => "failed",
+        }
+    }
+}
+
 /// Why a pipeline failed.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Failure {

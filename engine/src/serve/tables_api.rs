@@ -73,7 +73,7 @@ pub async fn tables(
             .iter()
             .map(|f| (f.name().clone(), f.data_type().to_string()))
             .collect();
-        let rows = t.snapshot().map(|b| b.num_rows()).unwrap_or(0);
+        let rows = t.len();
         out.push(TableInfo {
             name,
             columns,

@@ -90,12 +90,9 @@ fn show(app: &Server, user: &User, what: &str) -> Result<RecordBatch, ApiError> 
                     let r = p.record.lock().map(|r| r.clone()).ok();
                     vec![
                         st.name,
-                        serde_json::to_value(st.state)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default(),
+                        st.state.name().to_string(),
                         r.as_ref()
-                            .map(|r| format!("{:?}", r.desired).to_lowercase())
+                            .map(|r| r.desired.name().to_string())
                             .unwrap_or_default(),
                         r.map(|r| r.owner).unwrap_or_default(),
                         if p.checkpoints.is_ok() { "on" } else { "off" }.to_string(),
@@ -146,12 +143,7 @@ fn show(app: &Server, user: &User, what: &str) -> Result<RecordBatch, ApiError> 
             weir_connectors::table::all()
                 .into_iter()
                 .filter(|(n, _)| crate::serve::query::may_read(app, user, n))
-                .map(|(n, t)| {
-                    vec![
-                        n,
-                        t.snapshot().map(|b| b.num_rows()).unwrap_or(0).to_string(),
-                    ]
-                })
+                .map(|(n, t)| vec![n, t.len().to_string()])
                 .collect(),
         ),
         "users" => text_rows(
@@ -212,6 +204,7 @@ pub async fn run(app: &Arc<Server>, user: &User, text: &str) -> Result<Outcome, 
     };
     if changes {
         let words: Vec<&str> = text.split_whitespace().take(2).collect();
+        let status = result.as_ref().map_or_else(|e| e.status_code(), |_| 200);
         app.audit.append(&Entry {
             ts_ms: now_ms(),
             user: user.name.clone(),
@@ -222,31 +215,11 @@ pub async fn run(app: &Arc<Server>, user: &User, text: &str) -> Result<Outcome, 
                 .unwrap_or("")
                 .trim_matches(|c| c == '"' || c == '(')
                 .to_string(),
-            status: match &result {
-                Ok(_) => 200,
-                Err(e) => status_of(e),
-            },
-            outcome: match &result {
-                Ok(_) => "ok",
-                Err(ApiError::Forbidden(_)) => "denied",
-                Err(_) => "failed",
-            }
-            .into(),
+            status,
+            outcome: crate::serve::audit::outcome(status).into(),
         });
     }
     result
-}
-
-fn status_of(e: &ApiError) -> u16 {
-    match e {
-        ApiError::Sql(_) => 422,
-        ApiError::NotFound(_) => 404,
-        ApiError::Conflict(_) => 409,
-        ApiError::BadRequest(_) => 400,
-        ApiError::Unauthorized(_) => 401,
-        ApiError::Forbidden(_) => 403,
-        ApiError::Internal(_) => 500,
-    }
 }
 
 /// A statement that changes something, or shows.
