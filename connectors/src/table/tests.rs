@@ -89,17 +89,7 @@ fn a_log_keeps_the_newest_max_rows() {
 
 #[test]
 fn an_unknown_key_column_is_refused() {
-    let options: BTreeMap<String, String> = [("key".to_string(), "nope".to_string())].into();
-    let r = build(SinkContext {
-        name: "t_bad".into(),
-        schema: schema(),
-        options,
-        format: None,
-        metrics: Default::default(),
-        resume: None,
-        state_dir: None,
-        durable: None,
-    });
+    let r = build(context("t_bad", &[("key", "nope")]));
     assert!(r.is_err_and(|e| e.to_string().contains("nope")));
 }
 
