@@ -28,12 +28,12 @@ fn batch(rows: &[(&str, i64)]) -> RecordBatch {
     .unwrap()
 }
 
-fn sink(name: &str, options: &[(&str, &str)]) -> Box<dyn Sink> {
+fn context(name: &str, options: &[(&str, &str)]) -> SinkContext {
     let options: BTreeMap<String, String> = options
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    build(SinkContext {
+    SinkContext {
         name: name.into(),
         schema: schema(),
         options,
@@ -42,8 +42,11 @@ fn sink(name: &str, options: &[(&str, &str)]) -> Box<dyn Sink> {
         resume: None,
         state_dir: None,
         durable: None,
-    })
-    .unwrap()
+    }
+}
+
+fn sink(name: &str, options: &[(&str, &str)]) -> Box<dyn Sink> {
+    build(context(name, options)).unwrap()
 }
 
 fn rows(name: &str) -> Vec<(String, i64)> {
