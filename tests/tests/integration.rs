@@ -26,6 +26,7 @@ mod serve_models;
 mod serve_output;
 mod serve_pg;
 mod serve_roles;
+mod serve_subscribe;
 mod sparkplug;
 mod state;
 mod updating;

@@ -6,11 +6,14 @@
 //! (a duration: rows older than that, by arrival, go). A table is process-wide, named after
 //! the sink: it outlives the job that writes it (a checkpointed pipeline is a chain of jobs),
 //! and a pipeline started again fills it on. It is not durable: after a restart it holds what
-//! the pipeline has written since. [`Table::follow`] streams the rows written as they come
-//! (`weir serve`'s server-sent events).
+//! the pipeline has written since. [`Table::subscribe`] gives its rows now and its changes
+//! from then on, each row with a diff (`SUBSCRIBE` over Postgres; `weir serve`'s server-sent
+//! events take the rows that came).
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use std::sync::mpsc::Receiver;
 
 use datafusion::arrow::array::{Array, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
@@ -18,6 +21,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use self::changes::gather;
+pub use self::changes::Change;
 use crate::describe::{opt, ConnectorSpec, Kind};
 use crate::{Error, Options, Result, Sink, SinkContext};
 
@@ -51,10 +56,16 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     resumable: crate::describe::Resumable::No,
 };
 
+/// How many changes a follower may fall behind before it is let go.
+pub const FOLLOWER_LAG: usize = 1024;
+
+/// A kept row: its compact batch, its index there, its arrival.
+type Kept = (Arc<RecordBatch>, usize, Instant);
+
 /// What a table holds.
 enum Rows {
-    /// The latest row per key: (its compact batch, row index, arrival).
-    Keyed(HashMap<String, (Arc<RecordBatch>, usize, Instant)>),
+    /// The latest row per key.
+    Keyed(HashMap<String, Kept>),
     /// Rows as they came, oldest first.
     Log(VecDeque<(Instant, RecordBatch)>, usize),
 }
@@ -66,9 +77,9 @@ pub struct Table {
     max_rows: usize,
     retain: Option<Duration>,
     rows: Mutex<Rows>,
-    /// Who follows the rows as they come (a slow follower that falls 1024 batches behind is
-    /// let go, never waited for).
-    followers: Mutex<Vec<std::sync::mpsc::SyncSender<RecordBatch>>>,
+    /// Who follows the changes as they come (a slow follower that falls [`FOLLOWER_LAG`]
+    /// changes behind is let go, never waited for).
+    followers: Mutex<Vec<std::sync::mpsc::SyncSender<Change>>>,
 }
 
 fn tables() -> &'static Mutex<BTreeMap<String, Arc<Table>>> {
@@ -97,21 +108,64 @@ impl Table {
         self.schema.clone()
     }
 
-    /// Follows the rows written from now on.
-    pub fn follow(&self) -> std::sync::mpsc::Receiver<RecordBatch> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+    /// Follows the changes from now on.
+    pub fn follow(&self) -> Receiver<Change> {
+        match self.subscribe(false) {
+            Ok((_, rx)) => rx,
+            Err(_) => std::sync::mpsc::sync_channel(0).1,
+        }
+    }
+
+    /// Its rows now (when `snapshot`) and its changes from then on, taken together so that
+    /// no change is missed or seen twice.
+    pub fn subscribe(&self, snapshot: bool) -> Result<(Option<RecordBatch>, Receiver<Change>)> {
+        let mut rows = self.lock()?;
+        let went = self.expire(&mut rows)?;
+        self.tell(&went, None)?;
+        let now = match snapshot {
+            true => Some(self.rows_of(&rows)?),
+            false => None,
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(FOLLOWER_LAG);
         if let Ok(mut f) = self.followers.lock() {
             f.push(tx);
         }
-        rx
+        Ok((now, rx))
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Rows>> {
+        self.rows
+            .lock()
+            .map_err(|_| Error::Format("table poisoned".into()))
+    }
+
+    /// Whether anyone follows (rows that went are gathered only then).
+    fn followed(&self) -> bool {
+        self.followers.lock().is_ok_and(|f| !f.is_empty())
+    }
+
+    /// Tells the followers (called with the rows locked, so changes keep their order).
+    fn tell(&self, went: &[RecordBatch], came: Option<&RecordBatch>) -> Result<()> {
+        let Ok(mut f) = self.followers.lock() else {
+            return Ok(());
+        };
+        if f.is_empty() {
+            return Ok(());
+        }
+        if let Some(c) = Change::of(&self.schema, went, came)? {
+            f.retain(|tx| tx.try_send(c.clone()).is_ok());
+        }
+        Ok(())
     }
 
     /// How many rows it holds now.
     pub fn len(&self) -> usize {
-        let Ok(mut rows) = self.rows.lock() else {
+        let Ok(mut rows) = self.lock() else {
             return 0;
         };
-        self.expire(&mut rows);
+        if let Ok(went) = self.expire(&mut rows) {
+            let _ = self.tell(&went, None);
+        }
         match &*rows {
             Rows::Log(_, n) => *n,
             Rows::Keyed(m) => m.len(),
@@ -125,39 +179,27 @@ impl Table {
 
     /// Its rows now, as one batch.
     pub fn snapshot(&self) -> Result<RecordBatch> {
-        let mut rows = self
-            .rows
-            .lock()
-            .map_err(|_| Error::Format("table poisoned".into()))?;
-        self.expire(&mut rows);
-        let batches: Vec<RecordBatch> = match &*rows {
+        let mut rows = self.lock()?;
+        let went = self.expire(&mut rows)?;
+        self.tell(&went, None)?;
+        self.rows_of(&rows)
+    }
+
+    fn rows_of(&self, rows: &Rows) -> Result<RecordBatch> {
+        let batches: Vec<RecordBatch> = match rows {
             Rows::Log(q, _) => q.iter().map(|(_, b)| b.clone()).collect(),
-            Rows::Keyed(m) => {
-                // Rows that share a compact batch are taken from it together.
-                let mut by_batch: HashMap<*const RecordBatch, (Arc<RecordBatch>, Vec<u32>)> =
-                    HashMap::new();
-                for (b, i, _) in m.values() {
-                    let e = by_batch
-                        .entry(Arc::as_ptr(b))
-                        .or_insert_with(|| (b.clone(), Vec::new()));
-                    e.1.push(*i as u32);
-                }
-                let mut out = Vec::new();
-                for (b, idx) in by_batch.into_values() {
-                    out.push(take_record_batch(&b, &UInt32Array::from(idx))?);
-                }
-                out
-            }
+            Rows::Keyed(m) => gather(m.values().map(|(b, i, _)| (b, *i)))?,
         };
         concat_batches(&self.schema, &batches).map_err(Error::from)
     }
 
-    /// Drops rows older than `retain`.
-    fn expire(&self, rows: &mut Rows) {
+    /// Drops rows older than `retain`; the rows that went, when followed.
+    fn expire(&self, rows: &mut Rows) -> Result<Vec<RecordBatch>> {
         let Some(keep) = self.retain else {
-            return;
+            return Ok(Vec::new());
         };
-        let now = Instant::now();
+        let (now, followed) = (Instant::now(), self.followed());
+        let mut went = Vec::new();
         match rows {
             Rows::Log(q, n) => {
                 while q
@@ -166,66 +208,111 @@ impl Table {
                 {
                     if let Some((_, b)) = q.pop_front() {
                         *n -= b.num_rows();
-                    }
-                }
-            }
-            Rows::Keyed(m) => m.retain(|_, (_, _, t)| now.duration_since(*t) <= keep),
-        }
-    }
-
-    /// Takes in `batch`.
-    fn add(&self, batch: &RecordBatch) -> Result<()> {
-        if let Ok(mut f) = self.followers.lock() {
-            f.retain(|tx| tx.try_send(batch.clone()).is_ok());
-        }
-        let mut rows = self
-            .rows
-            .lock()
-            .map_err(|_| Error::Format("table poisoned".into()))?;
-        let now = Instant::now();
-        match &mut *rows {
-            Rows::Log(q, n) => {
-                q.push_back((now, batch.clone()));
-                *n += batch.num_rows();
-                while *n > self.max_rows {
-                    let Some((t, front)) = q.pop_front() else {
-                        break;
-                    };
-                    let over = *n - self.max_rows;
-                    if front.num_rows() > over {
-                        q.push_front((t, front.slice(over, front.num_rows() - over)));
-                        *n -= over;
-                    } else {
-                        *n -= front.num_rows();
+                        went.push(b);
                     }
                 }
             }
             Rows::Keyed(m) => {
-                let keys = self.keys(batch)?;
-                // The last row of each key in this batch, copied out compactly.
-                let mut last: HashMap<&str, usize> = HashMap::new();
-                for (i, k) in keys.iter().enumerate() {
-                    last.insert(k.as_str(), i);
-                }
-                let mut idx: Vec<u32> = last.values().map(|&i| i as u32).collect();
-                idx.sort_unstable();
-                let compact = Arc::new(take_record_batch(batch, &UInt32Array::from(idx.clone()))?);
-                for (j, &i) in idx.iter().enumerate() {
-                    m.insert(keys[i as usize].clone(), (compact.clone(), j, now));
-                }
-                if m.len() > self.max_rows {
-                    // Over the bound: the keys heard from longest ago go.
-                    let mut ages: Vec<(Instant, String)> =
-                        m.iter().map(|(k, (_, _, t))| (*t, k.clone())).collect();
-                    ages.sort();
-                    for (_, k) in ages.into_iter().take(m.len() - self.max_rows) {
-                        m.remove(&k);
-                    }
+                let old: Vec<String> = m
+                    .iter()
+                    .filter(|(_, (_, _, t))| now.duration_since(*t) > keep)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let gone: Vec<_> = old.iter().filter_map(|k| m.remove(k)).collect();
+                if followed {
+                    went = gather(gone.iter().map(|(b, i, _)| (b, *i)))?;
                 }
             }
         }
-        self.expire(&mut rows);
-        Ok(())
+        Ok(went)
+    }
+
+    /// Takes in `batch`.
+    fn add(&self, batch: &RecordBatch) -> Result<()> {
+        let mut rows = self.lock()?;
+        let mut went = self.expire(&mut rows)?;
+        let came = match &mut *rows {
+            Rows::Log(q, n) => {
+                q.push_back((Instant::now(), batch.clone()));
+                *n += batch.num_rows();
+                went.extend(self.bound_log(q, n));
+                batch.clone()
+            }
+            Rows::Keyed(m) => {
+                let (compact, gone) = self.add_keyed(m, batch)?;
+                if self.followed() {
+                    went.extend(gather(gone.iter().map(|(b, i, _)| (b, *i)))?);
+                }
+                compact
+            }
+        };
+        self.tell(&went, Some(&came))
+    }
+
+    /// Keeps the newest `max_rows` of a log; the rows pushed out.
+    fn bound_log(
+        &self,
+        q: &mut VecDeque<(Instant, RecordBatch)>,
+        n: &mut usize,
+    ) -> Vec<RecordBatch> {
+        let mut went = Vec::new();
+        while *n > self.max_rows {
+            let Some((t, front)) = q.pop_front() else {
+                break;
+            };
+            let over = *n - self.max_rows;
+            if front.num_rows() > over {
+                went.push(front.slice(0, over));
+                q.push_front((t, front.slice(over, front.num_rows() - over)));
+                *n -= over;
+            } else {
+                *n -= front.num_rows();
+                went.push(front);
+            }
+        }
+        went
+    }
+
+    /// Puts the last row of each key in `batch` in place: the rows kept (compact) and the
+    /// ones replaced or pushed out by `max_rows`.
+    fn add_keyed(
+        &self,
+        m: &mut HashMap<String, Kept>,
+        batch: &RecordBatch,
+    ) -> Result<(RecordBatch, Vec<Kept>)> {
+        let keys = self.keys(batch)?;
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            last.insert(k.as_str(), i);
+        }
+        let mut idx: Vec<u32> = last.values().map(|&i| i as u32).collect();
+        idx.sort_unstable();
+        let compact = Arc::new(take_record_batch(batch, &UInt32Array::from(idx.clone()))?);
+        let (now, mut gone) = (Instant::now(), Vec::new());
+        for (j, &i) in idx.iter().enumerate() {
+            gone.extend(m.insert(keys[i as usize].clone(), (compact.clone(), j, now)));
+        }
+        if m.len() > self.max_rows {
+            // Over the bound: the keys heard from longest ago go.
+            let mut ages: Vec<(Instant, String)> =
+                m.iter().map(|(k, (_, _, t))| (*t, k.clone())).collect();
+            ages.sort();
+            for (_, k) in ages.into_iter().take(m.len() - self.max_rows) {
+                gone.extend(m.remove(&k));
+            }
+        }
+        // A row of this batch pushed out at once neither came nor went.
+        let (fresh, gone): (Vec<_>, Vec<_>) = gone
+            .into_iter()
+            .partition(|(b, _, _)| Arc::ptr_eq(b, &compact));
+        if fresh.is_empty() {
+            return Ok(((*compact).clone(), gone));
+        }
+        let out: Vec<u32> = fresh.iter().map(|(_, j, _)| *j as u32).collect();
+        let kept: Vec<u32> = (0..compact.num_rows() as u32)
+            .filter(|j| !out.contains(j))
+            .collect();
+        Ok((take_record_batch(&compact, &UInt32Array::from(kept))?, gone))
     }
 
     /// Each row's key as text.
@@ -312,5 +399,6 @@ impl Sink for TableSink {
     }
 }
 
+mod changes;
 #[cfg(test)]
 mod tests;

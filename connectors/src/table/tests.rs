@@ -104,6 +104,74 @@ fn a_follower_gets_the_rows_written_after_it_came() {
     let rx = t.follow();
     s.write(&batch(&[("b", 2), ("c", 3)])).unwrap();
     let got = rx.try_recv().unwrap();
-    assert_eq!(got.num_rows(), 2);
+    assert_eq!(got.rows.num_rows(), 2);
+    assert_eq!(got.diffs, vec![1, 1]);
     assert!(rx.try_recv().is_err());
+}
+
+/// A change's rows with their diffs.
+fn diffed(c: &Change) -> Vec<(String, i64, i64)> {
+    let m = c
+        .rows
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let n = c
+        .rows
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    (0..c.rows.num_rows())
+        .map(|i| (m.value(i).to_string(), n.value(i), c.diffs[i]))
+        .collect()
+}
+
+#[test]
+fn a_subscriber_sees_a_replaced_row_go_before_its_successor_comes() {
+    let mut s = sink("t_sub_keyed", &[("key", "machine")]);
+    s.write(&batch(&[("a", 1), ("b", 2)])).unwrap();
+    let t = all()
+        .into_iter()
+        .find(|(n, _)| n == "t_sub_keyed")
+        .unwrap()
+        .1;
+    let (now, rx) = t.subscribe(true).unwrap();
+    assert_eq!(now.unwrap().num_rows(), 2);
+    s.write(&batch(&[("a", 3), ("c", 4)])).unwrap();
+    let got = diffed(&rx.try_recv().unwrap());
+    assert_eq!(
+        got,
+        vec![("a".into(), 1, -1), ("a".into(), 3, 1), ("c".into(), 4, 1)]
+    );
+}
+
+#[test]
+fn a_subscriber_sees_rows_pushed_out_of_a_log() {
+    let mut s = sink("t_sub_log", &[("max_rows", "2")]);
+    s.write(&batch(&[("a", 1), ("b", 2)])).unwrap();
+    let t = all().into_iter().find(|(n, _)| n == "t_sub_log").unwrap().1;
+    let rx = t.follow();
+    s.write(&batch(&[("c", 3)])).unwrap();
+    assert_eq!(
+        diffed(&rx.try_recv().unwrap()),
+        vec![("a".into(), 1, -1), ("c".into(), 3, 1)]
+    );
+}
+
+#[test]
+fn keys_pushed_out_by_the_write_that_brought_them_neither_come_nor_go() {
+    let mut s = sink("t_sub_bound", &[("key", "machine"), ("max_rows", "1")]);
+    let t = all()
+        .into_iter()
+        .find(|(n, _)| n == "t_sub_bound")
+        .unwrap()
+        .1;
+    let rx = t.follow();
+    s.write(&batch(&[("a", 1), ("b", 2)])).unwrap();
+    let got = diffed(&rx.try_recv().unwrap());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].2, 1);
+    assert_eq!(t.len(), 1);
 }

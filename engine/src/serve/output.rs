@@ -44,7 +44,8 @@ fn follow(name: &str, tx: &tokio::sync::mpsc::Sender<Event>) {
     let rx = table.follow();
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(b) => {
+            Ok(change) => {
+                let Ok(b) = change.came() else { continue };
                 let ts = now_ms();
                 for mut r in rows(&b) {
                     r.insert("weir_sink".into(), name.into());

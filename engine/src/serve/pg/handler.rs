@@ -45,7 +45,7 @@ pub fn pg_error(e: &ApiError) -> PgWireError {
 fn allowed(user: &User, stmt: &Stmt) -> bool {
     match stmt {
         Stmt::Show(what) if what == "users" => user.any(&[]),
-        Stmt::Show(_) | Stmt::Select(_) | Stmt::Ignored(_) => true,
+        Stmt::Show(_) | Stmt::Select(_) | Stmt::Subscribe(_) | Stmt::Ignored(_) => true,
         Stmt::CreatePipeline { .. } | Stmt::DropPipeline(_) => {
             user.any(&[Role::Analyst, Role::Engineer])
         }
@@ -180,7 +180,10 @@ pub enum Outcome {
 /// Runs one statement (blocking work on tokio's blocking threads).
 pub async fn run(app: &Arc<Server>, user: &User, text: &str) -> Result<Outcome, ApiError> {
     let stmt = classify(text).map_err(|m| ApiError::Sql(weir_queries::SqlError::at(1, 1, m)))?;
-    let changes = !matches!(stmt, Stmt::Show(_) | Stmt::Select(_) | Stmt::Ignored(_));
+    let changes = !matches!(
+        stmt,
+        Stmt::Show(_) | Stmt::Select(_) | Stmt::Subscribe(_) | Stmt::Ignored(_)
+    );
     let result = if !allowed(user, &stmt) {
         Err(ApiError::Forbidden(format!(
             "user '{}' ({}) may not run this statement",
@@ -283,9 +286,9 @@ fn change(app: &Server, user: &User, stmt: Stmt) -> Result<Outcome, ApiError> {
             app.users.set_select(&table, &grantee, grant)?;
             done(if grant { "GRANT" } else { "REVOKE" })
         }
-        Stmt::Select(_) => Err(ApiError::Internal(
-            "a SELECT reached the change path".into(),
-        )),
+        Stmt::Select(_) | Stmt::Subscribe(_) => {
+            Err(ApiError::Internal("a query reached the change path".into()))
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! `handler.rs` (read by `statements.rs`).
 pub mod handler;
 pub mod statements;
+pub mod subscribe;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -94,8 +95,22 @@ impl SimpleQueryHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let user = self.user(client)?;
+        let texts = split(query);
+        if let Some(sub) = texts.iter().find_map(|t| match classify(t) {
+            Ok(Stmt::Subscribe(s)) => Some(s),
+            _ => None,
+        }) {
+            if texts.len() > 1 {
+                return Err(pg_error(&ApiError::BadRequest(
+                    "SUBSCRIBE streams until it ends: send it alone".into(),
+                )));
+            }
+            let tag =
+                subscribe::run(client, &self.app, &user, &sub, subscribe::Mode::Simple).await?;
+            return Ok(vec![Response::Execution(tag)]);
+        }
         let mut out = Vec::new();
-        for text in split(query) {
+        for text in texts {
             let outcome = run(&self.app, &user, &text)
                 .await
                 .map_err(|e| pg_error(&e))?;
@@ -121,6 +136,10 @@ async fn describe(
                 .await
                 .map_err(|e| pg_error(&e))?;
             handler::fields(&schema, format)
+        }
+        Ok(Stmt::Subscribe(sub)) if !sub.copy => {
+            let table = subscribe::open_async(app, user, &sub.table).await?;
+            handler::fields(&subscribe::schema_of(&table.schema()), format)
         }
         Ok(Stmt::Show(_)) => {
             // SHOW's columns depend on what is shown: answered by running it (it changes nothing).
@@ -169,6 +188,11 @@ impl ExtendedQueryHandler for Handler {
             .to_string();
         if text.is_empty() {
             return Ok(Response::EmptyQuery);
+        }
+        if let Ok(Stmt::Subscribe(sub)) = classify(&text) {
+            let mode = subscribe::Mode::Extended(portal.result_column_format.clone());
+            let tag = subscribe::run(client, &self.app, &user, &sub, mode).await?;
+            return Ok(Response::Execution(tag));
         }
         let outcome = run(&self.app, &user, &text)
             .await

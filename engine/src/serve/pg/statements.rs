@@ -1,5 +1,6 @@
 //! What a Postgres client sends, told apart: a query's text split into statements (`;`
 //! outside quotes and comments) and each read by its first words into a [`Stmt`].
+use super::subscribe::{self, Subscribe};
 use crate::serve::users::Role;
 
 /// One statement, by kind.
@@ -9,6 +10,8 @@ pub enum Stmt {
     Show(String),
     /// A read-only query over the table sinks.
     Select(String),
+    /// `SUBSCRIBE name` or `COPY (SUBSCRIBE name) TO STDOUT`: a table sink's changes.
+    Subscribe(Subscribe),
     /// `CREATE PIPELINE name …`.
     CreatePipeline { name: String, text: String },
     /// `CREATE SOURCE | SINK | TABLE | MODEL | BASELINE | VIEW name …`.
@@ -113,6 +116,9 @@ pub fn classify(text: &str) -> Result<Stmt, String> {
     let w = words(text);
     let up: Vec<String> = w.iter().map(|x| x.to_ascii_uppercase()).collect();
     let at = |i: usize| up.get(i).map(String::as_str).unwrap_or("");
+    if let Some(sub) = subscribe::parse(&w, &up) {
+        return sub.map(Stmt::Subscribe);
+    }
     Ok(match (at(0), at(1)) {
         ("SHOW", what) => Stmt::Show(what.to_ascii_lowercase()),
         ("SELECT" | "WITH" | "VALUES", _) => Stmt::Select(text.to_string()),
@@ -165,7 +171,7 @@ pub fn classify(text: &str) -> Result<Stmt, String> {
         ("ROLLBACK", _) => Stmt::Ignored("ROLLBACK".into()),
         (first, _) => {
             return Err(format!(
-                "weir does not take '{first}' here: it takes CREATE SOURCE/SINK/TABLE/MODEL/BASELINE/VIEW/PIPELINE, DROP PIPELINE, ALTER MODEL, SHOW, SELECT, CREATE USER, GRANT and REVOKE"
+                "weir does not take '{first}' here: it takes CREATE SOURCE/SINK/TABLE/MODEL/BASELINE/VIEW/PIPELINE, DROP PIPELINE, ALTER MODEL, SHOW, SELECT, SUBSCRIBE, COPY (SUBSCRIBE …) TO STDOUT, CREATE USER, GRANT and REVOKE"
             ))
         }
     })
@@ -228,6 +234,23 @@ mod tests {
             classify("CREATE SOURCE r(a BIGINT) WITH (connector = 'file')")
                 .is_ok_and(|s| matches!(s, Stmt::Declare { ref name, .. } if name == "r"))
         );
+        assert_eq!(
+            classify("COPY (SUBSCRIBE health) TO STDOUT").unwrap(),
+            Stmt::Subscribe(Subscribe {
+                table: "health".into(),
+                snapshot: true,
+                copy: true
+            })
+        );
+        assert_eq!(
+            classify("SUBSCRIBE TO health WITH (SNAPSHOT = false)").unwrap(),
+            Stmt::Subscribe(Subscribe {
+                table: "health".into(),
+                snapshot: false,
+                copy: false
+            })
+        );
+        assert!(classify("COPY health TO STDOUT").is_err());
         assert!(classify("GRANT wizard TO bob").is_err());
         assert!(classify("DELETE FROM x").is_err());
     }
