@@ -88,6 +88,12 @@ enum Command {
         /// Allow plain HTTP on a non-loopback address.
         #[arg(long)]
         insecure: bool,
+        /// TLS for REST (HTTPS) and the Postgres protocol: the certificate chain (PEM).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// TLS: the private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Submits FILE to a server as a pipeline (named after the file unless --name).
     Submit {
@@ -280,6 +286,8 @@ fn main() -> ExitCode {
             workers,
             checkpoint_every,
             insecure,
+            tls_cert,
+            tls_key,
         } => every(&checkpoint_every).and_then(|every| {
             weir_engine::serve::serve(&weir_engine::serve::ServeOptions {
                 http,
@@ -288,6 +296,7 @@ fn main() -> ExitCode {
                 workers,
                 every,
                 insecure,
+                tls: tls_cert.zip(tls_key),
                 admin_password: std::env::var("WEIR_ADMIN_PASSWORD").ok(),
             })
             .map_err(|e| e.to_string())

@@ -27,6 +27,7 @@ mod serve_output;
 mod serve_pg;
 mod serve_roles;
 mod serve_subscribe;
+mod serve_tls;
 mod sparkplug;
 mod state;
 mod updating;

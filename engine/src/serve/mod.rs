@@ -25,6 +25,7 @@ pub mod query;
 pub mod server;
 pub mod status;
 pub mod tables_api;
+pub mod tls;
 pub mod users;
 
 use std::net::SocketAddr;
@@ -50,21 +51,26 @@ pub struct ServeOptions {
     pub every: Duration,
     /// Listen on a non-loopback address without TLS.
     pub insecure: bool,
+    /// TLS: the certificate chain's and the private key's PEM files.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// The first admin's password (`WEIR_ADMIN_PASSWORD`), used when there are no users yet.
     pub admin_password: Option<String>,
 }
 
 /// Refuses to serve plain HTTP beyond this machine unless told to.
 fn check_address(opts: &ServeOptions) -> Result<()> {
+    if opts.tls.is_some() {
+        return Ok(());
+    }
     if !opts.http.ip().is_loopback() && !opts.insecure {
         return Err(Error::Request(format!(
-            "--http {}: plain HTTP on a non-loopback address would send passwords and tokens in the clear; listen on 127.0.0.1, or pass --insecure",
+            "--http {}: plain HTTP on a non-loopback address would send passwords and tokens in the clear; listen on 127.0.0.1, give --tls-cert and --tls-key, or pass --insecure",
             opts.http
         )));
     }
     if let Some(pg) = opts.pg.filter(|a| !a.ip().is_loopback() && !opts.insecure) {
         return Err(Error::Request(format!(
-            "--pg {pg}: the Postgres protocol without TLS on a non-loopback address is refused; listen on 127.0.0.1, or pass --insecure"
+            "--pg {pg}: the Postgres protocol without TLS on a non-loopback address is refused; listen on 127.0.0.1, give --tls-cert and --tls-key, or pass --insecure"
         )));
     }
     Ok(())
@@ -73,6 +79,10 @@ fn check_address(opts: &ServeOptions) -> Result<()> {
 /// Serves until SIGTERM or Ctrl-C; then stops every pipeline at a last checkpoint.
 pub fn serve(opts: &ServeOptions) -> Result<()> {
     check_address(opts)?;
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(tls::load(cert, key)?),
+        None => None,
+    };
     std::fs::create_dir_all(&opts.state_dir).map_err(|e| Error::Io {
         context: format!("creating {}", opts.state_dir.display()),
         source: e,
@@ -96,7 +106,8 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             context: format!("--http {}", opts.http),
             source: e,
         })?;
-    eprintln!("weir serve: REST on http://{}/api/v1", opts.http);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("weir serve: REST on {scheme}://{}/api/v1", opts.http);
     if let Some(pg) = opts.pg {
         let l = tokio
             .block_on(tokio::net::TcpListener::bind(pg))
@@ -105,7 +116,8 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
                 source: e,
             })?;
         eprintln!("weir serve: Postgres protocol on {pg}");
-        tokio.spawn(pg::serve(l, server.clone()));
+        let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        tokio.spawn(pg::serve(l, server.clone(), acceptor));
     }
     let restore = server.clone();
     let restoring = std::thread::spawn(move || restore.restore());
@@ -117,17 +129,28 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             shutdown_signal().await;
             s1.notify_waiters();
         });
-        let serving =
-            axum::serve(listener, app).with_graceful_shutdown(async move { s2.notified().await });
         // Requests in flight get 5 s after the signal; an open event stream does not hold the
         // server up.
         let deadline = async {
             stop.notified().await;
             tokio::time::sleep(Duration::from_secs(5)).await;
         };
-        tokio::select! {
-            r = serving => r,
-            _ = deadline => Ok(()),
+        match tls {
+            Some(config) => {
+                let serving = tls::serve_https(listener, app, config, s2);
+                tokio::select! {
+                    _ = serving => Ok(()),
+                    _ = deadline => Ok(()),
+                }
+            }
+            None => {
+                let serving = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { s2.notified().await });
+                tokio::select! {
+                    r = serving => r,
+                    _ = deadline => Ok(()),
+                }
+            }
         }
     });
     if let Ok(Err(e)) = restoring.join() {

@@ -263,8 +263,13 @@ impl PgWireServerHandlers for Factory {
     }
 }
 
-/// Serves the Postgres protocol on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, app: Arc<Server>) {
+/// Serves the Postgres protocol on `listener` until the process ends (taking SSL requests
+/// when given a TLS acceptor).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<Server>,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
+) {
     let factory = Arc::new(Factory {
         handler: Arc::new(Handler {
             app: app.clone(),
@@ -276,9 +281,9 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<Server>) {
         let Ok((socket, _)) = listener.accept().await else {
             continue;
         };
-        let f = factory.clone();
+        let (f, tls) = (factory.clone(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, f).await {
+            if let Err(e) = pgwire::tokio::process_socket(socket, tls, f).await {
                 tracing::debug!(error = %e, "a Postgres connection ended with an error");
             }
         });
