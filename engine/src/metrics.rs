@@ -26,3 +26,12 @@ impl Metrics {
         c.load(Ordering::Relaxed)
     }
 }
+
+/// One operator's rows, summed over the workers that run it.
+#[derive(Default, Debug)]
+pub struct OperatorCounter {
+    /// Rows it took in.
+    pub rows_in: AtomicU64,
+    /// Rows it gave out.
+    pub rows_out: AtomicU64,
+}

@@ -70,7 +70,7 @@ pub struct JobPlan {
 }
 
 /// A stage spec's name in ids.
-fn op_name(op: &OperatorSpec) -> &'static str {
+pub fn op_name(op: &OperatorSpec) -> &'static str {
     match op {
         OperatorSpec::AssignWindow { .. } => "assign_window",
         OperatorSpec::Filter { .. } => "filter",

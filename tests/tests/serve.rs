@@ -186,6 +186,32 @@ fn rest_api_runs_validates_and_describes_pipelines() {
         (Some(3000), Some(want.len() as u64)),
         "{st}"
     );
+    // The watermark: the last event time (2999 × 20 ms) less the 100 ms delay; its lag is
+    // the wall clock's distance from that 1970 time.
+    assert_eq!(q["watermark_ms"].as_i64(), Some(59_880), "{st}");
+    let lag = q["watermark_lag_ms"].as_i64().unwrap_or(0);
+    assert!(lag > 1_700_000_000_000, "{st}");
+    // Per operator: the first takes every row, each takes what the one before gave, and the
+    // window aggregate gives one row per sensor-second.
+    let ops = q["operators"].as_array().expect("operators");
+    assert_eq!(ops[0]["rows_in"].as_u64(), Some(3000), "{st}");
+    for w in ops.windows(2) {
+        assert_eq!(w[1]["rows_in"], w[0]["rows_out"], "{st}");
+    }
+    let agg = ops
+        .iter()
+        .find(|o| o["kind"] == "window_aggregate")
+        .expect("aggregate");
+    assert_eq!(agg["rows_out"].as_u64(), Some(want.len() as u64), "{st}");
+    assert!(
+        agg["node"].as_str().unwrap_or("").starts_with("windows/"),
+        "{st}"
+    );
+    assert_eq!(
+        ops.last().map(|o| o["rows_out"].clone()),
+        Some(q["rows_out"].clone()),
+        "{st}"
+    );
     let list = s.must("GET", "/api/v1/pipelines", None).json();
     assert_eq!(list[0]["name"], "windows", "{list}");
     let one = s.must("GET", "/api/v1/pipelines/windows", None).json();
@@ -213,6 +239,11 @@ fn rest_api_runs_validates_and_describes_pipelines() {
     promtool_check(&m);
     let l = "pipeline=\"windows\",query=\"per_second\"";
     assert_eq!(sample(&m, "weir_rows_in_total", l), Some(3000.0), "{m}");
+    assert_eq!(sample(&m, "weir_watermark_seconds", l), Some(59.88), "{m}");
+    let node = agg["node"].as_str().unwrap_or("");
+    let lo = format!("{l},operator=\"{node}\"");
+    let out = sample(&m, "weir_operator_rows_out_total", &lo);
+    assert_eq!(out, Some(want.len() as f64), "{m}");
     assert_eq!(
         sample(&m, "weir_rows_out_total", l),
         Some(want.len() as f64),

@@ -149,6 +149,8 @@ impl Control {
                 lag: lag_of(&p.source_metrics),
                 source: p.source_metrics.clone(),
                 sink: p.sink_metrics.clone(),
+                watermark: p.watermark,
+                operators: p.operators.clone(),
             });
             if ended.is_empty() {
                 ended.extend(more);
@@ -185,6 +187,8 @@ fn add_metrics(total: &mut PipelineMetrics, more: PipelineMetrics) {
     total.late += more.late;
     total.dead_letter += more.dead_letter;
     total.lag = more.lag;
+    total.watermark = total.watermark.max(more.watermark);
+    crate::job::report::sum_operators(&mut total.operators, more.operators);
     sum_counters(&mut total.source, more.source);
     sum_counters(&mut total.sink, more.sink);
 }

@@ -7,6 +7,7 @@
 //! event-time milliseconds; frontiers are the watermarks.
 pub mod aggregate;
 pub mod batch;
+pub mod counted;
 pub mod interval;
 pub mod lookup;
 pub mod lookup_state;
@@ -87,6 +88,9 @@ pub struct Shared {
     pub stop: Arc<std::sync::atomic::AtomicBool>,
     /// The job's cut: where to suspend, what its operators put in, what it restores.
     pub cut: Arc<crate::job::snapshot::Cut>,
+    /// Rows in and out of each stage of the plan (by stage index; joins and updating
+    /// aggregates, which run in adapters of their own, stay at zero).
+    pub operators: Arc<Vec<crate::metrics::OperatorCounter>>,
 }
 
 impl Shared {

@@ -17,6 +17,7 @@ use weir_queries::plan::{OperatorSpec, Stage};
 
 use super::error::JobError;
 use super::resources::JobResources;
+use crate::dataflow::counted::Counted;
 use crate::dataflow::route::Router;
 use crate::dataflow::{source, table, Shared};
 
@@ -140,10 +141,20 @@ pub fn prepare(res: &JobResources, index: usize, peers: usize) -> Result<WorkerP
     Ok(WorkerParts { tables, reads })
 }
 
-fn chain_of(state: &SessionState, stages: &[Stage]) -> Result<Vec<Box<dyn BatchOperator>>, String> {
+/// The operators of `stages` (which start at stage `from` of `sh`'s plan), each counted.
+fn chain_of(
+    state: &SessionState,
+    sh: &Shared,
+    stages: &[Stage],
+    from: usize,
+) -> Result<Vec<Box<dyn BatchOperator>>, String> {
     stages
         .iter()
-        .map(|s| build_stage(state, s).map_err(|e| e.to_string()))
+        .enumerate()
+        .map(|(j, s)| {
+            let op = build_stage(state, s).map_err(|e| e.to_string())?;
+            Ok(Counted::wrap(op, &sh.operators, from + j))
+        })
         .collect()
 }
 
@@ -164,12 +175,12 @@ fn pipeline(
         .filter(|i| is_stateful(&stages[*i].op))
         .collect();
     let first = cuts.first().copied().unwrap_or(stages.len());
-    let chain = chain_of(state, &stages[..first])?;
+    let chain = chain_of(state, sh, &stages[..first], 0)?;
     let mut steps = Vec::new();
     let mut rights = sh.right_inputs.iter();
     for (n, &i) in cuts.iter().enumerate() {
         let end = cuts.get(n + 1).copied().unwrap_or(stages.len());
-        let post = chain_of(state, &stages[i + 1..end])?;
+        let post = chain_of(state, sh, &stages[i + 1..end], i + 1)?;
         let (mut op, router) = step(sh, state, &stages[i], tables, &mut rights, index, peers)?;
         let node = res
             .graph
@@ -219,6 +230,15 @@ fn restore(
     }
 }
 
+/// Where `s` stands in `sh`'s plan (past the end when it is not one of its stages).
+fn index_of(sh: &Shared, s: &Stage) -> usize {
+    sh.plan
+        .stages
+        .iter()
+        .position(|x| std::ptr::eq(x, s))
+        .unwrap_or(usize::MAX)
+}
+
 /// The one place a stateful spec becomes its operator, with the router that brings it rows.
 fn step<'a>(
     sh: &Shared,
@@ -254,7 +274,7 @@ fn step<'a>(
                 .next()
                 .ok_or("interval join without its second input")?;
             let (lk, rk) = interval_keys(state, s).map_err(e)?;
-            let rchain = chain_of(state, &right.stages)?;
+            let rchain = chain_of(state, rs, &right.stages, 0)?;
             let position = sh.plan.provenance.then_some(1);
             let router = Some(Router::Key(rk));
             let parts = source_parts(rs, rchain, router, position, (index, peers))?;
@@ -269,7 +289,11 @@ fn step<'a>(
             (Stateful::Interval(Box::new(step)), Router::Key(lk))
         }
         _ => (
-            Stateful::Window(build_stage(state, s).map_err(e)?),
+            Stateful::Window(Counted::wrap(
+                build_stage(state, s).map_err(e)?,
+                &sh.operators,
+                index_of(sh, s),
+            )),
             Router::Hash(partitioner(state, s).map_err(e)?),
         ),
     })

@@ -31,6 +31,10 @@ pub struct PipelineReport {
     pub source_metrics: Vec<(&'static str, u64)>,
     /// The sink connector's counters.
     pub sink_metrics: Vec<(&'static str, u64)>,
+    /// The source's watermark at the end (event-time ms), once it had one.
+    pub watermark: Option<i64>,
+    /// Each stage's rows in and out.
+    pub operators: Vec<OperatorRows>,
 }
 
 /// What a run (a job) did.
@@ -61,6 +65,47 @@ pub struct PipelineMetrics {
     pub source: Vec<(&'static str, u64)>,
     /// The sink connector's counters.
     pub sink: Vec<(&'static str, u64)>,
+    /// The source's watermark (event-time ms; the highest of its instances), once it has one.
+    pub watermark: Option<i64>,
+    /// Each stage's rows in and out, in plan order.
+    pub operators: Vec<OperatorRows>,
+}
+
+/// One stage's rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OperatorRows {
+    /// Its kind (`filter`, `project`, `window_aggregate`, …).
+    pub kind: &'static str,
+    /// Rows it took in.
+    pub rows_in: u64,
+    /// Rows it gave out.
+    pub rows_out: u64,
+}
+
+/// `sh`'s per-stage counters now.
+fn operators_of(sh: &Shared) -> Vec<OperatorRows> {
+    sh.plan
+        .stages
+        .iter()
+        .zip(sh.operators.iter())
+        .map(|(st, c)| OperatorRows {
+            kind: weir_queries::job_plan::op_name(&st.op),
+            rows_in: Metrics::get(&c.rows_in),
+            rows_out: Metrics::get(&c.rows_out),
+        })
+        .collect()
+}
+
+/// Adds a later job's per-stage rows to a run's.
+pub fn sum_operators(total: &mut Vec<OperatorRows>, more: Vec<OperatorRows>) {
+    if total.is_empty() {
+        *total = more;
+        return;
+    }
+    for (t, m) in total.iter_mut().zip(more) {
+        t.rows_in += m.rows_in;
+        t.rows_out += m.rows_out;
+    }
 }
 
 /// Adds a later job's connector counters to a run's (`lag` and `spooled` are readings, not
@@ -94,8 +139,16 @@ impl PipelineMetrics {
                 .as_ref()
                 .map(|m| m.snapshot())
                 .unwrap_or_default(),
+            watermark: watermark_of(&sh.max_watermark),
+            operators: operators_of(sh),
         }
     }
+}
+
+/// A watermark as read, `None` before the source has one.
+fn watermark_of(w: &std::sync::atomic::AtomicI64) -> Option<i64> {
+    let v = w.load(std::sync::atomic::Ordering::Relaxed);
+    (v != i64::MIN).then_some(v)
 }
 
 fn report(sh: &Shared) -> PipelineReport {
@@ -113,6 +166,8 @@ fn report(sh: &Shared) -> PipelineReport {
         schema: sh.plan.output_schema.clone(),
         source_metrics: m.source,
         sink_metrics: m.sink,
+        watermark: m.watermark,
+        operators: m.operators,
     }
 }
 

@@ -141,6 +141,7 @@ impl Opening<'_> {
 
     /// A pipeline's (or a table's) shared state, with no outputs yet.
     fn shared(&self, plan: PipelinePlan, source: SourceDef, dead: Option<DeadLetter>) -> Shared {
+        let plan_stages = plan.stages.len();
         Shared {
             plan,
             source,
@@ -159,6 +160,11 @@ impl Opening<'_> {
             right_inputs: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             cut: self.cut.clone(),
+            operators: Arc::new(
+                (0..plan_stages)
+                    .map(|_| crate::metrics::OperatorCounter::default())
+                    .collect(),
+            ),
         }
     }
 

@@ -151,6 +151,39 @@ pub fn render(app: &Server) -> String {
                 l.clone(),
                 q.dead_letter as f64,
             );
+            if let (Some(w), Some(lag)) = (q.watermark_ms, q.watermark_lag_ms) {
+                f.add(
+                    "weir_watermark_seconds",
+                    "gauge",
+                    "The query's source watermark, event time in seconds since the Unix epoch.",
+                    l.clone(),
+                    w as f64 / 1e3,
+                );
+                f.add(
+                    "weir_watermark_lag_seconds",
+                    "gauge",
+                    "How far the watermark is behind the wall clock.",
+                    l.clone(),
+                    lag as f64 / 1e3,
+                );
+            }
+            for o in &q.operators {
+                let lo = format!("{l},operator=\"{}\"", esc(&o.node));
+                f.add(
+                    "weir_operator_rows_in_total",
+                    "counter",
+                    "Rows an operator took in.",
+                    lo.clone(),
+                    o.rows_in as f64,
+                );
+                f.add(
+                    "weir_operator_rows_out_total",
+                    "counter",
+                    "Rows an operator gave out.",
+                    lo,
+                    o.rows_out as f64,
+                );
+            }
             for (side, counters) in [("source", &q.source), ("sink", &q.sink)] {
                 for (name, v) in counters {
                     let (kind, suffix) = match is_gauge(name) {

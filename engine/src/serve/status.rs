@@ -51,6 +51,27 @@ pub struct QueryStatus {
     pub source: BTreeMap<String, u64>,
     /// The sink connector's counters.
     pub sink: BTreeMap<String, u64>,
+    /// The source's watermark: event time (ms since the Unix epoch) below which it expects no
+    /// more rows; absent before its first row.
+    pub watermark_ms: Option<i64>,
+    /// How far the watermark is behind the wall clock (ms): for live sources, the pipeline's
+    /// delay (its lateness allowance plus any backlog).
+    pub watermark_lag_ms: Option<i64>,
+    /// Each operator of the query, in plan order.
+    pub operators: Vec<OperatorStatus>,
+}
+
+/// One operator's rows (summed over workers and over the jobs of the run).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorStatus {
+    /// Its node id in the job graph (`<job>/<query>/<stage>/<kind>`, as `…/graph` shows).
+    pub node: String,
+    /// Its kind: `assign_window`, `filter`, `project`, `window_aggregate`, `features`, …
+    pub kind: String,
+    /// Rows it took in (0 for joins and updating aggregates, counted by their query).
+    pub rows_in: u64,
+    /// Rows it gave out.
+    pub rows_out: u64,
 }
 
 /// A pipeline's status.
@@ -82,12 +103,29 @@ pub fn status_of(s: &Served) -> Status {
     let (state, error, control, started_ms) = s.state();
     let c = control.checkpoints();
     let metrics = control.metrics();
+    let graph = weir_queries::job_plan::JobPlan::new(&s.name(), s.plan.clone());
     let queries = s
         .plan
         .pipelines
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(pi, p)| {
             let m = metrics.iter().find(|m| m.name == p.name);
+            let operators = m
+                .map(|m| m.operators.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .map(|(i, o)| OperatorStatus {
+                    node: graph
+                        .stage_id(pi, i)
+                        .map(|n| n.0.clone())
+                        .unwrap_or_default(),
+                    kind: o.kind.to_string(),
+                    rows_in: o.rows_in,
+                    rows_out: o.rows_out,
+                })
+                .collect();
             QueryStatus {
                 name: p.name.clone(),
                 rows_in: m.map_or(0, |m| m.rows_in),
@@ -97,6 +135,9 @@ pub fn status_of(s: &Served) -> Status {
                 lag: m.map_or(0, |m| m.lag),
                 source: m.map(|m| counters(&m.source)).unwrap_or_default(),
                 sink: m.map(|m| counters(&m.sink)).unwrap_or_default(),
+                watermark_ms: m.and_then(|m| m.watermark),
+                watermark_lag_ms: m.and_then(|m| m.watermark).map(|w| now_ms() as i64 - w),
+                operators,
             }
         })
         .collect();
