@@ -1,7 +1,8 @@
 //! A model version switched over REST (`POST /api/v1/models/{model}/version`) while a
 //! checkpointed served pipeline runs: every row is scored once, each sensor's rows turn from
 //! v1 to v2 once and stay at v2 through the checkpoint cuts that follow (each cut starts a new
-//! job, which builds its models from the plan again); only an ML engineer may switch.
+//! job, which builds its models from the plan again) and through a kill -9 of the server and
+//! its restart; only an ML engineer may switch.
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -67,6 +68,22 @@ fn a_version_switch_holds_across_checkpoints() {
             .status,
         400
     );
+    // Killed (-9) and started again: the switch is in the catalog, so the run goes on at v2.
+    s.wait_until("more output", Duration::from_secs(60), |s| {
+        s.status("score")["queries"][0]["rows_out"].as_u64() > Some(3500)
+    });
+    let state = s.state_dir.clone();
+    s.kill();
+    let s = WeirServer::start(&state, &["--checkpoint-every", "200ms"]);
+    let m = s.must("GET", "/api/v1/models", None).json();
+    let current: Vec<&str> = m
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["current"] == true)
+        .filter_map(|v| v["version"].as_str())
+        .collect();
+    assert_eq!(current, vec!["v2"], "{m}");
     s.wait_state("score", "finished", Duration::from_secs(60));
     let taken = s.status("score")["checkpoints"]["taken"]
         .as_u64()

@@ -45,6 +45,10 @@ pub struct Record {
     /// Who submitted it.
     #[serde(default)]
     pub owner: String,
+    /// Model versions switched to (`ALTER MODEL`), by model: a run started again — after a
+    /// stop, a restart of the server, or kill -9 — starts with them current.
+    #[serde(default)]
+    pub models: std::collections::BTreeMap<String, String>,
 }
 
 /// The record file.
@@ -117,6 +121,7 @@ mod tests {
             desired: Desired::Stopped,
             created_ms: 7,
             owner: "admin".into(),
+            models: Default::default(),
         };
         c.save(std::slice::from_ref(&r)).unwrap();
         assert_eq!(Catalog::open(&dir).unwrap().load().unwrap(), vec![r]);

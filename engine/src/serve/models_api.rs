@@ -24,7 +24,7 @@ pub struct ModelInfo {
     pub name: String,
     /// The version.
     pub version: String,
-    /// Whether the pipeline starts with it current.
+    /// Whether it is current in the pipeline (declared first, or switched to).
     pub current: bool,
     /// The pipeline.
     pub pipeline: String,
@@ -50,10 +50,15 @@ pub async fn models(AxState(app): AxState<App>) -> Json<Vec<ModelInfo>> {
     let mut out = Vec::new();
     for p in app.list() {
         let pipeline = p.name();
+        let switched = p
+            .record
+            .lock()
+            .map(|r| r.models.clone())
+            .unwrap_or_default();
         out.extend(p.plan.models.iter().map(|m| ModelInfo {
             name: m.name.clone(),
             version: m.version.clone(),
-            current: m.current,
+            current: switched.get(&m.name).map_or(m.current, |v| *v == m.version),
             pipeline: pipeline.clone(),
         }));
     }

@@ -191,6 +191,15 @@ impl Served {
         }
         let _ = std::fs::remove_file(finished_marker(settings, &self.name()));
         let control = Arc::new(Control::default());
+        // Versions switched earlier are current from the run's first job on.
+        let switched = self
+            .record
+            .lock()
+            .map(|r| r.models.clone())
+            .unwrap_or_default();
+        for (model, version) in switched {
+            control.alter_model(&format!("ALTER MODEL {model} SET VERSION '{version}'"))?;
+        }
         run.state = State::Starting;
         run.failure = None;
         run.control = control.clone();
@@ -277,7 +286,10 @@ fn plain(
     values: Vec<(String, Vec<f64>)>,
     control: &Control,
 ) -> Result<()> {
-    let job = rt.submit(&JobPlan::new(name, plan.clone()), values)?;
+    let job = rt.submit(
+        &control.with_versions(&JobPlan::new(name, plan.clone())),
+        values,
+    )?;
     control.running(&job);
     if control.stopping() {
         job.stop(crate::runtime::StopMode::Drain);

@@ -187,6 +187,7 @@ impl Server {
             desired: Desired::Running,
             created_ms: now_ms(),
             owner: owner.name.clone(),
+            models: Default::default(),
         };
         let served = Arc::new(Served::new(record, plan));
         {
@@ -276,7 +277,7 @@ impl Server {
     /// Applies `ALTER MODEL name SET VERSION 'v'` to every running pipeline that has the
     /// model; says how many.
     pub fn alter_model(&self, statement: &str) -> Result<usize, ApiError> {
-        let (model, _) = weir_queries::parse_alter_model(statement).map_err(ApiError::Sql)?;
+        let (model, version) = weir_queries::parse_alter_model(statement).map_err(ApiError::Sql)?;
         let mut n = 0;
         for p in self.list() {
             if !p.plan.models.iter().any(|m| m.name == model) || !p.active() {
@@ -286,6 +287,9 @@ impl Server {
                 .2
                 .alter_model(statement)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            if let Ok(mut r) = p.record.lock() {
+                r.models.insert(model.clone(), version.clone());
+            }
             n += 1;
         }
         if n == 0 {
@@ -293,6 +297,8 @@ impl Server {
                 "no running pipeline has model '{model}'"
             )));
         }
+        // Recorded before the answer: a restart keeps the switch.
+        self.save()?;
         Ok(n)
     }
 
