@@ -151,6 +151,25 @@ impl WeirServer {
         })
     }
 
+    /// `PUT path` with `bytes` as an `application/octet-stream` body, with `auth`.
+    pub fn put_bytes(&self, auth: &Auth, path: &str, bytes: &[u8]) -> Reply {
+        let mut req = ureq::request("PUT", &format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(30))
+            .set("content-type", "application/octet-stream");
+        if let Some(h) = auth.header() {
+            req = req.set("authorization", &h);
+        }
+        let r = match req.send_bytes(bytes) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("PUT {path}: no answer ({e}); log:\n{}", self.log()),
+        };
+        Reply {
+            status: r.status(),
+            text: r.into_string().unwrap_or_default(),
+        }
+    }
+
     /// `GET path`.
     pub fn get(&self, path: &str) -> Option<Reply> {
         self.call("GET", path, None)

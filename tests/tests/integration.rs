@@ -28,6 +28,7 @@ mod serve_pg;
 mod serve_roles;
 mod serve_subscribe;
 mod serve_tls;
+mod serve_upload;
 mod sparkplug;
 mod state;
 mod updating;

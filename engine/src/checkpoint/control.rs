@@ -24,6 +24,9 @@ pub struct Control {
     /// starts with them current (a checkpointed run's next job builds its models from the
     /// plan again).
     alters: Mutex<Vec<(String, String)>>,
+    /// Model versions added during the run (uploaded to the server): declared in the job
+    /// running now and in every later job of the run.
+    added: Mutex<Vec<weir_queries::plan::ModelDef>>,
 }
 
 impl Control {
@@ -94,13 +97,41 @@ impl Control {
         Ok(done)
     }
 
-    /// `plan` with the run's switched model versions current.
+    /// Adds a version of a model the plan declares: to the job running now (loaded into its
+    /// catalog) and to every later job of the run. Not current until switched to.
+    pub fn add_version(&self, def: weir_queries::plan::ModelDef) -> crate::Result<()> {
+        // Recorded first: a job that starts after this reads it from the plan.
+        if let Ok(mut a) = self.added.lock() {
+            a.retain(|m| !(m.name == def.name && m.version == def.version));
+            a.push(def.clone());
+        }
+        match self.job() {
+            Some(j) if !j.status().is_done() => j.add_model_version(&def),
+            _ => Ok(()),
+        }
+    }
+
+    /// `plan` with the run's added model versions declared and its switched ones current.
     pub(crate) fn with_versions(
         &self,
         plan: &weir_queries::job_plan::JobPlan,
     ) -> weir_queries::job_plan::JobPlan {
         let alters = self.alters.lock().map(|a| a.clone()).unwrap_or_default();
+        let added = self.added.lock().map(|a| a.clone()).unwrap_or_default();
         let mut plan = plan.clone();
+        let models = &mut plan.script.models;
+        for def in added {
+            let known = models.iter().any(|m| m.name == def.name);
+            let has = models
+                .iter()
+                .any(|m| m.name == def.name && m.version == def.version);
+            if known && !has {
+                models.push(weir_queries::plan::ModelDef {
+                    current: false,
+                    ..def
+                });
+            }
+        }
         for (model, version) in alters {
             for m in plan.script.models.iter_mut().filter(|m| m.name == model) {
                 m.current = m.version == version;

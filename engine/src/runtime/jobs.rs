@@ -315,6 +315,18 @@ impl JobHandle {
         Ok(done)
     }
 
+    /// Loads another version of a model the job declares into its catalog (this process's;
+    /// a server runs its jobs in one process). Not current until switched to.
+    pub fn add_model_version(&self, def: &weir_queries::plan::ModelDef) -> crate::Result<()> {
+        let res = self.opened().ok_or_else(|| {
+            crate::Error::Request(format!("job {} is not running", self.state.id))
+        })?;
+        res.models
+            .declare(&def.name, &def.version, &def.path, def.features)
+            .map(|_| ())
+            .map_err(|e| crate::Error::Request(e.to_string()))
+    }
+
     /// The job's resources in this process, once its workers have opened it (`None` if it
     /// ended without).
     fn opened(&self) -> Option<std::sync::Arc<JobResources>> {

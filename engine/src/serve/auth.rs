@@ -38,7 +38,7 @@ pub fn need(method: &Method, route: &str) -> Need {
     match route {
         "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json" => Need::Public,
         "/api/v1/tokens" | "/api/v1/tables" | "/api/v1/query" | "/api/v1/models" => Need::Signed,
-        "/api/v1/models/:model/version" => Need::Models,
+        "/api/v1/models/:model/version" | "/api/v1/models/:model/versions/:version" => Need::Models,
         _ if route.starts_with(pipelines) && method == Method::GET => Need::Signed,
         r if r == pipelines || r == "/api/v1/pipelines/validate" => Need::Author,
         r if r.starts_with(pipelines) => Need::Manage,
@@ -217,6 +217,10 @@ mod tests {
         assert_eq!(need(&Method::POST, "/api/v1/query"), Need::Signed);
         assert_eq!(
             need(&Method::POST, "/api/v1/models/:model/version"),
+            Need::Models
+        );
+        assert_eq!(
+            need(&Method::PUT, "/api/v1/models/:model/versions/:version"),
             Need::Models
         );
         assert_eq!(

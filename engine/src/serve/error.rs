@@ -27,6 +27,10 @@ pub enum ApiError {
     /// The request is malformed (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The request is well formed but its content cannot be used: an upload that is not a
+    /// model weir can run (422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// The server failed to carry out a valid request (500).
     #[error("{0}")]
     Internal(String),
@@ -35,8 +39,8 @@ pub enum ApiError {
 /// The body of an error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `sql`, `not_found`, `conflict`, `bad_request`, `unauthorized`, `forbidden` or
-    /// `internal`.
+    /// `sql`, `not_found`, `conflict`, `bad_request`, `unprocessable`, `unauthorized`,
+    /// `forbidden` or `internal`.
     pub error: &'static str,
     /// What went wrong.
     pub message: String,
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -5,7 +5,7 @@
 //! and Prometheus metrics (`prometheus.rs`); users, roles and tokens (`users.rs`, managed in
 //! `admin.rs`), checked on every request (`auth.rs`), changes audited (`audit.rs`); `SELECT`
 //! over the `table` sinks (`query.rs`, `tables_api.rs`) and their rows as server-sent events
-//! (`output.rs`); model versions (`models_api.rs`). Started again on the same directory — after a
+//! (`output.rs`); model versions, switched and uploaded (`models_api.rs`, `uploads.rs`). Started again on the same directory — after a
 //! clean stop or kill -9 — it starts every pipeline recorded as running, each from its
 //! newest checkpoint.
 pub mod admin;
@@ -26,6 +26,7 @@ pub mod server;
 pub mod status;
 pub mod tables_api;
 pub mod tls;
+pub mod uploads;
 pub mod users;
 
 use std::net::SocketAddr;

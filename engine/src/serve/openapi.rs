@@ -33,7 +33,8 @@ impl utoipa::Modify for Security {
         api::restart, api::status, api::graph, api::lineage, api::healthz, api::readyz,
         admin::new_token, admin::users, admin::create_user, admin::delete_user, admin::grant,
         admin::revoke, admin::audit, tables_api::tables, tables_api::query, tables_api::grant,
-        tables_api::revoke, super::output::output, models_api::models, models_api::switch
+        tables_api::revoke, super::output::output, models_api::models, models_api::switch,
+        models_api::upload
     ),
     components(schemas(
         api::NewPipeline, api::Script, api::Validated, api::PipelineInfo, api::Graph, api::Lineage,
@@ -41,7 +42,8 @@ impl utoipa::Modify for Security {
         super::status::Status, super::status::QueryStatus, super::status::CheckpointInfo,
         admin::Token, admin::NewUser, admin::Grant, super::users::UserInfo, super::users::Role,
         super::audit::Entry, tables_api::Query, tables_api::Answer, tables_api::TableInfo,
-        tables_api::TableGrant, models_api::ModelInfo, models_api::Version, models_api::Switched
+        tables_api::TableGrant, models_api::ModelInfo, models_api::Version, models_api::Switched,
+        models_api::Uploaded
     )),
     modifiers(&Security),
     security(("basic" = []), ("bearer" = []))

@@ -112,6 +112,8 @@ pub struct Settings {
     pub jobs_dir: PathBuf,
     /// Time between checkpoints.
     pub every: Duration,
+    /// Model versions uploaded to the server.
+    pub uploads: Arc<super::uploads::Uploads>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -191,7 +193,11 @@ impl Served {
         }
         let _ = std::fs::remove_file(finished_marker(settings, &self.name()));
         let control = Arc::new(Control::default());
-        // Versions switched earlier are current from the run's first job on.
+        // Versions uploaded are declared, and versions switched earlier current, from the
+        // run's first job on.
+        for def in settings.uploads.for_plan(&self.plan) {
+            control.add_version(def)?;
+        }
         let switched = self
             .record
             .lock()

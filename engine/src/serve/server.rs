@@ -104,6 +104,7 @@ impl Server {
             settings: Settings {
                 jobs_dir: state_dir.join("jobs"),
                 every,
+                uploads: Arc::new(super::uploads::Uploads::open(state_dir)?),
             },
             pipelines: Mutex::new(BTreeMap::new()),
             broken: Mutex::new(Vec::new()),
@@ -300,6 +301,42 @@ impl Server {
         // Recorded before the answer: a restart keeps the switch.
         self.save()?;
         Ok(n)
+    }
+
+    /// The versions uploaded to the server.
+    pub fn uploads(&self) -> Vec<weir_queries::plan::ModelDef> {
+        self.settings.uploads.all()
+    }
+
+    /// Keeps `bytes` as version `version` of `model` and declares it in every running
+    /// pipeline with the model (and in their later jobs); gives the version and how many
+    /// running pipelines have it now.
+    pub fn upload_model(
+        &self,
+        model: &str,
+        version: &str,
+        bytes: &[u8],
+    ) -> Result<(weir_queries::plan::ModelDef, usize), ApiError> {
+        let pipelines = self.list();
+        let declared: Vec<_> = pipelines
+            .iter()
+            .flat_map(|p| p.plan.models.iter().filter(|m| m.name == model).cloned())
+            .collect();
+        let def = self
+            .settings
+            .uploads
+            .add(model, version, bytes, &declared)?;
+        let mut n = 0;
+        for p in pipelines.iter().filter(|p| p.active()) {
+            if p.plan.models.iter().any(|m| m.name == model) {
+                p.state()
+                    .2
+                    .add_version(def.clone())
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                n += 1;
+            }
+        }
+        Ok((def, n))
     }
 
     /// Stops every pipeline (each at a last checkpoint) without changing what the catalog
