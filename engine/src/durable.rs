@@ -185,6 +185,7 @@ pub fn run_controlled(
             checkpointed: true,
             state_dir: Some(store.dir().to_path_buf()),
             durable: Some(durable.clone()),
+            recent_dead: Some(control.recent_dead()),
         };
         let this_wait = if fresh { Duration::ZERO } else { wait };
         let first = std::mem::take(&mut fresh);

@@ -17,6 +17,7 @@ pub mod graph;
 pub mod interp;
 pub mod registry;
 pub mod tensor;
+pub mod times;
 pub mod tract_backend;
 pub mod tree;
 pub mod udf;

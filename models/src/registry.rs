@@ -17,6 +17,8 @@ pub struct Version {
     pub path: String,
     /// The loaded model.
     pub model: Arc<dyn Predictor>,
+    /// Its batch times (process-wide, by model and version name).
+    pub times: Arc<crate::times::BatchTimes>,
 }
 
 #[derive(Default)]
@@ -86,6 +88,7 @@ impl Registry {
             version: version.to_string(),
             path: path.to_string(),
             model,
+            times: crate::times::times_of(name, version),
         });
         let mut models = self.models.write().map_err(poisoned)?;
         let e = models.entry(name.to_string()).or_default();

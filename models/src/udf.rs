@@ -137,7 +137,9 @@ fn run(
             x.push(if c.is_valid(r) { c.value(r) } else { 0.0 });
         }
     }
+    let started = std::time::Instant::now();
     let out = v.model.predict(&x, rows).map_err(ext)?;
+    v.times.record(rows, started.elapsed());
     Ok(if labels {
         let l = crate::label(&out, rows).map_err(ext)?;
         Arc::new(Int64Array::from_iter(

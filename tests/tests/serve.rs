@@ -84,7 +84,7 @@ fn openapi_covers_routes(s: &WeirServer, name: &str) {
 }
 
 /// `/metrics` passes `promtool check metrics` (Debian's `prometheus` package).
-fn promtool_check(text: &str) {
+pub(crate) fn promtool_check(text: &str) {
     use std::io::Write;
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])

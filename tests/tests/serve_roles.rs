@@ -80,6 +80,12 @@ fn every_role_against_every_route_class() {
             200,
             "{r}"
         );
+        let dead = code(&s, &u, "GET", "/api/v1/pipelines/base/dead_letters", None);
+        assert_eq!(
+            dead,
+            want(author, 200),
+            "{r}: dead letters are raw source data"
+        );
         let v = json!({"sql": valid});
         assert_eq!(
             code(&s, &u, "POST", "/api/v1/pipelines/validate", Some(v)),

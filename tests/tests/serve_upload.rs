@@ -10,6 +10,16 @@ use serde_json::json;
 use weir_tests::serve::{Auth, WeirServer};
 use weir_tests::{scratch, sql_rows};
 
+/// A sample of `/metrics` for version `version` of `risk` (0 when not shown).
+fn inference(s: &WeirServer, sample: &str, version: &str) -> f64 {
+    let text = s.get("/metrics").expect("metrics").text;
+    let want = format!("{sample}{{model=\"risk\",version=\"{version}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&want))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn upload(s: &WeirServer, who: &Auth, version: &str, bytes: &[u8]) -> u16 {
     let path = format!("/api/v1/models/risk/versions/{version}");
     s.put_bytes(who, &path, bytes).status
@@ -38,6 +48,14 @@ fn an_uploaded_version_scores_after_the_switch_and_survives_kill_9() {
     s.wait_until("output", Duration::from_secs(60), |s| {
         s.status("score")["queries"][0]["rows_out"].as_u64() > Some(1000)
     });
+    // Inference is timed per model version: at least every row written so far was scored.
+    let out_before = s.status("score")["queries"][0]["rows_out"].as_u64();
+    let scored = inference(&s, "weir_inference_rows_total", "v1");
+    assert!(Some(scored as u64) >= out_before, "{scored} {out_before:?}");
+    let batches = inference(&s, "weir_inference_batch_seconds_count", "v1");
+    assert!(batches >= 1.0 && batches <= scored, "{batches} batches");
+    assert!(inference(&s, "weir_inference_batch_seconds_sum", "v1") > 0.0);
+    crate::serve::promtool_check(&s.get("/metrics").expect("metrics").text);
     for (name, role) in [("ana", "analyst"), ("mel", "ml_engineer")] {
         let body = json!({"name": name, "password": format!("{name}-password"), "roles": [role]});
         assert_eq!(s.must("POST", "/api/v1/users", Some(&body)).status, 201);
@@ -96,6 +114,13 @@ fn an_uploaded_version_scores_after_the_switch_and_survives_kill_9() {
     let want = vec![("v1".into(), false, false), ("v2".into(), true, true)];
     assert_eq!(versions(&s), want, "the upload is in the state dir");
     s.wait_state("score", "finished", Duration::from_secs(60));
+    assert!(inference(&s, "weir_inference_rows_total", "v2") >= 1.0);
+    assert_eq!(
+        inference(&s, "weir_inference_rows_total", "v1"),
+        0.0,
+        "after the restart"
+    );
+    crate::serve::promtool_check(&s.get("/metrics").expect("metrics").text);
     s.terminate();
     check_versions(&out);
     check_scores(&out, &f);

@@ -3,10 +3,11 @@
 //! ended plus the live ones, the checkpoints' statistics, and a stop that ends the run at a
 //! last checkpoint — what `weir serve` shows and does for a pipeline.
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::durable::CheckpointStats;
+use crate::job::recent::RecentDeadLetters;
 use crate::job::report::sum_counters;
 use crate::job::{JobError, PipelineMetrics, RunReport};
 use crate::runtime::{JobHandle, StopMode};
@@ -27,6 +28,8 @@ pub struct Control {
     /// Model versions added during the run (uploaded to the server): declared in the job
     /// running now and in every later job of the run.
     added: Mutex<Vec<weir_queries::plan::ModelDef>>,
+    /// The newest dead letters of every job of the run.
+    recent_dead: Arc<RecentDeadLetters>,
 }
 
 impl Control {
@@ -59,6 +62,11 @@ impl Control {
             || self
                 .job()
                 .is_some_and(|j| j.status() == crate::runtime::JobStatus::Running)
+    }
+
+    /// The newest dead letters of the run (every job of it keeps them here).
+    pub fn recent_dead(&self) -> Arc<RecentDeadLetters> {
+        self.recent_dead.clone()
     }
 
     /// The run's checkpoints so far.

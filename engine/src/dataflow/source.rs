@@ -225,6 +225,9 @@ fn dead_letters(shared: &Shared, bad: &[weir_connectors::BadRecord]) {
         return;
     }
     Metrics::add(&shared.input.dead_letter, bad.len());
+    if let Some(r) = &shared.cut.recent_dead {
+        r.push(&shared.source.name, bad);
+    }
     match &shared.dead {
         Some(DeadLetter::File(d)) => {
             if let Ok(mut d) = d.lock() {

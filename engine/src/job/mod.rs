@@ -4,6 +4,7 @@
 //! stops at a cut and how another job continues from it.
 pub mod build;
 pub mod error;
+pub mod recent;
 pub mod report;
 pub mod resources;
 pub mod snapshot;

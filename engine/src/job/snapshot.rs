@@ -60,6 +60,8 @@ pub struct Cut {
     pub state_dir: Option<std::path::PathBuf>,
     /// Opened once the snapshot the job continues from is durable.
     pub durable: Option<weir_connectors::gate::Gate>,
+    /// Where the job keeps the newest dead letters of its run (`weir serve`).
+    pub recent_dead: Option<std::sync::Arc<crate::job::recent::RecentDeadLetters>>,
     asked: AtomicBool,
     /// The job's close made its sinks' output durable for the cut (rather than finishing
     /// them): the job is suspended, its snapshot complete.

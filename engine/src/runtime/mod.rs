@@ -69,6 +69,8 @@ pub struct SubmitOptions {
     /// Opened once the snapshot in `restore` is durable (checkpoints written while the next
     /// job runs): what may only follow a durable checkpoint waits for it.
     pub durable: Option<weir_connectors::gate::Gate>,
+    /// Where the job keeps the newest dead letters (a run's jobs share one).
+    pub recent_dead: Option<Arc<crate::job::recent::RecentDeadLetters>>,
 }
 
 impl Runtime {
@@ -136,6 +138,7 @@ impl Runtime {
         cut.checkpointed = opts.checkpointed;
         cut.state_dir = opts.state_dir;
         cut.durable = opts.durable;
+        cut.recent_dead = opts.recent_dead;
         self.submit_as(plan, baselines, false, cut)
     }
 

@@ -309,6 +309,7 @@ pub fn routes(app: App) -> Router {
         .merge(super::admin::routes())
         .merge(super::tables_api::routes())
         .merge(super::models_api::routes())
+        .merge(super::dead_api::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             super::auth::guard,

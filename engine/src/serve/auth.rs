@@ -39,6 +39,7 @@ pub fn need(method: &Method, route: &str) -> Need {
         "/healthz" | "/readyz" | "/metrics" | "/api/v1/openapi.json" => Need::Public,
         "/api/v1/tokens" | "/api/v1/tables" | "/api/v1/query" | "/api/v1/models" => Need::Signed,
         "/api/v1/models/:model/version" | "/api/v1/models/:model/versions/:version" => Need::Models,
+        "/api/v1/pipelines/:name/dead_letters" => Need::Author,
         _ if route.starts_with(pipelines) && method == Method::GET => Need::Signed,
         r if r == pipelines || r == "/api/v1/pipelines/validate" => Need::Author,
         r if r.starts_with(pipelines) => Need::Manage,
@@ -222,6 +223,10 @@ mod tests {
         assert_eq!(
             need(&Method::PUT, "/api/v1/models/:model/versions/:version"),
             Need::Models
+        );
+        assert_eq!(
+            need(&Method::GET, "/api/v1/pipelines/:name/dead_letters"),
+            Need::Author
         );
         assert_eq!(
             need(&Method::POST, "/api/v1/tables/:table/grants"),

@@ -5,14 +5,16 @@
 //! and Prometheus metrics (`prometheus.rs`); users, roles and tokens (`users.rs`, managed in
 //! `admin.rs`), checked on every request (`auth.rs`), changes audited (`audit.rs`); `SELECT`
 //! over the `table` sinks (`query.rs`, `tables_api.rs`) and their rows as server-sent events
-//! (`output.rs`); model versions, switched and uploaded (`models_api.rs`, `uploads.rs`). Started again on the same directory — after a
-//! clean stop or kill -9 — it starts every pipeline recorded as running, each from its
-//! newest checkpoint.
+//! (`output.rs`); model versions, switched and uploaded (`models_api.rs`, `uploads.rs`); the
+//! newest dead letters (`dead_api.rs`). Started again on the same directory — after a clean
+//! stop or kill -9 — it starts every pipeline recorded as running, each from its newest
+//! checkpoint.
 pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod dead_api;
 pub mod declarations;
 pub mod error;
 pub mod models_api;

@@ -292,9 +292,14 @@ fn plain(
     values: Vec<(String, Vec<f64>)>,
     control: &Control,
 ) -> Result<()> {
-    let job = rt.submit(
+    let opts = crate::runtime::SubmitOptions {
+        recent_dead: Some(control.recent_dead()),
+        ..Default::default()
+    };
+    let job = rt.submit_with(
         &control.with_versions(&JobPlan::new(name, plan.clone())),
         values,
+        opts,
     )?;
     control.running(&job);
     if control.stopping() {

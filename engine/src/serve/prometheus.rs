@@ -1,7 +1,8 @@
 //! `/metrics` in Prometheus' text format, read at scrape time from the pipelines' own
 //! counters (no second registry to keep in step): per pipeline whether it is up and its
 //! checkpoints; per query (`CREATE PIPELINE`) rows in and out, late rows, dead letters, lag,
-//! and each source and sink connector counter. No per-sensor labels.
+//! and each source and sink connector counter; per model version the batch-time histogram of
+//! inference and the rows scored. No per-sensor labels.
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -204,7 +205,47 @@ pub fn render(app: &Server) -> String {
         String::new(),
         app.ready() as u8 as f64,
     );
-    f.render()
+    let mut out = f.render();
+    inference(&mut out);
+    out
+}
+
+/// The batch-time histogram and row counter of every model version the process has loaded.
+fn inference(out: &mut String) {
+    let all = weir_models::times::all_times();
+    if all.is_empty() {
+        return;
+    }
+    let h = "weir_inference_batch_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {h} Time to score one batch, per model version."
+    );
+    let _ = writeln!(out, "# TYPE {h} histogram");
+    for t in &all {
+        let l = format!(
+            "model=\"{}\",version=\"{}\"",
+            esc(&t.model),
+            esc(&t.version)
+        );
+        let bounds = weir_models::times::BOUNDS.iter().map(|b| b.to_string());
+        for (le, n) in bounds.chain(["+Inf".to_string()]).zip(&t.cumulative) {
+            let _ = writeln!(out, "{h}_bucket{{{l},le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{h}_sum{{{l}}} {}", t.seconds);
+        let _ = writeln!(out, "{h}_count{{{l}}} {}", t.batches);
+    }
+    let r = "weir_inference_rows_total";
+    let _ = writeln!(out, "# HELP {r} Rows scored, per model version.");
+    let _ = writeln!(out, "# TYPE {r} counter");
+    for t in &all {
+        let l = format!(
+            "model=\"{}\",version=\"{}\"",
+            esc(&t.model),
+            esc(&t.version)
+        );
+        let _ = writeln!(out, "{r}{{{l}}} {}", t.rows);
+    }
 }
 
 /// `GET /metrics`.
