@@ -1,4 +1,5 @@
-//! Counters every source and sink keeps: messages, bytes, decode errors, reconnects, lag.
+//! Counters every source and sink keeps: messages, bytes, decode errors, reconnects, lag,
+//! time blocked in a sink.
 //! Shared by all workers of one source; printed in `weir run`'s summary and ready for a
 //! metrics endpoint.
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,9 @@ pub struct ConnectorMetrics {
     pub spooled: AtomicU64,
     /// Messages a full spool dropped (`spool_full = 'drop_oldest'`).
     pub dropped: AtomicU64,
+    /// Microseconds the pipeline spent blocked in a sink's writes (backpressure: while it
+    /// writes, its worker reads nothing).
+    pub blocked_us: AtomicU64,
 }
 
 impl ConnectorMetrics {
@@ -46,6 +50,7 @@ impl ConnectorMetrics {
             ("duplicates", self.duplicates.load(Ordering::Relaxed)),
             ("spooled", self.spooled.load(Ordering::Relaxed)),
             ("dropped", self.dropped.load(Ordering::Relaxed)),
+            ("blocked_us", self.blocked_us.load(Ordering::Relaxed)),
         ]
     }
 }

@@ -24,6 +24,7 @@ mod runtime;
 mod serve;
 mod serve_dead_letters;
 mod serve_models;
+mod serve_operators;
 mod serve_output;
 mod serve_pg;
 mod serve_roles;

@@ -249,6 +249,9 @@ fn rest_api_runs_validates_and_describes_pipelines() {
         Some(want.len() as f64),
         "{m}"
     );
+    // Time blocked in the sink's writes: some, and less than the whole run took.
+    let blocked = sample(&m, "weir_sink_blocked_seconds_total", l).expect("blocked time");
+    assert!(blocked > 0.0 && blocked < 60.0, "{blocked}");
     assert_eq!(
         sample(&m, "weir_pipeline_up", "pipeline=\"windows\""),
         Some(0.0),

@@ -121,6 +121,7 @@ fn psql_and_a_driver_declare_run_and_select() {
         .map(|r| (r.get::<_, String>(0), (r.get(1), r.get(2), r.get(3))))
         .collect();
     assert_eq!(typed, want);
+    statement_parameters(&mut c, &want);
     let e = c
         .query("SELECT nope FROM latest", &[])
         .expect_err("an unknown column");
@@ -207,4 +208,47 @@ fn psql_and_a_driver_declare_run_and_select() {
         assert!(audit.lines().any(|l| l == line), "{line} not in:\n{audit}");
     }
     s.terminate();
+}
+
+/// Statement parameters over the extended protocol: types the server infers (told in the
+/// statement's description), a prepared statement run once per sensor, a type given by the
+/// client and cast to the column's, and a timestamp.
+fn statement_parameters(c: &mut postgres::Client, want: &BTreeMap<String, (i64, i64, i64)>) {
+    use postgres::types::Type;
+    let st = c
+        .prepare("SELECT window_start, n, hi FROM latest WHERE sensor_id = $1 AND hi >= $2")
+        .expect("prepare");
+    assert_eq!(st.params(), &[Type::TEXT, Type::INT8]);
+    for (sensor, (w, n, hi)) in want {
+        let rows = c.query(&st, &[sensor, &0i64]).expect("query");
+        let got: Vec<(i64, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(got, vec![(*w, *n, *hi)], "{sensor}");
+        let none = c.query(&st, &[sensor, &(hi + 1)]).expect("query");
+        assert!(none.is_empty(), "{sensor}: nothing is above its max");
+    }
+    let as_text = c
+        .prepare_typed(
+            "SELECT count(*) FROM latest WHERE window_start >= $1",
+            &[Type::TEXT],
+        )
+        .expect("prepare");
+    let at = want.values().map(|v| v.0).max().unwrap_or(0);
+    let n: i64 = c
+        .query_one(&as_text, &[&at.to_string()])
+        .expect("query")
+        .get(0);
+    let expected = want.values().filter(|v| v.0 >= at).count() as i64;
+    assert_eq!(n, expected);
+    let when = std::time::UNIX_EPOCH + Duration::from_millis(at as u64);
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM latest WHERE to_timestamp_millis(window_start) >= $1",
+            &[&when],
+        )
+        .expect("a timestamp parameter")
+        .get(0);
+    assert_eq!(n, expected);
 }

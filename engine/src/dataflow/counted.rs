@@ -14,6 +14,9 @@ pub struct Counted {
     inner: Box<dyn BatchOperator>,
     counters: Arc<Vec<OperatorCounter>>,
     index: usize,
+    /// A stage whose rows out are this one's rows in (the join or updating aggregate before
+    /// it, which runs in an adapter of its own).
+    after: Option<usize>,
 }
 
 impl Counted {
@@ -23,11 +26,23 @@ impl Counted {
         counters: &Arc<Vec<OperatorCounter>>,
         index: usize,
     ) -> Box<dyn BatchOperator> {
+        Counted::wrap_after(inner, counters, index, None)
+    }
+
+    /// Wraps `inner` (stage `index`), counting its rows in also as the rows out of stage
+    /// `after`.
+    pub fn wrap_after(
+        inner: Box<dyn BatchOperator>,
+        counters: &Arc<Vec<OperatorCounter>>,
+        index: usize,
+        after: Option<usize>,
+    ) -> Box<dyn BatchOperator> {
         match counters.get(index) {
             Some(_) => Box::new(Counted {
                 inner,
                 counters: counters.clone(),
                 index,
+                after,
             }),
             None => inner,
         }
@@ -54,6 +69,9 @@ impl BatchOperator for Counted {
     fn on_batch(&mut self, batch: &RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
         if let Some(c) = self.counters.get(self.index) {
             Metrics::add(&c.rows_in, batch.num_rows());
+        }
+        if let Some(c) = self.after.and_then(|a| self.counters.get(a)) {
+            Metrics::add(&c.rows_out, batch.num_rows());
         }
         let before = out.len();
         let r = self.inner.on_batch(batch, out);

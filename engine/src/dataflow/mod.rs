@@ -89,7 +89,7 @@ pub struct Shared {
     /// The job's cut: where to suspend, what its operators put in, what it restores.
     pub cut: Arc<crate::job::snapshot::Cut>,
     /// Rows in and out of each stage of the plan (by stage index; joins and updating
-    /// aggregates, which run in adapters of their own, stay at zero).
+    /// aggregates, which run in adapters of their own, are counted around them).
     pub operators: Arc<Vec<crate::metrics::OperatorCounter>>,
 }
 

@@ -35,10 +35,15 @@ pub fn build(input: Stream<'_, u64, Vec<(u64, BatchMsg)>>, shared: Shared) {
                     }
                     match &shared.output {
                         Output::Sink(s) => {
+                            let started = std::time::Instant::now();
                             let r = s
                                 .lock()
                                 .map_err(|e| e.to_string())
                                 .and_then(|mut s| s.write(&b.0).map_err(|e| e.to_string()));
+                            if let Some(m) = &shared.sink_metrics {
+                                let us = started.elapsed().as_micros() as u64;
+                                weir_connectors::ConnectorMetrics::add(&m.blocked_us, us);
+                            }
                             if let Err(e) = r {
                                 shared.fail(OP, e);
                             }

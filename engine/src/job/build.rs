@@ -55,6 +55,9 @@ pub(super) struct Step {
     pub(super) op: Stateful,
     pub(super) router: Option<Router>,
     pub(super) post: Vec<Box<dyn BatchOperator>>,
+    /// For a join or an updating aggregate (counted around its adapter): its stage index,
+    /// and whether its rows out are counted after the adapter (nothing follows it).
+    pub(super) counted: Option<(usize, bool)>,
 }
 
 /// A pipeline reading a source another pipeline reads too: its stateless chain and router run
@@ -141,19 +144,21 @@ pub fn prepare(res: &JobResources, index: usize, peers: usize) -> Result<WorkerP
     Ok(WorkerParts { tables, reads })
 }
 
-/// The operators of `stages` (which start at stage `from` of `sh`'s plan), each counted.
+/// The operators of `stages` (which start at stage `from` of `sh`'s plan), each counted; the
+/// first one's rows in are also the rows out of stage `after`.
 fn chain_of(
     state: &SessionState,
     sh: &Shared,
     stages: &[Stage],
-    from: usize,
+    (from, after): (usize, Option<usize>),
 ) -> Result<Vec<Box<dyn BatchOperator>>, String> {
     stages
         .iter()
         .enumerate()
         .map(|(j, s)| {
             let op = build_stage(state, s).map_err(|e| e.to_string())?;
-            Ok(Counted::wrap(op, &sh.operators, from + j))
+            let after = after.filter(|_| j == 0);
+            Ok(Counted::wrap_after(op, &sh.operators, from + j, after))
         })
         .collect()
 }
@@ -175,12 +180,19 @@ fn pipeline(
         .filter(|i| is_stateful(&stages[*i].op))
         .collect();
     let first = cuts.first().copied().unwrap_or(stages.len());
-    let chain = chain_of(state, sh, &stages[..first], 0)?;
+    let chain = chain_of(state, sh, &stages[..first], (0, None))?;
     let mut steps = Vec::new();
     let mut rights = sh.right_inputs.iter();
     for (n, &i) in cuts.iter().enumerate() {
         let end = cuts.get(n + 1).copied().unwrap_or(stages.len());
-        let post = chain_of(state, sh, &stages[i + 1..end], i + 1)?;
+        // A window counts its own rows out; a join's or an updating aggregate's are the
+        // next stage's rows in, or counted after its adapter when nothing follows.
+        let adapter = !matches!(
+            stages[i].op,
+            OperatorSpec::WindowAggregate { .. } | OperatorSpec::Features { .. }
+        );
+        let after = adapter.then_some(i);
+        let post = chain_of(state, sh, &stages[i + 1..end], (i + 1, after))?;
         let (mut op, router) = step(sh, state, &stages[i], tables, &mut rights, index, peers)?;
         let node = res
             .graph
@@ -189,11 +201,13 @@ fn pipeline(
             .ok_or_else(|| format!("stage {i} of pipeline {pi} has no node"))?;
         restore(&mut op, sh.cut.restored_state(&node), (index, peers))
             .map_err(|e| format!("restoring {node}: {e}"))?;
+        let counted = adapter.then_some((i, post.is_empty()));
         steps.push(Step {
             node,
             op,
             router: Some(router),
             post,
+            counted,
         });
     }
     let first_router = steps.first_mut().and_then(|s| s.router.take());
@@ -274,7 +288,7 @@ fn step<'a>(
                 .next()
                 .ok_or("interval join without its second input")?;
             let (lk, rk) = interval_keys(state, s).map_err(e)?;
-            let rchain = chain_of(state, rs, &right.stages, 0)?;
+            let rchain = chain_of(state, rs, &right.stages, (0, None))?;
             let position = sh.plan.provenance.then_some(1);
             let router = Some(Router::Key(rk));
             let parts = source_parts(rs, rchain, router, position, (index, peers))?;

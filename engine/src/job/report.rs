@@ -123,12 +123,18 @@ pub fn sum_counters(total: &mut Vec<(&'static str, u64)>, more: Vec<(&'static st
 impl PipelineMetrics {
     /// The counters of `sh` now.
     pub fn of(sh: &Shared) -> Self {
+        // The query's inputs: its source, and the second input of each interval join.
+        let inputs = || {
+            std::iter::once(sh)
+                .chain(&sh.right_inputs)
+                .map(|s| &s.input)
+        };
         PipelineMetrics {
             name: sh.plan.name.clone(),
-            rows_in: Metrics::get(&sh.input.rows_in),
+            rows_in: inputs().map(|i| Metrics::get(&i.rows_in)).sum(),
             rows_out: Metrics::get(&sh.metrics.rows_out),
-            late: Metrics::get(&sh.input.late),
-            dead_letter: Metrics::get(&sh.input.dead_letter),
+            late: inputs().map(|i| Metrics::get(&i.late)).sum(),
+            dead_letter: inputs().map(|i| Metrics::get(&i.dead_letter)).sum(),
             lag: sh
                 .source_metrics
                 .lag

@@ -191,9 +191,10 @@ impl Opening<'_> {
                 OperatorSpec::IntervalJoin { right, .. } => {
                     let def = self.source(&right.source, &p.name)?;
                     let dead = self.dead(&def, &p.name)?;
+                    // Its own input counters (its source is read for this join alone); the
+                    // query's rows in are both inputs' (`PipelineMetrics::of`).
                     let mut r = self.shared(p.clone(), def, dead);
                     r.metrics = main.metrics.clone();
-                    r.input = main.input.clone();
                     r.output = main.output.clone();
                     r.stop = main.stop.clone();
                     main.right_inputs.push(r);
@@ -222,9 +223,6 @@ fn read_once(pipelines: &mut [Shared], groups: &[Vec<usize>]) {
             let p = &mut pipelines[i];
             p.input = input.clone();
             p.dead = dead.clone();
-            for r in &mut p.right_inputs {
-                r.input = input.clone();
-            }
         }
     }
 }

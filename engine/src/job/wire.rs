@@ -54,6 +54,10 @@ fn pipeline<'s>(
             }
         }
         let node = step.node;
+        let counted = step.counted;
+        if let Some((at, _)) = counted {
+            stream = count(stream, &sh, at, true);
+        }
         stream = match step.op {
             Stateful::Window(op) => aggregate::build(stream, sh.clone(), op, step.post, node),
             Stateful::Updating(agg, restored) => {
@@ -77,9 +81,27 @@ fn pipeline<'s>(
                     shared,
                 } = *step_parts;
                 let right = source::build(scope, shared, right);
+                let right = count(right, &sh, counted.map_or(usize::MAX, |c| c.0), true);
                 interval::build(stream, right, sh.clone(), join, step.post, node)
             }
         };
+        if let Some((at, true)) = counted {
+            stream = count(stream, &sh, at, false);
+        }
     }
     sink::build(stream, sh);
+}
+
+/// `stream`, its rows counted as stage `at`'s rows in (or out).
+fn count<'s>(stream: Rows<'s>, sh: &crate::dataflow::Shared, at: usize, rows_in: bool) -> Rows<'s> {
+    use timely::dataflow::operators::Inspect;
+    let Some(_) = sh.operators.get(at) else {
+        return stream;
+    };
+    let counters = sh.operators.clone();
+    stream.inspect(move |(_, b): &(u64, BatchMsg)| {
+        let c = &counters[at];
+        let n = b.0.num_rows();
+        crate::metrics::Metrics::add(if rows_in { &c.rows_in } else { &c.rows_out }, n);
+    })
 }

@@ -187,6 +187,15 @@ pub fn render(app: &Server) -> String {
             }
             for (side, counters) in [("source", &q.source), ("sink", &q.sink)] {
                 for (name, v) in counters {
+                    if *name == "blocked_us" {
+                        if side == "source" {
+                            continue;
+                        }
+                        let help = "Time the pipeline spent blocked writing to its sink.";
+                        let metric = format!("weir_{side}_blocked_seconds_total");
+                        f.add(&metric, "counter", help, l.clone(), *v as f64 / 1e6);
+                        continue;
+                    }
                     let (kind, suffix) = match is_gauge(name) {
                         true => ("gauge", ""),
                         false => ("counter", "_total"),

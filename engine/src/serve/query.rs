@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionContext};
+use datafusion::scalar::ScalarValue;
 use weir_queries::SqlError;
 
 use super::error::ApiError;
@@ -123,12 +124,43 @@ pub async fn describe(app: &Server, user: &User, sql: &str) -> Result<SchemaRef,
     Ok(Arc::new(frame.schema().as_arrow().clone()))
 }
 
-/// Runs `sql` as `user`.
-pub async fn select(app: &Server, user: &User, sql: &str) -> Result<Answer, ApiError> {
+/// The types DataFusion infers for `sql`'s parameters `$1` … `$n` (`None`: not inferable).
+pub async fn parameter_types(
+    app: &Server,
+    user: &User,
+    sql: &str,
+) -> Result<Vec<Option<DataType>>, ApiError> {
     let frame = plan(app, user, sql).await?;
+    let types = frame.logical_plan().get_parameter_types().map_err(df)?;
+    let n = types
+        .keys()
+        .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok((1..=n)
+        .map(|i| types.get(&format!("${i}")).cloned().flatten())
+        .collect())
+}
+
+/// Runs `sql` as `user` with `params` for its `$1` … `$n`.
+pub async fn select_with(
+    app: &Server,
+    user: &User,
+    sql: &str,
+    params: Vec<ScalarValue>,
+) -> Result<Answer, ApiError> {
+    let frame = plan(app, user, sql)
+        .await?
+        .with_param_values(params)
+        .map_err(df)?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(df)?;
     Ok(Answer { schema, batches })
+}
+
+/// Runs `sql` as `user`.
+pub async fn select(app: &Server, user: &User, sql: &str) -> Result<Answer, ApiError> {
+    select_with(app, user, sql, Vec::new()).await
 }
 
 /// The answer as JSON: `{columns: [{name, type}], rows: [{column: value}]}`.

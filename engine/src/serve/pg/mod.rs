@@ -3,6 +3,7 @@
 //! Argon2id hash); statements arrive over the simple or the extended protocol and are run by
 //! `handler.rs` (read by `statements.rs`).
 pub mod handler;
+pub mod params;
 pub mod statements;
 pub mod subscribe;
 
@@ -152,6 +153,24 @@ async fn describe(
     }
 }
 
+/// A `SELECT` with statement parameters, run with the portal's values for them.
+async fn with_parameters(
+    app: &Arc<Server>,
+    user: &User,
+    text: &str,
+    portal: &Portal<String>,
+) -> Result<handler::Outcome, ApiError> {
+    let Ok(Stmt::Select(sql)) = classify(text) else {
+        return Err(ApiError::BadRequest(
+            "only SELECT takes statement parameters: write the values into the statement".into(),
+        ));
+    };
+    let types = super::query::parameter_types(app, user, &sql).await?;
+    let values = params::values(portal, &types)?;
+    let a = super::query::select_with(app, user, &sql, values).await?;
+    Ok(handler::Outcome::Rows(a.batches, a.schema))
+}
+
 #[async_trait]
 impl ExtendedQueryHandler for Handler {
     type Statement = String;
@@ -174,12 +193,6 @@ impl ExtendedQueryHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let user = self.user(client)?;
-        if !portal.parameters.is_empty() {
-            return Err(pg_error(&ApiError::BadRequest(
-                "weir takes no statement parameters yet: write the values into the statement"
-                    .into(),
-            )));
-        }
         let text = portal
             .statement
             .statement
@@ -188,6 +201,12 @@ impl ExtendedQueryHandler for Handler {
             .to_string();
         if text.is_empty() {
             return Ok(Response::EmptyQuery);
+        }
+        if !portal.parameters.is_empty() {
+            let outcome = with_parameters(&self.app, &user, &text, portal)
+                .await
+                .map_err(|e| pg_error(&e))?;
+            return respond(outcome, &portal.result_column_format);
         }
         if let Ok(Stmt::Subscribe(sub)) = classify(&text) {
             let mode = subscribe::Mode::Extended(portal.result_column_format.clone());
@@ -212,8 +231,18 @@ impl ExtendedQueryHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let user = self.user(client)?;
-        let fields = describe(&self.app, &user, &target.statement, &Format::UnifiedBinary).await?;
-        Ok(DescribeStatementResponse::new(Vec::new(), fields))
+        let text = target.statement.trim().trim_end_matches(';');
+        let fields = describe(&self.app, &user, text, &Format::UnifiedBinary).await?;
+        let types = match classify(text) {
+            Ok(Stmt::Select(sql)) => super::query::parameter_types(&self.app, &user, &sql)
+                .await
+                .map_err(|e| pg_error(&e))?,
+            _ => Vec::new(),
+        };
+        Ok(DescribeStatementResponse::new(
+            params::describe_types(&types, &target.parameter_types),
+            fields,
+        ))
     }
 
     async fn do_describe_portal<C>(
