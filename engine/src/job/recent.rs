@@ -16,7 +16,7 @@ pub const PAYLOAD_BYTES: usize = 4096;
 pub const KEPT: usize = 1000;
 
 /// One kept dead letter.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct KeptDeadLetter {
     /// The source that read it.
     pub source: String,

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::server::Server;
+use crate::job::recent::KeptDeadLetter;
 
 type App = Arc<Server>;
 
@@ -23,23 +24,6 @@ pub struct Limit {
     pub limit: Option<usize>,
 }
 
-/// One record a source could not read.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeadLetterInfo {
-    /// The source that read it.
-    pub source: String,
-    /// Where it was: `file:line`, `topic/partition@offset`, `topic`, …
-    pub position: String,
-    /// Why it could not be read.
-    pub error: String,
-    /// Its bytes as text (invalid UTF-8 replaced), at most 4,096 of them.
-    pub payload: String,
-    /// Whether the payload was cut.
-    pub truncated: bool,
-    /// When it was refused, milliseconds since the Unix epoch.
-    pub at_ms: u64,
-}
-
 /// A pipeline's newest dead letters.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadLetters {
@@ -48,7 +32,7 @@ pub struct DeadLetters {
     /// Records refused since the server started the pipeline's run.
     pub total: u64,
     /// The newest of them, oldest first.
-    pub letters: Vec<DeadLetterInfo>,
+    pub letters: Vec<KeptDeadLetter>,
 }
 
 /// A pipeline's newest dead letters.
@@ -63,18 +47,7 @@ pub async fn dead_letters(
     let s = app.get(&name)?;
     let recent = s.state().2.recent_dead();
     let n = q.limit.unwrap_or(100).min(crate::job::recent::KEPT);
-    let letters = recent
-        .newest(n)
-        .into_iter()
-        .map(|k| DeadLetterInfo {
-            source: k.source,
-            position: k.position,
-            error: k.error,
-            payload: k.payload,
-            truncated: k.truncated,
-            at_ms: k.at_ms,
-        })
-        .collect();
+    let letters = recent.newest(n);
     Ok(Json(DeadLetters {
         pipeline: name,
         total: recent.seen(),

@@ -43,7 +43,7 @@ impl utoipa::Modify for Security {
         admin::Token, admin::NewUser, admin::Grant, super::users::UserInfo, super::users::Role,
         super::audit::Entry, tables_api::Query, tables_api::Answer, tables_api::TableInfo,
         tables_api::TableGrant, models_api::ModelInfo, models_api::Version, models_api::Switched,
-        models_api::Uploaded, super::dead_api::DeadLetters, super::dead_api::DeadLetterInfo
+        models_api::Uploaded, super::dead_api::DeadLetters, crate::job::recent::KeptDeadLetter
     )),
     modifiers(&Security),
     security(("basic" = []), ("bearer" = []))
