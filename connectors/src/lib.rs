@@ -175,6 +175,9 @@ pub struct Internal {
     /// Opened once the checkpoint the job was continued from is durable: a source commits
     /// that checkpoint's positions to its group only then.
     pub durable: Option<gate::Gate>,
+    /// The event-time column: a record without it (missing or NULL) is a dead letter, not a
+    /// row (file sources; see `format::requiring`).
+    pub event_time: Option<String>,
 }
 
 /// How a source fills the position column: file line numbers as they are; a partition and

@@ -246,3 +246,88 @@ fn compressor_example_alerts_carry_risk_and_model_version() {
         );
     }
 }
+
+/// A record without its event time (an empty CSV value, a JSON field missing or null) is a
+/// dead letter with its line and the reason; every other row goes on, and the run succeeds.
+#[test]
+fn records_without_event_time_are_dead_letters() {
+    let dir = scratch("no-event-time");
+    let mut csv = String::from("sensor_id,ts,temp\n");
+    let mut json = String::new();
+    let mut missing = Vec::new();
+    for i in 0..500u32 {
+        let line = i + 2;
+        if i % 97 == 5 {
+            csv.push_str(&format!("s{},,{i}.5\n", i % 3));
+            let ts = if i % 2 == 0 { "" } else { "\"ts\": null, " };
+            json.push_str(&format!(
+                "{{\"sensor_id\": \"s{}\", {ts}\"temp\": 1}}\n",
+                i % 3
+            ));
+            missing.push(line);
+        } else {
+            csv.push_str(&format!("s{},{},{i}.5\n", i % 3, i * 10));
+            json.push_str(&format!(
+                "{{\"sensor_id\": \"s{}\", \"ts\": {}, \"temp\": 1}}\n",
+                i % 3,
+                i * 10
+            ));
+        }
+    }
+    std::fs::write(dir.join("r.csv"), csv).unwrap();
+    std::fs::write(dir.join("r.jsonl"), json).unwrap();
+    for (input, format, first_line) in [("r.csv", "csv", 0), ("r.jsonl", "json", 1)] {
+        let dl = dir.join(format!("dead-{format}.jsonl"));
+        let out = dir.join(format!("out-{format}.csv"));
+        let script = dir.join(format!("p-{format}.sql"));
+        std::fs::write(
+            &script,
+            format!(
+                "CREATE SOURCE r (sensor_id TEXT, ts BIGINT, temp DOUBLE)
+                   WITH (connector = 'file', path = '{}', format = '{format}', event_time = 'ts', dead_letter = '{}');
+                 CREATE SINK out WITH (connector = 'file', path = '{}', format = 'csv');
+                 CREATE PIPELINE p AS INSERT INTO out SELECT sensor_id, ts FROM r;",
+                dir.join(input).display(),
+                dl.display(),
+                out.display()
+            ),
+        )
+        .unwrap();
+        let run = run_weir(&script, &[]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{format}: {stderr}");
+        let good = 500 - missing.len();
+        assert!(
+            stderr.contains(&format!(
+                "rows in {good}, rows out {good}, late 0, dead-letter {}",
+                missing.len()
+            )),
+            "{format}: {stderr}"
+        );
+        let dead: Vec<serde_json::Value> = std::fs::read_to_string(&dl)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // JSON lines have no header: line numbers are one less than the CSV's.
+        let want: Vec<String> = missing
+            .iter()
+            .map(|l| format!("{input}:{}", l - first_line))
+            .collect();
+        let got: Vec<String> = dead
+            .iter()
+            .map(|d| {
+                let p = d["position"].as_str().unwrap_or("");
+                p.rsplit('/').next().unwrap_or("").to_string()
+            })
+            .collect();
+        assert_eq!(got, want, "{format}");
+        assert!(
+            dead.iter()
+                .all(|d| d["error"].as_str().unwrap_or("").contains("ts")),
+            "{format}: the reason names the column: {dead:?}"
+        );
+        let rows = std::fs::read_to_string(&out).unwrap().lines().count() - 1;
+        assert_eq!(rows, good, "{format}");
+    }
+}

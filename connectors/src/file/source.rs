@@ -38,6 +38,8 @@ pub struct FileSource {
     schema: SchemaRef,
     /// What a line decodes to: the schema, less the position column.
     decode_schema: SchemaRef,
+    /// The same with the event-time column required (a line without it is a dead letter).
+    strict_schema: SchemaRef,
     format: Format,
     line_no: u64,
     /// Bytes of the file consumed (header included): where the next line starts.
@@ -81,6 +83,8 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     } else {
         ctx.schema.clone()
     };
+    let event_time = ctx.internal.event_time.as_deref();
+    let strict_schema = crate::format::requiring(&decode_schema, event_time);
     Ok(Box::new(FileSource {
         reads: reader.is_some(),
         reader,
@@ -88,6 +92,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         offset,
         schema: ctx.schema,
         decode_schema,
+        strict_schema,
         format,
         line_no,
         buf: Vec::new(),
@@ -157,9 +162,11 @@ impl Source for FileSource {
         }
         let first = self.line_no;
         self.line_no += lines as u64;
-        let (mut batch, bad) =
+        let (batch, bad) =
             self.format
-                .decode(&self.decode_schema, &self.buf, lines, &self.path, first)?;
+                .decode(&self.strict_schema, &self.buf, lines, &self.path, first)?;
+        let relax = |b| crate::format::relax(b, &self.decode_schema);
+        let mut batch = batch.map(relax).transpose()?;
         if self.position_column {
             batch = batch.map(|b| self.with_lines(b, first, &bad)).transpose()?;
         }

@@ -5,7 +5,9 @@ pub mod csv;
 pub mod json;
 pub mod sparkplug;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::{BadRecord, Error, Result};
@@ -24,6 +26,33 @@ pub(crate) fn drive(
         offset += n;
     }
     Ok(())
+}
+
+/// `schema` with `column` declared non-nullable, for decoding: a record without it (a missing
+/// field, an empty CSV value, a JSON null) then fails to decode on its own line and becomes a
+/// dead letter with its position, rather than a row no watermark can place.
+pub fn requiring(schema: &SchemaRef, column: Option<&str>) -> SchemaRef {
+    let Some(i) = column.and_then(|c| schema.index_of(c).ok()) else {
+        return schema.clone();
+    };
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(j, f)| f.as_ref().clone().with_nullable(f.is_nullable() && i != j))
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch`, decoded with [`requiring`]'s schema, under the declared `schema` again.
+pub fn relax(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *schema {
+        return Ok(batch);
+    }
+    Ok(RecordBatch::try_new(
+        schema.clone(),
+        batch.columns().to_vec(),
+    )?)
 }
 
 /// A line-oriented format.

@@ -329,6 +329,7 @@ fn source_parts(
     let mut internal = Internal {
         checkpointed: sh.cut.checkpointed,
         durable: sh.cut.durable.clone(),
+        event_time: src.event_time.clone(),
         ..Internal::default()
     };
     if let Some(i) = position {
