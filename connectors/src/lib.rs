@@ -176,7 +176,7 @@ pub struct Internal {
     /// that checkpoint's positions to its group only then.
     pub durable: Option<gate::Gate>,
     /// The event-time column: a record without it (missing or NULL) is a dead letter, not a
-    /// row (file sources; see `format::requiring`).
+    /// row (file and MQTT sources; see `format::requiring`).
     pub event_time: Option<String>,
 }
 

@@ -342,3 +342,68 @@ fn username_and_password() {
     let rows = std::fs::read_to_string(dir.join("good.csv")).unwrap();
     assert_eq!(rows.lines().count(), 5, "{rows}");
 }
+
+/// A message without its event time (the field missing, or null) is a dead letter naming its
+/// topic and sequence; the run goes on and every other message is a row.
+#[test]
+fn messages_without_event_time_are_dead_letters() {
+    let broker = Mosquitto::start("no-event-time");
+    let dir = scratch("mqtt-no-event-time");
+    let (out, dl) = (dir.join("out.csv"), dir.join("dead.jsonl"));
+    let script = dir.join("p.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE SOURCE r (ts BIGINT, v DOUBLE)
+               WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{}', topic = 'plant/ts', qos = '1',
+                     event_time = 'ts', max_messages = '40', dead_letter = '{}');
+             CREATE SINK out WITH (connector = 'file', path = '{}', header = 'false');
+             CREATE PIPELINE copy AS INSERT INTO out SELECT ts, v FROM r;",
+            broker.port,
+            dl.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut weir = WeirProcess::start(&script, &[]);
+    weir.wait_for("subscribed to", 1);
+    let mut publisher = MqttPublisher::connect("no-ts", broker.port);
+    let mut want = Vec::new();
+    let mut bad = Vec::new();
+    for i in 0..40 {
+        let payload = match i % 10 {
+            3 => format!("{{\"v\":{i}.5}}"),
+            7 => format!("{{\"ts\":null,\"v\":{i}.5}}"),
+            _ => {
+                want.push(format!("{},{i}.5", i * 100));
+                format!("{{\"ts\":{},\"v\":{i}.5}}", i * 100)
+            }
+        };
+        if i % 10 == 3 || i % 10 == 7 {
+            bad.push(payload.clone());
+        }
+        publisher.publish("plant/ts", payload);
+    }
+    publisher.wait_acks();
+    let stderr = weir.finish().join("\n");
+    assert!(stderr.contains("dead-letter 8"), "{stderr}");
+    let mut rows: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    rows.sort();
+    want.sort();
+    assert_eq!(rows, want);
+    let dead: Vec<serde_json::Value> = std::fs::read_to_string(&dl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let payloads: Vec<&str> = dead.iter().filter_map(|d| d["payload"].as_str()).collect();
+    assert_eq!(payloads, bad, "the refused messages themselves, in order");
+    assert!(dead.iter().all(|d| d["position"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("plant/ts#")));
+}

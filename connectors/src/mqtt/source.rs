@@ -47,6 +47,8 @@ pub struct MqttSource {
     session: Option<Session>,
     schema: SchemaRef,
     payload_schema: SchemaRef,
+    /// The same with the event-time column required: a message without it is a dead letter.
+    strict_payload: SchemaRef,
     topics: TopicColumns,
     format: Format,
     extra_column: Option<String>,
@@ -216,10 +218,13 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         .filter(|_| session.is_some())
         .map(|d| Archive::open(d, &ctx.name, ctx.worker, window))
         .transpose()?;
+    let strict_payload =
+        crate::format::requiring(&payload_schema, ctx.internal.event_time.as_deref());
     Ok(Box::new(MqttSource {
         session,
         schema: ctx.schema,
         payload_schema,
+        strict_payload,
         topics,
         format,
         extra_column,
@@ -287,7 +292,7 @@ impl MqttSource {
         let first = self.received - msgs.len() as u64;
         let (batch, mut bad) = self
             .format
-            .decode(&self.payload_schema, &chunk, lines, "", 0)?;
+            .decode(&self.strict_payload, &chunk, lines, "", 0)?;
         let mut good = vec![true; msgs.len()];
         for b in bad.iter_mut() {
             let idx: usize = b.position.trim_start_matches(':').parse().unwrap_or(0);
