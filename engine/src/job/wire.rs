@@ -81,7 +81,11 @@ fn pipeline<'s>(
                     shared,
                 } = *step_parts;
                 let right = source::build(scope, shared, right);
-                let right = count(right, &sh, counted.map_or(usize::MAX, |c| c.0), true);
+                // The join's rows in are both of its inputs.
+                let right = match counted {
+                    Some((at, _)) => count(right, &sh, at, true),
+                    None => right,
+                };
                 interval::build(stream, right, sh.clone(), join, step.post, node)
             }
         };

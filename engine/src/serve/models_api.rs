@@ -72,6 +72,7 @@ pub struct Switched {
 #[utoipa::path(get, path = "/api/v1/models", responses((status = 200, body = [ModelInfo])))]
 pub async fn models(AxState(app): AxState<App>) -> Json<Vec<ModelInfo>> {
     let mut out = Vec::new();
+    let uploads = app.uploads();
     for p in app.list() {
         let pipeline = p.name();
         let switched = p
@@ -79,8 +80,7 @@ pub async fn models(AxState(app): AxState<App>) -> Json<Vec<ModelInfo>> {
             .lock()
             .map(|r| r.models.clone())
             .unwrap_or_default();
-        let uploaded = app.uploads();
-        let uploaded = uploaded
+        let uploaded = uploads
             .iter()
             .filter(|u| p.plan.models.iter().any(|m| m.name == u.name))
             .map(|u| (u, true));

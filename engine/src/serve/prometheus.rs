@@ -225,18 +225,23 @@ fn inference(out: &mut String) {
     if all.is_empty() {
         return;
     }
+    let labels: Vec<String> = all
+        .iter()
+        .map(|t| {
+            format!(
+                "model=\"{}\",version=\"{}\"",
+                esc(&t.model),
+                esc(&t.version)
+            )
+        })
+        .collect();
     let h = "weir_inference_batch_seconds";
     let _ = writeln!(
         out,
         "# HELP {h} Time to score one batch, per model version."
     );
     let _ = writeln!(out, "# TYPE {h} histogram");
-    for t in &all {
-        let l = format!(
-            "model=\"{}\",version=\"{}\"",
-            esc(&t.model),
-            esc(&t.version)
-        );
+    for (t, l) in all.iter().zip(&labels) {
         let bounds = weir_models::times::BOUNDS.iter().map(|b| b.to_string());
         for (le, n) in bounds.chain(["+Inf".to_string()]).zip(&t.cumulative) {
             let _ = writeln!(out, "{h}_bucket{{{l},le=\"{le}\"}} {n}");
@@ -247,12 +252,7 @@ fn inference(out: &mut String) {
     let r = "weir_inference_rows_total";
     let _ = writeln!(out, "# HELP {r} Rows scored, per model version.");
     let _ = writeln!(out, "# TYPE {r} counter");
-    for t in &all {
-        let l = format!(
-            "model=\"{}\",version=\"{}\"",
-            esc(&t.model),
-            esc(&t.version)
-        );
+    for (t, l) in all.iter().zip(&labels) {
         let _ = writeln!(out, "{r}{{{l}}} {}", t.rows);
     }
 }

@@ -120,17 +120,24 @@ async fn plan(
 
 /// The schema `sql` would answer with (planned, not run).
 pub async fn describe(app: &Server, user: &User, sql: &str) -> Result<SchemaRef, ApiError> {
-    let frame = plan(app, user, sql).await?;
-    Ok(Arc::new(frame.schema().as_arrow().clone()))
+    Ok(describe_with_parameters(app, user, sql).await?.0)
 }
 
-/// The types DataFusion infers for `sql`'s parameters `$1` … `$n` (`None`: not inferable).
-pub async fn parameter_types(
+/// The schema `sql` would answer with and the types of its parameters, from one plan.
+pub async fn describe_with_parameters(
     app: &Server,
     user: &User,
     sql: &str,
-) -> Result<Vec<Option<DataType>>, ApiError> {
+) -> Result<(SchemaRef, Vec<Option<DataType>>), ApiError> {
     let frame = plan(app, user, sql).await?;
+    let types = parameter_types(&frame)?;
+    Ok((Arc::new(frame.schema().as_arrow().clone()), types))
+}
+
+/// The types DataFusion infers for a plan's parameters `$1` … `$n` (`None`: not inferable).
+fn parameter_types(
+    frame: &datafusion::dataframe::DataFrame,
+) -> Result<Vec<Option<DataType>>, ApiError> {
     let types = frame.logical_plan().get_parameter_types().map_err(df)?;
     let n = types
         .keys()
@@ -142,17 +149,17 @@ pub async fn parameter_types(
         .collect())
 }
 
-/// Runs `sql` as `user` with `params` for its `$1` … `$n`.
+/// Runs `sql` as `user` with the values `params` gives for its `$1` … `$n` (from the types
+/// inferred for them), planned once.
 pub async fn select_with(
     app: &Server,
     user: &User,
     sql: &str,
-    params: Vec<ScalarValue>,
+    params: impl FnOnce(&[Option<DataType>]) -> Result<Vec<ScalarValue>, ApiError>,
 ) -> Result<Answer, ApiError> {
-    let frame = plan(app, user, sql)
-        .await?
-        .with_param_values(params)
-        .map_err(df)?;
+    let frame = plan(app, user, sql).await?;
+    let values = params(&parameter_types(&frame)?)?;
+    let frame = frame.with_param_values(values).map_err(df)?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(df)?;
     Ok(Answer { schema, batches })
@@ -160,7 +167,7 @@ pub async fn select_with(
 
 /// Runs `sql` as `user`.
 pub async fn select(app: &Server, user: &User, sql: &str) -> Result<Answer, ApiError> {
-    select_with(app, user, sql, Vec::new()).await
+    select_with(app, user, sql, |_| Ok(Vec::new())).await
 }
 
 /// The answer as JSON: `{columns: [{name, type}], rows: [{column: value}]}`.

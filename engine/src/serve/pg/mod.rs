@@ -165,8 +165,7 @@ async fn with_parameters(
             "only SELECT takes statement parameters: write the values into the statement".into(),
         ));
     };
-    let types = super::query::parameter_types(app, user, &sql).await?;
-    let values = params::values(portal, &types)?;
+    let values = |types: &[_]| params::values(portal, types);
     let a = super::query::select_with(app, user, &sql, values).await?;
     Ok(handler::Outcome::Rows(a.batches, a.schema))
 }
@@ -232,12 +231,16 @@ impl ExtendedQueryHandler for Handler {
     {
         let user = self.user(client)?;
         let text = target.statement.trim().trim_end_matches(';');
-        let fields = describe(&self.app, &user, text, &Format::UnifiedBinary).await?;
-        let types = match classify(text) {
-            Ok(Stmt::Select(sql)) => super::query::parameter_types(&self.app, &user, &sql)
-                .await
-                .map_err(|e| pg_error(&e))?,
-            _ => Vec::new(),
+        let format = Format::UnifiedBinary;
+        let (fields, types) = match classify(text) {
+            Ok(Stmt::Select(sql)) => {
+                let (schema, types) =
+                    super::query::describe_with_parameters(&self.app, &user, &sql)
+                        .await
+                        .map_err(|e| pg_error(&e))?;
+                (handler::fields(&schema, &format)?, types)
+            }
+            _ => (describe(&self.app, &user, text, &format).await?, Vec::new()),
         };
         Ok(DescribeStatementResponse::new(
             params::describe_types(&types, &target.parameter_types),
