@@ -16,6 +16,7 @@
 //! Settings the engine needs (a position column, a table's tombstones) come as typed fields
 //! of [`SourceContext::internal`], never in the user's option map.
 
+pub mod alerts;
 pub mod deadletter;
 pub mod describe;
 pub mod error;
@@ -336,6 +337,7 @@ pub fn registry() -> Registry {
             ),
         ],
         sinks: vec![
+            ("alerts", alerts::build as SinkFactory, &alerts::SPEC),
             ("file", file::sink::build as SinkFactory, &file::sink::SPEC),
             (
                 "kafka",

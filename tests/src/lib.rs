@@ -3,6 +3,7 @@
 //! the `weir` binary.
 pub mod cut;
 pub mod kill;
+pub mod plant;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -22,6 +22,7 @@ mod provenance;
 mod restore;
 mod runtime;
 mod serve;
+mod serve_alerts;
 mod serve_dead_letters;
 mod serve_models;
 mod serve_operators;

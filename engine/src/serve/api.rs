@@ -310,10 +310,12 @@ pub fn routes(app: App) -> Router {
         .merge(super::tables_api::routes())
         .merge(super::models_api::routes())
         .merge(super::dead_api::routes())
+        .merge(super::alerts_api::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             super::auth::guard,
         ))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(super::ui::routes(app))
 }

@@ -28,6 +28,8 @@ pub enum Need {
     Manage,
     /// An ML engineer: switch model versions.
     Models,
+    /// An operator or a reviewer: act on alerts (the action decides which of the two).
+    Act,
     /// An admin: users, roles, the audit log.
     Admin,
 }
@@ -40,6 +42,8 @@ pub fn need(method: &Method, route: &str) -> Need {
         "/api/v1/tokens" | "/api/v1/tables" | "/api/v1/query" | "/api/v1/models" => Need::Signed,
         "/api/v1/models/:model/version" | "/api/v1/models/:model/versions/:version" => Need::Models,
         "/api/v1/pipelines/:name/dead_letters" => Need::Author,
+        "/api/v1/alerts" | "/api/v1/alerts/:id" => Need::Signed,
+        "/api/v1/alerts/:id/:action" => Need::Act,
         _ if route.starts_with(pipelines) && method == Method::GET => Need::Signed,
         r if r == pipelines || r == "/api/v1/pipelines/validate" => Need::Author,
         r if r.starts_with(pipelines) => Need::Manage,
@@ -48,7 +52,7 @@ pub fn need(method: &Method, route: &str) -> Need {
 }
 
 /// The user whose credentials `headers` carry (`None`: none, or wrong ones).
-fn sign_in(app: &Server, headers: &HeaderMap) -> Option<User> {
+pub(crate) fn sign_in(app: &Server, headers: &HeaderMap) -> Option<User> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     match scheme.to_ascii_lowercase().as_str() {
@@ -123,6 +127,7 @@ fn allowed(app: &Server, user: &User, need: Need, name: &str) -> bool {
                         .is_ok_and(|p| p.record.lock().is_ok_and(|r| r.owner == user.name)))
         }
         Need::Models => user.any(&[Role::MlEngineer]),
+        Need::Act => user.any(&[Role::Operator, Role::Reviewer]),
         Need::Admin => user.any(&[]),
     }
 }

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// model weir can run (422).
     #[error("{0}")]
     Unprocessable(String),
+    /// Something the request needed outside weir failed: a work order's broker (502).
+    #[error("{0}")]
+    BadGateway(String),
     /// The server failed to carry out a valid request (500).
     #[error("{0}")]
     Internal(String),
@@ -40,7 +43,7 @@ pub enum ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// `sql`, `not_found`, `conflict`, `bad_request`, `unprocessable`, `unauthorized`,
-    /// `forbidden` or `internal`.
+    /// `forbidden`, `bad_gateway` or `internal`.
     pub error: &'static str,
     /// What went wrong.
     pub message: String,
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

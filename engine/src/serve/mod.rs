@@ -6,10 +6,13 @@
 //! `admin.rs`), checked on every request (`auth.rs`), changes audited (`audit.rs`); `SELECT`
 //! over the `table` sinks (`query.rs`, `tables_api.rs`) and their rows as server-sent events
 //! (`output.rs`); model versions, switched and uploaded (`models_api.rs`, `uploads.rs`); the
-//! newest dead letters (`dead_api.rs`). Started again on the same directory — after a clean
+//! newest dead letters (`dead_api.rs`); alerts and their lifecycle (`alerts_api.rs`,
+//! `alert_tables.rs`) and the dashboard's pages (`ui/`). Started again on the same directory — after a clean
 //! stop or kill -9 — it starts every pipeline recorded as running, each from its newest
 //! checkpoint.
 pub mod admin;
+pub mod alert_tables;
+pub mod alerts_api;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -28,6 +31,7 @@ pub mod server;
 pub mod status;
 pub mod tables_api;
 pub mod tls;
+pub mod ui;
 pub mod uploads;
 pub mod users;
 

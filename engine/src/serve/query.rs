@@ -1,7 +1,7 @@
 //! `SELECT` over what the server holds, with DataFusion: every `table` sink's latest rows
 //! that the user may read (admins and engineers all; an analyst the tables their own
-//! pipelines write; anyone a table granted to them or to one of their roles), and, for
-//! admins, `weir_audit`. Read-only: no DDL, no DML, no statements.
+//! pipelines write; anyone a table granted to them or to one of their roles), the alerts
+//! (`weir_alerts`, `weir_alert_events`: anyone signed in) and, for admins, `weir_audit`. Read-only: no DDL, no DML, no statements.
 use std::sync::Arc;
 
 use datafusion::arrow::array::{StringArray, UInt16Array, UInt64Array};
@@ -94,6 +94,20 @@ fn session(app: &Server, user: &User) -> Result<SessionContext, ApiError> {
         let mem = MemTable::try_new(table.schema(), vec![vec![batch]]).map_err(df)?;
         ctx.register_table(name.as_str(), Arc::new(mem))
             .map_err(df)?;
+    }
+    let internal = |e: datafusion::arrow::error::ArrowError| ApiError::Internal(e.to_string());
+    for (name, b) in [
+        (
+            "weir_alerts",
+            super::alert_tables::alerts_batch().map_err(internal)?,
+        ),
+        (
+            "weir_alert_events",
+            super::alert_tables::events_batch().map_err(internal)?,
+        ),
+    ] {
+        let mem = MemTable::try_new(b.schema(), vec![vec![b]]).map_err(df)?;
+        ctx.register_table(name, Arc::new(mem)).map_err(df)?;
     }
     if user.any(&[]) {
         let b = audit_batch(app)?;

@@ -95,6 +95,9 @@ impl Server {
         admin_password: Option<String>,
     ) -> Result<Server, ApiError> {
         let catalog = Catalog::open(state_dir)?;
+        let alerts = weir_connectors::alerts::Store::open(&state_dir.join("server"))
+            .map_err(|e| ApiError::Internal(format!("opening the alert store: {e}")))?;
+        weir_connectors::alerts::install(Arc::new(alerts));
         Ok(Server {
             users: super::users::Users::open(state_dir, admin_password)?,
             audit: super::audit::Audit::open(state_dir)?,

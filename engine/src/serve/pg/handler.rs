@@ -29,6 +29,7 @@ pub fn pg_error(e: &ApiError) -> PgWireError {
         ApiError::Forbidden(_) | ApiError::Unauthorized(_) => ("42501", None),
         ApiError::BadRequest(_) => ("22023", None),
         ApiError::Unprocessable(_) => ("22000", None),
+        ApiError::BadGateway(_) => ("08006", None),
         ApiError::Internal(_) => ("XX000", None),
     };
     let message = match e {

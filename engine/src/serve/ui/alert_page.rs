@@ -1,0 +1,185 @@
+//! An alert's page: what raised it (severity, title, count, model version), the evidence
+//! chart of the key's readings (uPlot), the playbook, the work order, the event log, and a
+//! form for each action that both the alert's state and the user's role allow. An action
+//! answers with the page again (htmx swaps it in; without JavaScript it is a plain form
+//! post); a refused one shows why, with its status code, and changes nothing.
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Form};
+use weir_connectors::alerts::{self, lifecycle, ActRequest, Action, Alert, Event};
+
+use super::super::alerts_api::act as do_act;
+use super::super::audit::Entry;
+use super::super::error::ApiError;
+use super::super::pipeline::now_ms;
+use super::super::server::Server;
+use super::super::users::{Role, User};
+use super::pages::{clock, Chrome};
+use super::session::html;
+
+/// An event as shown.
+pub struct Shown {
+    /// The event.
+    pub e: Event,
+    /// When, as text.
+    pub at: String,
+    /// Its details as text.
+    pub details: String,
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct Page {
+    c: Chrome,
+    a: Alert,
+    first: String,
+    last: String,
+    events: Vec<Shown>,
+    actions: Vec<ActionForm>,
+    chart: String,
+    flash: String,
+    flash_class: &'static str,
+}
+
+/// An action's form.
+pub struct ActionForm {
+    /// The action's name.
+    pub name: &'static str,
+    /// Whether it is the dispatch (assignee, due, instructions).
+    pub dispatch: bool,
+    /// Whether it is the label (true or false positive).
+    pub label: bool,
+    /// Whether it is the shelve (for how long).
+    pub shelve: bool,
+}
+
+/// The actions `user` may do on `a` now.
+fn allowed(a: &Alert, user: &User) -> Vec<ActionForm> {
+    Action::ALL
+        .into_iter()
+        .filter(|&act| {
+            let role = if act.is_review() {
+                Role::Reviewer
+            } else {
+                Role::Operator
+            };
+            user.any(&[role]) && lifecycle::next(a.state, act, a.verify.is_some()).is_ok()
+        })
+        .map(|act| ActionForm {
+            name: act.name(),
+            dispatch: act == Action::Dispatch,
+            label: act == Action::Label,
+            shelve: act == Action::Shelve,
+        })
+        .collect()
+}
+
+/// The evidence as uPlot's data: `{names: [...], data: [[x...], [y...]...]}`, the x axis in
+/// seconds, one series per numeric column.
+fn chart(a: &Alert) -> String {
+    let ev = &a.evidence;
+    let xs: Vec<f64> = ev.times.iter().map(|t| *t as f64 / 1000.0).collect();
+    let mut names = Vec::new();
+    let mut data = vec![serde_json::json!(xs)];
+    for (c, name) in ev.columns.iter().enumerate() {
+        let ys: Vec<Option<f64>> = ev
+            .rows
+            .iter()
+            .map(|r| r.get(c).and_then(|v| v.as_f64()))
+            .collect();
+        if ys.iter().any(Option::is_some) && ys.len() == xs.len() {
+            names.push(name.clone());
+            data.push(serde_json::json!(ys));
+        }
+    }
+    // `</` cannot end the script element the data sits in.
+    serde_json::json!({"names": names, "data": data})
+        .to_string()
+        .replace("</", "<\\/")
+}
+
+fn page(a: Alert, user: &User, flash: String, ok: bool) -> Page {
+    let events = a
+        .events
+        .iter()
+        .rev()
+        .map(|e| Shown {
+            e: e.clone(),
+            at: clock(e.ts_ms as i64),
+            details: match &e.details {
+                serde_json::Value::Null => String::new(),
+                v => v.to_string(),
+            },
+        })
+        .collect();
+    Page {
+        c: Chrome::new(format!("Alert {}", a.id), user, "alerts"),
+        first: clock(a.first_ms),
+        last: clock(a.last_ms),
+        actions: allowed(&a, user),
+        chart: chart(&a),
+        events,
+        flash,
+        flash_class: if ok { "ok" } else { "error" },
+        a,
+    }
+}
+
+/// `GET /ui/alerts/{id}`.
+pub async fn show(Extension(user): Extension<User>, Path(id): Path<u64>) -> Response {
+    match alerts::current().get(id) {
+        Some(a) => html(&page(a, &user, String::new(), true), StatusCode::OK),
+        None => not_found(&user, id),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "missing.html")]
+struct Missing {
+    c: Chrome,
+    id: u64,
+}
+
+fn not_found(user: &User, id: u64) -> Response {
+    let c = Chrome::new("No such alert", user, "alerts");
+    html(&Missing { c, id }, StatusCode::NOT_FOUND)
+}
+
+/// `POST /ui/alerts/{id}/{action}` (a form): the page after it, or with why not.
+pub async fn act(
+    AxState(app): AxState<Arc<Server>>,
+    Extension(user): Extension<User>,
+    Path((id, action)): Path<(u64, String)>,
+    Form(req): Form<ActRequest>,
+) -> Response {
+    let u = user.clone();
+    let what = action.clone();
+    let done = tokio::task::spawn_blocking(move || do_act(&u, id, &what, req))
+        .await
+        .unwrap_or_else(|e| Err(ApiError::Internal(e.to_string())));
+    let status = match &done {
+        Ok(_) => 200,
+        Err(e) => e.status_code(),
+    };
+    app.audit.append(&Entry {
+        ts_ms: now_ms(),
+        user: user.name.clone(),
+        action: format!("POST /ui/alerts/{{id}}/{action}"),
+        target: id.to_string(),
+        status,
+        outcome: super::super::audit::outcome(status).into(),
+    });
+    let (alert, flash, ok) = match done {
+        Ok(a) => (Some(a), format!("{action}: done"), true),
+        Err(e) => (alerts::current().get(id), e.to_string(), false),
+    };
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match alert {
+        Some(a) => html(&page(a, &user, flash, ok), code),
+        None => not_found(&user, id),
+    }
+}
