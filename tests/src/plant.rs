@@ -28,7 +28,7 @@ pub fn script(port: u16) -> String {
     format!(
         "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, temp DOUBLE)
            WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{port}', topic = 'plant/temps',
-                 format = 'json', event_time = 'ts');
+                 format = 'json', event_time = 'ts', watermark_delay = '1h');
          CREATE SINK overheat WITH (connector = 'alerts', key = 'machine_id', severity = 'major',
            title = 'compressor overheating', raise = 'temp > 90', verify = 'temp < 75',
            verify_for = '30s', time = 'ts', playbook = 'Check the cooling fan and the oil level.',

@@ -23,6 +23,7 @@ mod restore;
 mod runtime;
 mod serve;
 mod serve_alerts;
+mod serve_dashboard;
 mod serve_dead_letters;
 mod serve_models;
 mod serve_operators;

@@ -16,6 +16,9 @@ pub struct Evidence {
     /// Each row's time (ms; the sink's `time` column, else when it arrived).
     #[serde(default)]
     pub times: Vec<i64>,
+    /// The column the times come from (`None`: the wall clock).
+    #[serde(default)]
+    pub time_column: Option<String>,
 }
 
 /// A work order sent when an alert is dispatched.

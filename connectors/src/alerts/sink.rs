@@ -86,6 +86,7 @@ pub struct AlertSink {
 /// Each column of a batch, readable row by row as JSON values.
 struct Columns {
     numbers: Vec<Option<Float64Array>>,
+    integers: Vec<Option<Int64Array>>,
     text: Vec<ArrayRef>,
 }
 
@@ -101,13 +102,30 @@ impl Columns {
                 false => None,
             })
             .collect();
+        let integers = batch
+            .columns()
+            .iter()
+            .map(|c| match c.data_type().is_integer() {
+                true => cast(c, &DataType::Int64)
+                    .ok()
+                    .and_then(|a| a.as_any().downcast_ref::<Int64Array>().cloned()),
+                false => None,
+            })
+            .collect();
         Columns {
             numbers,
+            integers,
             text: batch.columns().to_vec(),
         }
     }
 
     fn value(&self, col: usize, row: usize) -> Value {
+        if let Some(n) = &self.integers[col] {
+            return match n.is_valid(row) {
+                true => Value::from(n.value(row)),
+                false => Value::Null,
+            };
+        }
         if let Some(n) = &self.numbers[col] {
             return match n.is_valid(row) {
                 true => {
@@ -203,6 +221,7 @@ impl AlertSink {
                     columns: names.clone(),
                     rows: recent.iter().map(|(_, row)| row.clone()).collect(),
                     times: recent.iter().map(|(t, _)| *t).collect(),
+                    time_column: self.time.map(|c| names[c].clone()),
                 }),
                 key,
             });

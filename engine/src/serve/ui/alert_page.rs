@@ -86,6 +86,9 @@ fn chart(a: &Alert) -> String {
     let mut names = Vec::new();
     let mut data = vec![serde_json::json!(xs)];
     for (c, name) in ev.columns.iter().enumerate() {
+        if ev.time_column.as_ref() == Some(name) {
+            continue;
+        }
         let ys: Vec<Option<f64>> = ev
             .rows
             .iter()
