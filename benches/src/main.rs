@@ -7,6 +7,9 @@
 //! `target/release/weir-bench lookup [ROWS] [MACHINES] [WORKERS]`
 //! `target/release/weir-bench inference [ROWS] [BATCH] [none]` (`none`: without the model)
 //! `target/release/weir-bench compressor [ROWS] [WORKERS] [drift]`
+//! `target/release/weir-bench alerts [ALERTS]` (the alert store and the inbox with ALERTS
+//! open alerts: see `alerts.rs`)
+//!
 //! `target/release/weir-bench serve-load [CALLS] [CONCURRENCY] [ROWS]` (API calls against `weir
 //! serve` while it runs the windowed pipeline into a table sink: see `serve.rs`)
 //!
@@ -20,6 +23,7 @@ use std::time::Instant;
 
 use weir_engine::{run_sql, RunOptions};
 
+mod alerts;
 mod brokers;
 mod kill;
 mod lookup;
@@ -101,6 +105,10 @@ fn main() {
             kill::run(which, n(2, 100) as usize, n(3, 0));
             return;
         }
+        "alerts" => {
+            alerts::run(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000));
+            return;
+        }
         "serve-load" => {
             let n = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
             let rows = n(4, 10_000_000);
@@ -121,7 +129,7 @@ fn main() {
             return;
         }
         _ => {
-            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] [archive] | kafka [ROWS] | kill-mqtt [KILLS] [MESSAGES] | kill-kafka [KILLS] [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift] | serve-load [CALLS] [CONCURRENCY] [ROWS]");
+            eprintln!("usage: weir-bench windowed [ROWS] [WORKERS] [provenance] | mqtt [MESSAGES] [QOS] [archive] | kafka [ROWS] | kill-mqtt [KILLS] [MESSAGES] | kill-kafka [KILLS] [ROWS] | lookup [ROWS] [MACHINES] [WORKERS] | inference [ROWS] [BATCH] [none] | compressor [ROWS] [WORKERS] [drift] | serve-load [CALLS] [CONCURRENCY] [ROWS] | alerts [ALERTS]");
             std::process::exit(2);
         }
     }

@@ -192,10 +192,27 @@ fn the_incident_loop_over_rest() {
     let bad = p.server.must("GET", "/api/v1/alerts?state=burning", None);
     assert_eq!(bad.status, 400);
 
-    // A restart keeps every alert and event; M1 firing again raises a new alert.
+    // kill -9 and a restart keep every alert and event; M1 firing again raises a new alert.
     let dir = p.server.state_dir.clone();
-    let log = std::mem::replace(&mut p.server, WeirServer::start(&dir, &[])).terminate();
+    let pid = p.server.pid().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill -9 {pid}");
+    let dead = |pid: &str| {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        st.is_empty() || st.contains(") Z ")
+    };
+    while !dead(&pid) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = p.server.log();
     assert!(!log.contains("panicked"), "{log}");
+    // The old server is reaped (its drop waits for it) before the new one opens the store.
+    drop(std::mem::replace(
+        &mut p.server,
+        WeirServer::start(&dir, &[]),
+    ));
     assert_eq!(kinds(&p.alert(id)), steps);
     assert_eq!(p.alert(id)["work_order"]["assignee"], "tech-anna");
     p.server
