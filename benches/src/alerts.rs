@@ -42,7 +42,11 @@ fn median_ms(agent: &ureq::Agent, url: &str, auth: &str) -> (f64, usize) {
     let mut bytes = 0;
     for _ in 0..20 {
         let t = Instant::now();
-        let reply = agent.get(url).set("authorization", auth).call().expect("page");
+        let reply = agent
+            .get(url)
+            .set("authorization", auth)
+            .call()
+            .expect("page");
         let body = reply.into_string().expect("page body");
         times.push(t.elapsed().as_secs_f64() * 1e3);
         bytes = body.len();

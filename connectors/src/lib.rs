@@ -25,6 +25,7 @@ pub mod format;
 pub mod gate;
 pub mod generator;
 pub mod kafka;
+pub mod kpi;
 pub mod metrics;
 pub mod mqtt;
 pub mod options;
@@ -344,6 +345,7 @@ pub fn registry() -> Registry {
                 kafka::sink::build as SinkFactory,
                 &kafka::sink::SPEC,
             ),
+            ("kpi", kpi::build as SinkFactory, &kpi::SPEC),
             ("mqtt", mqtt::sink::build as SinkFactory, &mqtt::sink::SPEC),
             ("stdout", stdout::build as SinkFactory, &stdout::SPEC),
             ("table", table::build as SinkFactory, &table::SPEC),

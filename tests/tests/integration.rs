@@ -25,6 +25,7 @@ mod serve;
 mod serve_alerts;
 mod serve_dashboard;
 mod serve_dead_letters;
+mod serve_kpis;
 mod serve_models;
 mod serve_operators;
 mod serve_output;

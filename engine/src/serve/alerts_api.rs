@@ -198,4 +198,5 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/alerts", get(list))
         .route("/api/v1/alerts/:id", get(one))
         .route("/api/v1/alerts/:id/:action", post(action))
+        .route("/api/v1/kpis", get(super::kpi_api::kpis))
 }

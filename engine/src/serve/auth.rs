@@ -42,7 +42,7 @@ pub fn need(method: &Method, route: &str) -> Need {
         "/api/v1/tokens" | "/api/v1/tables" | "/api/v1/query" | "/api/v1/models" => Need::Signed,
         "/api/v1/models/:model/version" | "/api/v1/models/:model/versions/:version" => Need::Models,
         "/api/v1/pipelines/:name/dead_letters" => Need::Author,
-        "/api/v1/alerts" | "/api/v1/alerts/:id" => Need::Signed,
+        "/api/v1/alerts" | "/api/v1/alerts/:id" | "/api/v1/kpis" => Need::Signed,
         "/api/v1/alerts/:id/:action" => Need::Act,
         _ if route.starts_with(pipelines) && method == Method::GET => Need::Signed,
         r if r == pipelines || r == "/api/v1/pipelines/validate" => Need::Author,

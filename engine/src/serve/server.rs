@@ -98,6 +98,8 @@ impl Server {
         let alerts = weir_connectors::alerts::Store::open(&state_dir.join("server"))
             .map_err(|e| ApiError::Internal(format!("opening the alert store: {e}")))?;
         weir_connectors::alerts::install(Arc::new(alerts));
+        weir_connectors::kpi::open(&state_dir.join("server"))
+            .map_err(|e| ApiError::Internal(format!("opening the KPIs: {e}")))?;
         Ok(Server {
             users: super::users::Users::open(state_dir, admin_password)?,
             audit: super::audit::Audit::open(state_dir)?,

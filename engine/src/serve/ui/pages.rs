@@ -95,6 +95,35 @@ fn mean_time_to_verified(all: &[Alert]) -> Option<u64> {
     (!spans.is_empty()).then(|| spans.iter().sum::<u64>() / spans.len() as u64)
 }
 
+/// A tile per business KPI: its current value, its baseline and the change.
+fn business_kpis() -> Vec<Kpi> {
+    super::super::kpi_api::infos()
+        .into_iter()
+        .map(|k| {
+            let num = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.2}"));
+            let site = match k.site.is_empty() {
+                true => String::new(),
+                false => format!(" · {}", k.site),
+            };
+            Kpi {
+                label: format!("{}{site}", k.name),
+                value: format!("{} {}", num(k.current), k.unit).trim().to_string(),
+                detail: format!(
+                    "baseline {} ({}), change {}",
+                    num(k.baseline),
+                    k.baseline_period,
+                    k.change_pct.map_or("–".into(), |c| format!("{c:+.1}%"))
+                ),
+                class: match k.improved {
+                    Some(true) => "good",
+                    Some(false) => "bad",
+                    None => "",
+                },
+            }
+        })
+        .collect()
+}
+
 /// `GET /ui`.
 pub async fn overview(
     AxState(app): AxState<Arc<Server>>,
@@ -144,6 +173,7 @@ pub async fn overview(
         detail: "from raised to verified".into(),
         class: "",
     });
+    kpis.extend(business_kpis());
     let counts: BTreeMap<State, u64> = alerts::current().counts();
     let states = counts
         .into_iter()
