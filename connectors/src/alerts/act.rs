@@ -100,17 +100,29 @@ impl Store {
         req: &ActRequest,
     ) -> Result<Alert, ActError> {
         let (before, after, details) = self.decide(id, action, req)?;
-        if action == Action::Dispatch {
-            let target = self.kind(&before.kind).and_then(|k| k.dispatch);
-            if let Some(t) = target {
+        let kind = self.kind(&before.kind);
+        let ts_ms = super::now_ms();
+        let label = json!({
+            "alert": id, "kind": after.kind, "key": after.key,
+            "model_version": after.model_version, "label": after.label,
+            "note": req.note.trim(), "user": user, "ts_ms": ts_ms,
+            "first_ms": after.first_ms, "last_ms": after.last_ms,
+        });
+        let out = match action {
+            Action::Dispatch => kind.and_then(|k| k.dispatch).map(|t| {
                 let order = json!({
                     "alert": id, "kind": before.kind, "key": before.key,
                     "severity": before.severity, "title": before.title,
                     "work_order": details, "dispatched_by": user, "note": req.note,
-                    "ts_ms": super::now_ms(),
+                    "ts_ms": ts_ms,
                 });
-                t.deliver(&order).map_err(ActError::Delivery)?;
-            }
+                (t, order)
+            }),
+            Action::Label => kind.and_then(|k| k.labels).map(|t| (t, label.clone())),
+            _ => None,
+        };
+        if let Some((t, message)) = out {
+            t.deliver(&message).map_err(ActError::Delivery)?;
         }
         let mut g = self.lock();
         // The alert may have moved while the work order was out: decide again.
@@ -123,12 +135,8 @@ impl Store {
         let mut event = g.event(&after, action.event(), user, req.note.trim());
         event.details = details.clone();
         if action == Action::Label {
-            g.append_label(&json!({
-                "alert": id, "kind": after.kind, "key": after.key,
-                "model_version": after.model_version, "label": after.label,
-                "note": req.note.trim(), "user": user, "ts_ms": event.ts_ms,
-                "first_ms": after.first_ms, "last_ms": after.last_ms,
-            }))?;
+            event.ts_ms = ts_ms;
+            g.append_label(&label)?;
         }
         let alert = Some(Box::new(strip(after)));
         g.commit(vec![Record::Event { event, alert }])?;

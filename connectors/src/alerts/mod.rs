@@ -53,6 +53,8 @@ pub struct KindSpec {
     pub playbook: String,
     /// Where work orders go.
     pub dispatch: Option<Dispatch>,
+    /// Where review labels go, as a stream a pipeline reads as delayed ground truth.
+    pub labels: Option<Dispatch>,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -133,13 +135,25 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
             "dispatch_url",
             Kind::Text,
             "",
-            "the MQTT broker work orders go to (mqtt://host:port)",
+            "where work orders go: an MQTT broker (mqtt://host:port, with dispatch_topic) or a webhook (http://…)",
         ),
         opt(
             "dispatch_topic",
             Kind::Text,
             "",
             "the topic work orders are published to",
+        ),
+        opt(
+            "labels_url",
+            Kind::Text,
+            "",
+            "where review labels go: mqtt://host:port (with labels_topic) or http://… (default: dispatch_url when labels_topic is given)",
+        ),
+        opt(
+            "labels_topic",
+            Kind::Text,
+            "",
+            "the topic each review label is published to, as delayed ground truth",
         ),
     ]],
     provenance: crate::describe::Provenance::Untraced,
@@ -154,28 +168,38 @@ fn column(ctx: &SinkContext, option: &str, name: &str) -> Result<usize> {
     })
 }
 
-/// The work-order target the options name.
-fn dispatch(url: Option<String>, topic: Option<String>) -> Result<Option<Dispatch>> {
+/// The target options `{what}_url` and `{what}_topic` name (work orders, labels): an MQTT
+/// topic, or an `http://` webhook (no topic).
+fn target(what: &str, url: Option<String>, topic: Option<String>) -> Result<Option<Dispatch>> {
+    if let (Some(u), None) = (&url, &topic) {
+        if u.starts_with("http://") {
+            return Ok(Some(Dispatch::Http { url: u.clone() }));
+        }
+        if u.starts_with("https://") {
+            return Err(Error::Option {
+                option: format!("{what}_url"),
+                message: "https:// webhooks are not supported yet: use http:// inside the \
+                          plant network, or an MQTT broker (mqtt://host:port)"
+                    .into(),
+            });
+        }
+    }
     let (url, topic) = match (url, topic) {
         (None, None) => return Ok(None),
         (Some(u), Some(t)) => (u, t),
         (u, _) => {
+            let missing = if u.is_some() { "topic" } else { "url" };
             return Err(Error::Option {
-                option: if u.is_some() {
-                    "dispatch_topic"
-                } else {
-                    "dispatch_url"
-                }
-                .into(),
-                message: "dispatch_url and dispatch_topic go together".into(),
-            })
+                option: format!("{what}_{missing}"),
+                message: format!("{what}_url and {what}_topic go together"),
+            });
         }
     };
     let (host, port) = crate::mqtt::parse_url(&url).ok_or_else(|| Error::Option {
-        option: "dispatch_url".into(),
-        message: format!("expected mqtt://host:port, got '{url}'"),
+        option: format!("{what}_url"),
+        message: format!("expected mqtt://host:port (with a topic) or http://…, got '{url}'"),
     })?;
-    Ok(Some(Dispatch { host, port, topic }))
+    Ok(Some(Dispatch::Mqtt { host, port, topic }))
 }
 
 /// Builds the alerts sink, declaring its kind in the process's store.
@@ -219,7 +243,13 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
     };
     let evidence_rows = o.u64("evidence_rows", 30)?.clamp(1, 10_000) as usize;
     let playbook = o.string("playbook").unwrap_or_default();
-    let dispatch = dispatch(o.string("dispatch_url"), o.string("dispatch_topic"))?;
+    let dispatch_url = o.string("dispatch_url");
+    let labels_topic = o.string("labels_topic");
+    let labels_url = o
+        .string("labels_url")
+        .or_else(|| labels_topic.as_ref().and(dispatch_url.clone()));
+    let labels = target("labels", labels_url, labels_topic)?;
+    let dispatch = target("dispatch", dispatch_url, o.string("dispatch_topic"))?;
     o.finish()?;
     let mut key = Vec::new();
     for k in key_text.split(',').map(str::trim).filter(|k| !k.is_empty()) {
@@ -237,6 +267,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         verify_for_ms,
         playbook,
         dispatch,
+        labels,
     };
     let store = current();
     store.declare(spec.clone());

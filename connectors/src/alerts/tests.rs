@@ -154,3 +154,65 @@ fn the_log_survives_a_restart_and_a_torn_line() {
     assert_eq!(s.get(2).unwrap().events[0].seq, 4);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A one-request HTTP server answering `status`; the request's body comes back on `rx`.
+fn webhook(status: u16) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/orders", l.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        tx.send(String::from_utf8(body).unwrap()).unwrap();
+        let mut s = s;
+        write!(s, "HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nno").unwrap();
+    });
+    (url, rx)
+}
+
+#[test]
+fn work_orders_go_to_a_webhook_and_a_refusal_changes_nothing() {
+    let s = Store::memory();
+    let (url, rx) = webhook(503);
+    let mut k = spec(0);
+    k.dispatch = Some(Dispatch::Http { url: url.clone() });
+    s.declare(k.clone());
+    s.observe(&k, vec![obs("M1", true, false, 1000)]).unwrap();
+    let req = ActRequest {
+        assignee: "anna".into(),
+        instructions: "replace the bearing".into(),
+        ..ActRequest::default()
+    };
+    let e = s.act(1, Action::Dispatch, "op", &req).unwrap_err();
+    assert!(
+        matches!(e, ActError::Delivery(ref m) if m.contains("503")),
+        "{e}"
+    );
+    assert_eq!(s.get(1).unwrap().state, State::Open);
+    assert!(rx.recv().unwrap().contains("replace the bearing"));
+
+    let (url, rx) = webhook(201);
+    k.dispatch = Some(Dispatch::Http { url });
+    s.declare(k);
+    let a = s.act(1, Action::Dispatch, "op", &req).unwrap();
+    assert_eq!(a.state, State::Dispatched);
+    let order: serde_json::Value = serde_json::from_str(&rx.recv().unwrap()).unwrap();
+    assert_eq!(order["alert"], 1);
+    assert_eq!(order["work_order"]["assignee"], "anna");
+    assert_eq!(order["dispatched_by"], "op");
+}
