@@ -2,9 +2,10 @@
 //
 //   node tests/browser/dashboard.mjs PHASE
 //
-// PHASE is one of: inbox, operate, confirm, view, label, shots.
-// Env: BASE (http://127.0.0.1:PORT), USER, PASSWORD, ALERT (an alert id),
-//      SHOTS (screenshot directory, created if missing), CHROMIUM (optional binary path).
+// PHASE is one of: inbox, models, operate, confirm, view, label, review, pipeline, shots.
+// Env: BASE (http://127.0.0.1:PORT), USER, PASSWORD, ALERT (an alert id; for review, the one
+//      to label true positive from the queue),
+//      PIPELINE (for pipeline: whose page), SHOTS (screenshot directory, created if missing), CHROMIUM (optional binary path).
 // Every phase logs in first. On success it prints one JSON line with what it saw and
 // exits 0; on failure it prints the error (stderr, plus a {"error": ...} line on stdout),
 // saves SHOTS/failure-PHASE.png when it can, and exits 1. The browser is always closed.
@@ -171,6 +172,28 @@ const phases = {
     return { rows };
   },
 
+  async models() {
+    await login();
+    await goto('/ui/models');
+    await page.locator('table#versions').waitFor({ timeout: STEP_MS });
+    const read = () => page.$$eval('table#versions tr.version', (trs) => trs.map((tr) => ({
+      model: tr.dataset.model, version: tr.dataset.version, current: Number(tr.dataset.current),
+      switchable: !!tr.querySelector('form.switch'),
+    })));
+    const before = await read();
+    const form = page.locator('table#versions tr.version[data-model="risk"][data-version="v2"] form.switch');
+    if ((await form.count()) === 0) throw new Error(`no switch to risk v2 (${JSON.stringify(before)})`);
+    await page.evaluate(() => { for (const el of document.querySelectorAll('#flash')) el.__weirStale = true; });
+    await form.locator('button[type="submit"]').click();
+    const r = await poll(() => {
+      const fl = document.querySelector('#flash');
+      if (!fl || fl.__weirStale || !fl.textContent.trim()) return null;
+      return { ok: fl.classList.contains('ok'), text: fl.textContent.trim() };
+    }, null, 'the switch to be taken');
+    if (!r.ok) throw new Error(`switch refused: ${r.text}`);
+    return { before, after: await read(), flash: r.text };
+  },
+
   async operate() {
     await login();
     const chart = await openAlert();
@@ -212,7 +235,8 @@ const phases = {
     await login();
     const chart = await openAlert();
     await shot('alert-viewer.png');
-    return { state: await readState(), forms: await readForms(), events: await readEvents(), chart };
+    const inputs = await page.$$eval('#inputs details.traced pre', (ps) => ps.map((p) => p.textContent.trim()));
+    return { state: await readState(), forms: await readForms(), events: await readEvents(), chart, inputs };
   },
 
   async label() {
@@ -224,6 +248,60 @@ const phases = {
       sel: '#events li[data-kind="labelled"]',
     });
     return { events: await readEvents() };
+  },
+
+  async review() {
+    await login();
+    await goto('/ui/review');
+    await page.locator('table#queue').waitFor({ timeout: STEP_MS });
+    const queued = await page.$$eval('table#queue tr.alert', (trs) => trs.map((tr) => tr.dataset.id));
+    await shot('review.png');
+    const form = page.locator(`table#queue tr.alert[data-id="${ALERT}"] form.label`);
+    if ((await form.count()) === 0) throw new Error(`alert ${ALERT} has no label form in the queue (${JSON.stringify(queued)})`);
+    await form.locator('select[name="label"]').selectOption('true_positive');
+    await form.locator('input[name="note"]').fill('bearing was worn');
+    await page.evaluate(() => { for (const el of document.querySelectorAll('#flash')) el.__weirStale = true; });
+    await form.locator('button[type="submit"]').click();
+    const r = await poll(() => {
+      const fl = document.querySelector('#flash');
+      if (!fl || fl.__weirStale || !fl.textContent.trim()) return null;
+      return { ok: fl.classList.contains('ok'), text: fl.textContent.trim() };
+    }, null, 'the label to be taken');
+    if (!r.ok) throw new Error(`label refused: ${r.text}`);
+    const after = await page.$$eval('table#queue tr.alert', (trs) => trs.map((tr) => tr.dataset.id));
+    const labelled = await page.$$eval('table#labelled tr.alert', (trs) =>
+      trs.map((tr) => ({ id: tr.dataset.id, label: tr.querySelector('.label').textContent.trim() })));
+    await goto('/ui/models');
+    await page.locator('table#reviews').waitFor({ timeout: STEP_MS });
+    await shot('models.png');
+    const reviews = await page.$$eval('table#reviews tr.review', (trs) => trs.map((tr) => ({
+      kind: tr.dataset.kind,
+      version: tr.dataset.version,
+      alerts: Number(tr.querySelector('.alerts').textContent),
+      labelled: Number(tr.querySelector('.labelled').textContent),
+      tp: Number(tr.querySelector('.tp').textContent),
+      fp: Number(tr.querySelector('.fp').textContent),
+      precision: tr.querySelector('.precision').textContent.trim(),
+    })));
+    return { queued, after, labelled, flash: r.text, reviews };
+  },
+
+  async pipeline() {
+    await login();
+    const name = process.env.PIPELINE || '';
+    await goto(`/ui/pipelines/${encodeURIComponent(name)}`);
+    await page.locator('ol.graph li.operator').first().waitFor({ timeout: STEP_MS });
+    // The live output: rows arrive over server-sent events while the test publishes.
+    await page.locator('#output tbody tr.row').first().waitFor({ timeout: STEP_MS });
+    await shot('pipeline.png');
+    return await page.evaluate(() => ({
+      state: document.querySelector('#state').textContent.trim(),
+      operators: [...document.querySelectorAll('ol.graph li.operator')].map((li) => li.dataset.kind),
+      rows_in: Number(document.querySelector('.rows-in').textContent),
+      columns: [...document.querySelectorAll('#output thead th')].map((th) => th.textContent),
+      row: [...document.querySelector('#output tbody tr.row').cells].map((td) => td.textContent),
+      sql: document.querySelector('#sql').textContent,
+    }));
   },
 
   async shots() {

@@ -1,7 +1,9 @@
 //! A small plant for the alert tests: a mosquitto broker, `weir serve` running a pipeline
 //! that raises `overheat` alerts from MQTT readings (`temp > 90` raises, `temp < 75` for 30 s
-//! of the readings' time verifies, work orders go to `plant/workorders`), the people of the
-//! incident loop as users, a publisher of readings and a reader of work orders.
+//! of the readings' time verifies, work orders go to `plant/workorders`, review labels to
+//! `plant/labels`; each alert carries the current version of the model `risk`, v1 until
+//! someone switches to v2), the people
+//! of the incident loop as users, a publisher of readings and a reader of work orders.
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -23,25 +25,36 @@ pub struct Plant {
     pub orders: mpsc::Receiver<Value>,
 }
 
-/// The alerting pipeline's script for a broker on `port`.
-pub fn script(port: u16) -> String {
+/// The alerting pipeline's script for a broker on `port`, archiving what it reads in
+/// `archive` (so each alert's evidence names and traces its input messages).
+pub fn script(port: u16, archive: &std::path::Path) -> String {
     format!(
         "CREATE SOURCE readings (machine_id TEXT, ts BIGINT, temp DOUBLE)
            WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{port}', topic = 'plant/temps',
-                 format = 'json', event_time = 'ts', watermark_delay = '1h');
+                 format = 'json', event_time = 'ts', watermark_delay = '1h',
+                 archive = '{archive}');
+         CREATE MODEL risk FROM '{models}/linear.onnx' WITH (version = 'v1');
+         CREATE MODEL risk FROM '{models}/linear_v2.onnx' WITH (version = 'v2');
          CREATE SINK overheat WITH (connector = 'alerts', key = 'machine_id', severity = 'major',
            title = 'compressor overheating', raise = 'temp > 90', verify = 'temp < 75',
            verify_for = '30s', time = 'ts', playbook = 'Check the cooling fan and the oil level.',
-           dispatch_url = 'mqtt://127.0.0.1:{port}', dispatch_topic = 'plant/workorders');
-         CREATE PIPELINE watch AS INSERT INTO overheat SELECT machine_id, ts, temp FROM readings;"
+           dispatch_url = 'mqtt://127.0.0.1:{port}', dispatch_topic = 'plant/workorders',
+           labels_topic = 'plant/labels');
+         CREATE PIPELINE watch WITH (provenance = 'true') AS INSERT INTO overheat
+         SELECT machine_id, ts, temp,
+                model_version('risk') AS model_version
+         FROM readings;",
+        models = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/models"),
+        archive = archive.display(),
     )
 }
 
 /// The people: (name, password, role).
-pub const PEOPLE: [(&str, &str, &str); 3] = [
+pub const PEOPLE: [(&str, &str, &str); 4] = [
     ("olga", "olga-password", "operator"),
     ("vic", "vic-password", "viewer"),
     ("rita", "rita-password", "reviewer"),
+    ("mia", "mia-password", "ml_engineer"),
 ];
 
 /// `name`'s credentials.
@@ -54,8 +67,9 @@ pub fn person(name: &str) -> Auth {
 }
 
 /// Follows `topic` on the broker at `port`; returns once subscribed.
-fn follow(port: u16, topic: &str) -> mpsc::Receiver<Value> {
-    let mut o = MqttOptions::new(format!("orders-{}", std::process::id()), "127.0.0.1", port);
+pub fn follow(port: u16, topic: &str) -> mpsc::Receiver<Value> {
+    let id = format!("follow-{}-{}", std::process::id(), topic.replace('/', "-"));
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
     o.set_keep_alive(Duration::from_secs(30));
     let (client, mut conn) = Client::new(o, 1000);
     client
@@ -99,7 +113,7 @@ impl Plant {
             );
         }
         let orders = follow(broker.port, "plant/workorders");
-        let body = json!({"name": "watch", "sql": script(broker.port)});
+        let body = json!({"name": "watch", "sql": script(broker.port, &dir.join("archive"))});
         assert_eq!(
             server.must("POST", "/api/v1/pipelines", Some(&body)).status,
             201

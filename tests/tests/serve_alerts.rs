@@ -71,6 +71,7 @@ fn the_incident_loop_over_rest() {
         (Some(2000), Some(4000))
     );
     assert_eq!(a["playbook"], "Check the cooling fan and the oil level.");
+    assert_eq!(a["model_version"], "v1");
     // The evidence: M1's readings up to the last raising one, oldest first.
     let temps: Vec<f64> = a["evidence"]["rows"]
         .as_array()
@@ -80,6 +81,39 @@ fn the_incident_loop_over_rest() {
         .collect();
     assert_eq!(temps, [70.0, 71.5, 95.0, 96.5, 97.0], "{a}");
     assert_eq!(a["evidence"]["times"], json!([0, 1000, 2000, 3000, 4000]));
+    // Each evidence row names the MQTT message behind it (provenance over the source's
+    // archive); read back, they are the readings published.
+    let traced = p
+        .server
+        .must("GET", &format!("/api/v1/alerts/{id}/inputs"), None);
+    assert_eq!(traced.status, 200, "{traced:?}");
+    let traced = traced.json();
+    assert_eq!(traced["pipeline"], "watch", "{traced}");
+    let sent: Vec<(i64, f64)> = traced["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            let inputs = r["inputs"].as_array().expect("inputs");
+            assert_eq!(inputs.len(), 1, "one message per row: {r}");
+            let m: Value = serde_json::from_str(inputs[0].as_str().unwrap_or("")).expect("JSON");
+            assert_eq!(
+                (&m["machine_id"], &m["ts"]),
+                (&json!("M1"), &r["ts_ms"]),
+                "{r}"
+            );
+            (
+                m["ts"].as_i64().unwrap_or(-1),
+                m["temp"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    let published: Vec<(i64, f64)> = readings
+        .iter()
+        .filter(|r| r.0 == "M1")
+        .map(|r| (r.1, r.2))
+        .collect();
+    assert_eq!(sent, published, "{traced}");
 
     let (olga, vic, rita) = (person("olga"), person("vic"), person("rita"));
     let (code, body) = act(&p, &vic, id, "ack", json!({}));
@@ -237,7 +271,17 @@ fn the_incident_loop_over_rest() {
     let labels = std::fs::read_to_string(dir.join("server/labels.jsonl")).expect("labels");
     let label: Value = serde_json::from_str(labels.trim()).expect("one label");
     assert_eq!(
-        (&label["alert"], &label["label"], &label["user"]),
-        (&json!(id), &json!("false_positive"), &json!("rita"))
+        (
+            &label["alert"],
+            &label["label"],
+            &label["user"],
+            &label["model_version"]
+        ),
+        (
+            &json!(id),
+            &json!("false_positive"),
+            &json!("rita"),
+            &json!("v1")
+        )
     );
 }

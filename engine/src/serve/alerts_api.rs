@@ -197,6 +197,10 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/alerts", get(list))
         .route("/api/v1/alerts/:id", get(one))
+        .route(
+            "/api/v1/alerts/:id/inputs",
+            get(super::alert_inputs::inputs),
+        )
         .route("/api/v1/alerts/:id/:action", post(action))
         .route("/api/v1/kpis", get(super::kpi_api::kpis))
 }

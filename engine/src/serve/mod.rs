@@ -7,11 +7,12 @@
 //! over the `table` sinks (`query.rs`, `tables_api.rs`) and their rows as server-sent events
 //! (`output.rs`); model versions, switched and uploaded (`models_api.rs`, `uploads.rs`); the
 //! newest dead letters (`dead_api.rs`); alerts and their lifecycle (`alerts_api.rs`,
-//! `alert_tables.rs`), business KPIs against their baselines (`kpi_api.rs`) and the
-//! dashboard's pages (`ui/`). Started again on the same directory — after a clean
+//! `alert_tables.rs`; the inputs behind their evidence in `alert_inputs.rs`), business KPIs
+//! against their baselines (`kpi_api.rs`) and the dashboard's pages (`ui/`). Started again on the same directory — after a clean
 //! stop or kill -9 — it starts every pipeline recorded as running, each from its newest
 //! checkpoint.
 pub mod admin;
+pub mod alert_inputs;
 pub mod alert_tables;
 pub mod alerts_api;
 pub mod api;

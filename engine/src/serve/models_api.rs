@@ -71,6 +71,11 @@ pub struct Switched {
 /// Every model version the pipelines declare.
 #[utoipa::path(get, path = "/api/v1/models", responses((status = 200, body = [ModelInfo])))]
 pub async fn models(AxState(app): AxState<App>) -> Json<Vec<ModelInfo>> {
+    Json(infos(&app))
+}
+
+/// Every model version the pipelines declare, each with its pipeline.
+pub fn infos(app: &Server) -> Vec<ModelInfo> {
     let mut out = Vec::new();
     let uploads = app.uploads();
     for p in app.list() {
@@ -93,7 +98,7 @@ pub async fn models(AxState(app): AxState<App>) -> Json<Vec<ModelInfo>> {
             uploaded,
         }));
     }
-    Json(out)
+    out
 }
 
 /// Uploads a version of a model: the ONNX file as the body.

@@ -35,7 +35,8 @@ impl utoipa::Modify for Security {
         admin::revoke, admin::audit, tables_api::tables, tables_api::query, tables_api::grant,
         tables_api::revoke, super::output::output, models_api::models, models_api::switch,
         models_api::upload, super::dead_api::dead_letters, super::alerts_api::list,
-        super::alerts_api::one, super::alerts_api::action, super::kpi_api::kpis
+        super::alerts_api::one, super::alerts_api::action, super::kpi_api::kpis,
+        super::alert_inputs::inputs
     ),
     components(schemas(
         api::NewPipeline, api::Script, api::Validated, api::PipelineInfo, api::Graph, api::Lineage,
@@ -45,7 +46,8 @@ impl utoipa::Modify for Security {
         super::audit::Entry, tables_api::Query, tables_api::Answer, tables_api::TableInfo,
         tables_api::TableGrant, models_api::ModelInfo, models_api::Version, models_api::Switched,
         models_api::Uploaded, super::dead_api::DeadLetters, crate::job::recent::KeptDeadLetter,
-        super::alerts_api::ActBody, super::kpi_api::KpiInfo
+        super::alerts_api::ActBody, super::kpi_api::KpiInfo,
+        super::alert_inputs::Inputs, super::alert_inputs::Traced
     )),
     modifiers(&Security),
     security(("basic" = []), ("bearer" = []))

@@ -137,7 +137,18 @@ pub struct Users {
     checked: Mutex<HashMap<String, String>>,
 }
 
-fn hex_hash(parts: &[&[u8]]) -> String {
+/// A new random token (`weir_` and 64 hex digits).
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    format!(
+        "weir_{}",
+        b.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// The hex BLAKE2b-256 of `parts`, each ended by a zero byte.
+pub(crate) fn hex_hash(parts: &[&[u8]]) -> String {
     let mut h = Blake2b::<blake2::digest::consts::U32>::new();
     for p in parts {
         h.update(p);
@@ -196,12 +207,7 @@ impl Users {
     }
 
     fn random_token(&self) -> String {
-        let mut b = [0u8; 32];
-        OsRng.fill_bytes(&mut b);
-        format!(
-            "weir_{}",
-            b.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        )
+        random_token()
     }
 
     /// Creates user `name` with `roles`.

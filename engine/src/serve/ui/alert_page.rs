@@ -1,5 +1,6 @@
 //! An alert's page: what raised it (severity, title, count, model version), the evidence
-//! chart of the key's readings (uPlot), the playbook, the work order, the event log, and a
+//! chart of the key's readings (uPlot), the input records behind the newest evidence rows
+//! (when the pipeline keeps provenance), the playbook, the work order, the event log, and a
 //! form for each action that both the alert's state and the user's role allow. An action
 //! answers with the page again (htmx swaps it in; without JavaScript it is a plain form
 //! post); a refused one shows why, with its status code, and changes nothing.
@@ -12,6 +13,7 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use weir_connectors::alerts::{self, lifecycle, ActRequest, Action, Alert, Event};
 
+use super::super::alert_inputs::{inputs_of, Traced};
 use super::super::alerts_api::act as do_act;
 use super::super::audit::Entry;
 use super::super::error::ApiError;
@@ -41,9 +43,13 @@ struct Page {
     events: Vec<Shown>,
     actions: Vec<ActionForm>,
     chart: String,
+    inputs: Vec<Traced>,
     flash: String,
     flash_class: &'static str,
 }
+
+/// How many evidence rows' inputs the page shows (the newest).
+const INPUT_ROWS: usize = 5;
 
 /// An action's form.
 pub struct ActionForm {
@@ -105,7 +111,10 @@ fn chart(a: &Alert) -> String {
         .replace("</", "<\\/")
 }
 
-fn page(a: Alert, user: &User, flash: String, ok: bool) -> Page {
+fn page(app: &Server, a: Alert, user: &User, flash: String, ok: bool) -> Page {
+    let mut inputs = inputs_of(app, &a).rows;
+    inputs.reverse();
+    inputs.truncate(INPUT_ROWS);
     let events = a
         .events
         .iter()
@@ -125,6 +134,7 @@ fn page(a: Alert, user: &User, flash: String, ok: bool) -> Page {
         last: clock(a.last_ms),
         actions: allowed(&a, user),
         chart: chart(&a),
+        inputs,
         events,
         flash,
         flash_class: if ok { "ok" } else { "error" },
@@ -133,23 +143,29 @@ fn page(a: Alert, user: &User, flash: String, ok: bool) -> Page {
 }
 
 /// `GET /ui/alerts/{id}`.
-pub async fn show(Extension(user): Extension<User>, Path(id): Path<u64>) -> Response {
-    match alerts::current().get(id) {
-        Some(a) => html(&page(a, &user, String::new(), true), StatusCode::OK),
-        None => not_found(&user, id),
+pub async fn show(
+    AxState(app): AxState<Arc<Server>>,
+    Extension(user): Extension<User>,
+    Path(id): Path<u64>,
+) -> Response {
+    let Some(a) = alerts::current().get(id) else {
+        return not_found(&user, id);
+    };
+    let u = user.clone();
+    match tokio::task::spawn_blocking(move || page(&app, a, &u, String::new(), true)).await {
+        Ok(p) => html(&p, StatusCode::OK),
+        Err(e) => super::pages::problem(
+            &user,
+            "The page failed",
+            e.to_string(),
+            "alerts",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
     }
 }
 
-#[derive(Template)]
-#[template(path = "missing.html")]
-struct Missing {
-    c: Chrome,
-    id: u64,
-}
-
 fn not_found(user: &User, id: u64) -> Response {
-    let c = Chrome::new("No such alert", user, "alerts");
-    html(&Missing { c, id }, StatusCode::NOT_FOUND)
+    super::pages::missing(user, &format!("No alert {id}"), "alerts")
 }
 
 /// `POST /ui/alerts/{id}/{action}` (a form): the page after it, or with why not.
@@ -181,8 +197,18 @@ pub async fn act(
         Err(e) => (alerts::current().get(id), e.to_string(), false),
     };
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match alert {
-        Some(a) => html(&page(a, &user, flash, ok), code),
-        None => not_found(&user, id),
+    let Some(a) = alert else {
+        return not_found(&user, id);
+    };
+    let u = user.clone();
+    match tokio::task::spawn_blocking(move || page(&app, a, &u, flash, ok)).await {
+        Ok(p) => html(&p, code),
+        Err(e) => super::pages::problem(
+            &user,
+            "The page failed",
+            e.to_string(),
+            "alerts",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
     }
 }

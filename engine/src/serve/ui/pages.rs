@@ -277,6 +277,36 @@ pub async fn inbox(Extension(user): Extension<User>, Query(f): Query<Filter>) ->
     html(&page, status)
 }
 
+#[derive(Template)]
+#[template(path = "missing.html")]
+struct Missing {
+    c: Chrome,
+    message: String,
+    back: String,
+}
+
+/// A 404 page titled `what`, under `tab`.
+pub fn missing(user: &User, what: &str, tab: &'static str) -> Response {
+    let message = format!("{what}: it may have been deleted, or the link is wrong.");
+    problem(user, what, message, tab, StatusCode::NOT_FOUND)
+}
+
+/// A page that says what went wrong, with `status`.
+pub fn problem(
+    user: &User,
+    title: &str,
+    message: String,
+    tab: &'static str,
+    status: StatusCode,
+) -> Response {
+    let page = Missing {
+        c: Chrome::new(title, user, tab),
+        message,
+        back: format!("/ui/{}", if tab == "overview" { "" } else { tab }),
+    };
+    html(&page, status)
+}
+
 /// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn clock(ms: i64) -> String {
     datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime(ms)

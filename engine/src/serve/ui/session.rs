@@ -1,6 +1,7 @@
-//! Signing in to the dashboard: the login form, the session cookie (an API token of the
-//! user, HttpOnly and SameSite=Strict), and the middleware that sends a person without one
-//! to the login page. HTTP Basic and bearer tokens work too, as on the API.
+//! Signing in to the dashboard: the login form, the session cookie (a session of
+//! `sessions.rs`: HttpOnly, SameSite=Strict, ending with the session), and the middleware that
+//! sends a person without a live session to the login page. HTTP Basic and bearer tokens work
+//! too, as on the API.
 use std::sync::Arc;
 
 use askama::Template;
@@ -53,7 +54,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 /// The signed-in user of a request, by cookie or by API credentials.
 pub fn user_of(app: &Server, headers: &HeaderMap) -> Option<User> {
     match cookie_token(headers) {
-        Some(t) => app.users.check_token(&t),
+        Some(t) => super::sessions::user_of(app, &t, now_ms()),
         None => super::super::auth::sign_in(app, headers),
     }
 }
@@ -93,13 +94,13 @@ pub async fn login(AxState(app): AxState<Arc<Server>>, Form(c): Form<Credentials
     let checked = tokio::task::spawn_blocking(move || {
         app2.users
             .check_password(&name, &c.password)
-            .map(|u| (app2.users.new_token(&u.name), u))
+            .map(|u| (super::sessions::open(&u.name, now_ms()), u))
     })
     .await
     .ok()
     .flatten();
     let (status, user) = match &checked {
-        Some((Ok(_), u)) => (200, u.name.clone()),
+        Some((_, u)) => (200, u.name.clone()),
         _ => (401, c.user.trim().to_string()),
     };
     app.audit.append(&Entry {
@@ -111,8 +112,10 @@ pub async fn login(AxState(app): AxState<Arc<Server>>, Form(c): Form<Credentials
         outcome: super::super::audit::outcome(status).into(),
     });
     match checked {
-        Some((Ok(token), _)) => {
-            let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+        Some((token, _)) => {
+            let age = super::sessions::LIFETIME_MS / 1000;
+            let cookie =
+                format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}");
             ([(header::SET_COOKIE, cookie)], Redirect::to("/ui/alerts")).into_response()
         }
         _ => html(
@@ -124,8 +127,11 @@ pub async fn login(AxState(app): AxState<Arc<Server>>, Form(c): Form<Credentials
     }
 }
 
-/// `POST /ui/logout`: the cookie is cleared.
-pub async fn logout() -> Response {
+/// `POST /ui/logout`: the session ends and the cookie is cleared.
+pub async fn logout(headers: HeaderMap) -> Response {
+    if let Some(t) = cookie_token(&headers) {
+        super::sessions::close(&t);
+    }
     let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/ui/login")).into_response()
 }
