@@ -13,8 +13,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const OVERALL_MS = 60_000;
-const STEP_MS = 10_000;
+const OVERALL_MS = 120_000;
+const STEP_MS = 20_000;
 
 const phase = process.argv[2];
 const BASE = (process.env.BASE || '').replace(/\/+$/, '');
