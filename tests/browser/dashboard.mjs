@@ -187,8 +187,12 @@ const phases = {
     await form.locator('button[type="submit"]').click();
     const r = await poll(() => {
       const fl = document.querySelector('#flash');
-      if (!fl || fl.__weirStale || !fl.textContent.trim()) return null;
-      return { ok: fl.classList.contains('ok'), text: fl.textContent.trim() };
+      if (fl && !fl.__weirStale && fl.classList.contains('error') && fl.textContent.trim()) {
+        return { ok: false, text: fl.textContent.trim() };
+      }
+      const v2 = document.querySelector('table#versions tr.version[data-model="risk"][data-version="v2"]');
+      if (v2 && v2.dataset.current === '1') return { ok: true, text: fl ? fl.textContent.trim() : '' };
+      return null;
     }, null, 'the switch to be taken');
     if (!r.ok) throw new Error(`switch refused: ${r.text}`);
     return { before, after: await read(), flash: r.text };
@@ -262,11 +266,18 @@ const phases = {
     await form.locator('input[name="note"]').fill('bearing was worn');
     await page.evaluate(() => { for (const el of document.querySelectorAll('#flash')) el.__weirStale = true; });
     await form.locator('button[type="submit"]').click();
-    const r = await poll(() => {
+    // Done when a fresh render lists the alert as labelled (a live refresh may replace the
+    // answer's flash right away); refused when a fresh render shows an error.
+    const r = await poll((id) => {
       const fl = document.querySelector('#flash');
-      if (!fl || fl.__weirStale || !fl.textContent.trim()) return null;
-      return { ok: fl.classList.contains('ok'), text: fl.textContent.trim() };
-    }, null, 'the label to be taken');
+      if (fl && !fl.__weirStale && fl.classList.contains('error') && fl.textContent.trim()) {
+        return { ok: false, text: fl.textContent.trim() };
+      }
+      if (document.querySelector(`table#labelled tr.alert[data-id="${id}"]`)) {
+        return { ok: true, text: fl ? fl.textContent.trim() : '' };
+      }
+      return null;
+    }, ALERT, 'the label to be taken');
     if (!r.ok) throw new Error(`label refused: ${r.text}`);
     const after = await page.$$eval('table#queue tr.alert', (trs) => trs.map((tr) => tr.dataset.id));
     const labelled = await page.$$eval('table#labelled tr.alert', (trs) =>

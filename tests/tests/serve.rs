@@ -149,6 +149,42 @@ fn rest_api_runs_validates_and_describes_pipelines() {
     assert_eq!(r.status, 400, "{r:?}");
     let r = s.must("POST", "/api/v1/pipelines", Some(&json!({"nom": 1})));
     assert_eq!(r.status, 400, "{r:?}");
+    // Expressions nested past the limit are refused with a position; they used to overflow
+    // the stack and abort the server (20,000 terms over REST, 400 in a pipeline).
+    for (path, sql) in [
+        (
+            "/api/v1/query",
+            format!("SELECT {} AS x", vec!["1"; 20_000].join(" + ")),
+        ),
+        (
+            "/api/v1/query",
+            format!("SELECT {} AS x", vec!["1"; 400].join(" + ")),
+        ),
+        (
+            "/api/v1/pipelines/validate",
+            format!(
+                "CREATE SOURCE r (a BIGINT) WITH (connector = 'file', path = 'x');\n\
+                 CREATE SINK o WITH (connector = 'stdout');\n\
+                 CREATE PIPELINE p AS INSERT INTO o SELECT {} FROM r;",
+                vec!["a"; 400].join(" + ")
+            ),
+        ),
+    ] {
+        let r = s.must("POST", path, Some(&json!({ "sql": sql })));
+        assert_eq!(
+            r.status,
+            422,
+            "{path}: {}",
+            &r.text[..r.text.len().min(300)]
+        );
+        let e = r.json();
+        assert!(e["column"].as_u64() > Some(0), "{e}");
+        assert!(
+            e["hint"].as_str().is_some_and(|h| h.contains("split")),
+            "{e}"
+        );
+    }
+    assert_eq!(s.must("GET", "/healthz", None).status, 200);
     assert_eq!(
         s.must("GET", "/api/v1/pipelines/absent/status", None)
             .status,

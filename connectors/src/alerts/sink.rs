@@ -47,6 +47,10 @@ pub(crate) fn condition(sql: &str, schema: &SchemaRef, option: &str) -> Result<C
         option: option.into(),
         message: format!("'{sql}': {e}"),
     };
+    crate::sql_limits::check_expr_text(sql).map_err(|r| Error::Option {
+        option: option.into(),
+        message: format!("'{option}' at {r}"),
+    })?;
     let ctx = SessionContext::new();
     let df = DFSchema::try_from(schema.as_ref().clone()).map_err(bad)?;
     let expr = ctx.parse_sql_expr(sql, &df).map_err(bad)?;
