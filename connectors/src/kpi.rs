@@ -264,7 +264,13 @@ fn texts(batch: &RecordBatch, c: usize) -> Result<Vec<String>> {
         .collect())
 }
 
-fn times(batch: &RecordBatch, c: Option<usize>) -> Result<Vec<Option<i64>>> {
+/// Each row's time in ms (`None` where NULL): column `c`'s, a TIMESTAMP or BIGINT ms, else the
+/// wall clock. `what` names the sink in errors. The alerts sink uses it too.
+pub(crate) fn row_times(
+    batch: &RecordBatch,
+    c: Option<usize>,
+    what: &str,
+) -> Result<Vec<Option<i64>>> {
     let Some(c) = c else {
         return Ok(vec![Some(crate::alerts::now_ms() as i64); batch.num_rows()]);
     };
@@ -277,7 +283,7 @@ fn times(batch: &RecordBatch, c: Option<usize>) -> Result<Vec<Option<i64>>> {
     let ms = ms
         .as_any()
         .downcast_ref::<Int64Array>()
-        .ok_or_else(|| Error::Format("kpi: time".into()))?;
+        .ok_or_else(|| Error::Format(format!("{what}: the time column")))?;
     Ok((0..ms.len())
         .map(|i| ms.is_valid(i).then(|| ms.value(i)))
         .collect())
@@ -296,7 +302,7 @@ impl Sink for KpiSink {
             .as_any()
             .downcast_ref::<Float64Array>()
             .ok_or_else(|| Error::Format("kpi: value".into()))?;
-        let times = times(batch, self.time)?;
+        let times = row_times(batch, self.time, "kpi")?;
         let mut r = lock();
         for i in 0..batch.num_rows() {
             let (Some(t), true) = (times[i], values.is_valid(i)) else {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::DFSchema;
@@ -157,25 +157,12 @@ impl Columns {
     }
 }
 
-/// Each row's time in ms: the `time` column's (TIMESTAMP or BIGINT ms), else the wall clock.
+/// Each row's time in ms: the `time` column's (TIMESTAMP or BIGINT ms), else the wall clock
+/// (also where the column is NULL).
 fn times(batch: &RecordBatch, time: Option<usize>) -> Result<Vec<i64>> {
-    let Some(c) = time else {
-        return Ok(vec![super::now_ms() as i64; batch.num_rows()]);
-    };
-    let col = batch.column(c);
-    let ms = match col.data_type() {
-        DataType::Timestamp(_, _) => cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None))
-            .and_then(|a| cast(&a, &DataType::Int64))?,
-        _ => cast(col, &DataType::Int64)?,
-    };
-    let ms = ms
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .ok_or_else(|| Error::Format("alerts: time column".into()))?;
     let now = super::now_ms() as i64;
-    Ok((0..ms.len())
-        .map(|i| if ms.is_valid(i) { ms.value(i) } else { now })
-        .collect())
+    let all = crate::kpi::row_times(batch, time, "alerts")?;
+    Ok(all.into_iter().map(|t| t.unwrap_or(now)).collect())
 }
 
 impl AlertSink {

@@ -151,9 +151,21 @@ pub async fn show(
     let Some(a) = alerts::current().get(id) else {
         return not_found(&user, id);
     };
+    render(app, a, user, String::new(), true, StatusCode::OK).await
+}
+
+/// Alert `a`'s page for `user` (its inputs read off the async threads), with `flash`.
+async fn render(
+    app: Arc<Server>,
+    a: Alert,
+    user: User,
+    flash: String,
+    ok: bool,
+    code: StatusCode,
+) -> Response {
     let u = user.clone();
-    match tokio::task::spawn_blocking(move || page(&app, a, &u, String::new(), true)).await {
-        Ok(p) => html(&p, StatusCode::OK),
+    match tokio::task::spawn_blocking(move || page(&app, a, &u, flash, ok)).await {
+        Ok(p) => html(&p, code),
         Err(e) => super::pages::problem(
             &user,
             "The page failed",
@@ -200,15 +212,5 @@ pub async fn act(
     let Some(a) = alert else {
         return not_found(&user, id);
     };
-    let u = user.clone();
-    match tokio::task::spawn_blocking(move || page(&app, a, &u, flash, ok)).await {
-        Ok(p) => html(&p, code),
-        Err(e) => super::pages::problem(
-            &user,
-            "The page failed",
-            e.to_string(),
-            "alerts",
-            StatusCode::INTERNAL_SERVER_ERROR,
-        ),
-    }
+    render(app, a, user, flash, ok, code).await
 }
