@@ -2,7 +2,7 @@
 //! that raises `overheat` alerts from MQTT readings (`temp > 90` raises, `temp < 75` for 30 s
 //! of the readings' time verifies, work orders go to `plant/workorders`, review labels to
 //! `plant/labels`; each alert carries the current version of the model `risk`, v1 until
-//! someone switches to v2), the people
+//! someone switches to v2; M3 is at site `north`, the others at `south`), the people
 //! of the incident loop as users, a publisher of readings and a reader of work orders.
 use std::sync::mpsc;
 use std::time::Duration;
@@ -38,11 +38,12 @@ pub fn script(port: u16, archive: &std::path::Path) -> String {
          CREATE SINK overheat WITH (connector = 'alerts', key = 'machine_id', severity = 'major',
            title = 'compressor overheating', raise = 'temp > 90', verify = 'temp < 75',
            verify_for = '30s', time = 'ts', playbook = 'Check the cooling fan and the oil level.',
-           dispatch_url = 'mqtt://127.0.0.1:{port}', dispatch_topic = 'plant/workorders',
+           site = 'site', dispatch_url = 'mqtt://127.0.0.1:{port}', dispatch_topic = 'plant/workorders',
            labels_topic = 'plant/labels');
          CREATE PIPELINE watch WITH (provenance = 'true') AS INSERT INTO overheat
          SELECT machine_id, ts, temp,
-                model_version('risk') AS model_version
+                model_version('risk') AS model_version,
+                CASE WHEN machine_id = 'M3' THEN 'north' ELSE 'south' END AS site
          FROM readings;",
         models = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/models"),
         archive = archive.display(),

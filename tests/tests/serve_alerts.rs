@@ -55,6 +55,17 @@ fn the_incident_loop_over_rest() {
         l.len() == 2 && l.iter().any(|a| a["key"] == "M1" && a["count"] == 3)
     });
     let m1 = list.iter().find(|a| a["key"] == "M1").expect("M1's alert");
+    // Filtered by site: M3 is the only machine at `north`.
+    let north = p
+        .server
+        .must("GET", "/api/v1/alerts?site=north", None)
+        .json();
+    let keys: Vec<&str> = north
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["M3"], "{north}");
+    assert_eq!(m1["site"], "south");
     let id = m1["id"].as_u64().expect("id");
     let a = p.alert(id);
     assert_eq!(
@@ -205,13 +216,13 @@ fn the_incident_loop_over_rest() {
     let rows = query(
         &p.server,
         &vic,
-        "SELECT key, state, count FROM weir_alerts ORDER BY id",
+        "SELECT key, site, state, count FROM weir_alerts ORDER BY id",
     );
     assert_eq!(
         rows,
         [
-            json!({"key": "M1", "state": "closed", "count": 3}),
-            json!({"key": "M3", "state": "open", "count": 1})
+            json!({"key": "M1", "site": "south", "state": "closed", "count": 3}),
+            json!({"key": "M3", "site": "north", "state": "open", "count": 1})
         ]
     );
     let sql = format!("SELECT kind FROM weir_alert_events WHERE alert = {id} ORDER BY seq");

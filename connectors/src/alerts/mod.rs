@@ -90,6 +90,12 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
         ),
         opt("title", Kind::Text, "", "a column, or the title's text"),
         opt(
+            "site",
+            Kind::Text,
+            "",
+            "the column naming the site (plant, line) an alert is at",
+        ),
+        opt(
             "raise",
             Kind::Text,
             "",
@@ -223,6 +229,10 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         }
     }
     let title = o.string("title").map(|t| Field::of(&t, &ctx.schema));
+    let site = o
+        .string("site")
+        .map(|s| column(&ctx, "site", &s))
+        .transpose()?;
     let raise = o
         .string("raise")
         .map(|c| condition(&c, &ctx.schema, "raise"))
@@ -277,6 +287,7 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         key,
         severity,
         title,
+        site,
         raise,
         verify,
         time,

@@ -67,6 +67,9 @@ pub struct Alert {
     pub kind: String,
     /// The key it is about (e.g. the machine id).
     pub key: String,
+    /// The site it is at (the sink's `site` column; empty when none).
+    #[serde(default)]
+    pub site: String,
     /// `critical`, `major`, `minor`, `warning` or `info`.
     pub severity: String,
     /// What it says.

@@ -14,6 +14,8 @@ use crate::Result;
 pub struct Observation {
     /// Its key's text.
     pub key: String,
+    /// Its site (empty: none given).
+    pub site: String,
     /// Whether it raises.
     pub raise: bool,
     /// Whether the verification condition holds on it (`None`: none declared).
@@ -73,6 +75,7 @@ impl Inner {
             id,
             kind: spec.kind.clone(),
             key: o.key,
+            site: o.site,
             severity: o.severity,
             title: o.title,
             state: State::Open,

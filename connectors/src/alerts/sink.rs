@@ -77,6 +77,7 @@ pub struct AlertSink {
     pub(crate) key: Vec<usize>,
     pub(crate) severity: Field,
     pub(crate) title: Option<Field>,
+    pub(crate) site: Option<usize>,
     pub(crate) raise: Option<Condition>,
     pub(crate) verify: Option<Condition>,
     pub(crate) time: Option<usize>,
@@ -208,6 +209,7 @@ impl AlertSink {
                     None => format!("{} on {key}", self.spec.kind),
                 },
                 model_version: self.model_version.map(|c| cols.text(c, r)),
+                site: self.site.map(|c| cols.text(c, r)).unwrap_or_default(),
                 evidence: raise[r].then(|| Evidence {
                     columns: names.clone(),
                     rows: recent.iter().map(|(_, row)| row.clone()).collect(),

@@ -14,6 +14,7 @@ fn spec(verify_for_ms: i64) -> KindSpec {
 fn obs(key: &str, raise: bool, verify: bool, t: i64) -> Observation {
     Observation {
         key: key.into(),
+        site: "plant-a".into(),
         raise,
         verify: Some(verify),
         time_ms: t,

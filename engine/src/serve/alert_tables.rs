@@ -37,6 +37,7 @@ pub fn alerts_batch() -> Result<RecordBatch, ArrowError> {
         field("model_version", DataType::Utf8, true),
         field("assignee", DataType::Utf8, true),
         field("label", DataType::Utf8, true),
+        field("site", DataType::Utf8, true),
     ]);
     let cols: Vec<ArrayRef> = vec![
         u64s(&a, |x| x.id),
@@ -55,6 +56,7 @@ pub fn alerts_batch() -> Result<RecordBatch, ArrowError> {
         text(&a, |x| x.model_version.clone()),
         text(&a, |x| x.work_order.as_ref().map(|w| w.assignee.clone())),
         text(&a, |x| x.label.clone()),
+        text(&a, |x| (!x.site.is_empty()).then(|| x.site.clone())),
     ];
     RecordBatch::try_new(Arc::new(schema), cols)
 }

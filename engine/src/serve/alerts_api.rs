@@ -32,6 +32,8 @@ pub struct Filter {
     pub kind: Option<String>,
     /// Keys containing this text.
     pub key: Option<String>,
+    /// The site, exactly.
+    pub site: Option<String>,
     /// At most this many (default 1000).
     pub limit: Option<usize>,
 }
@@ -66,6 +68,7 @@ pub fn select(f: &Filter) -> Result<Vec<Alert>, ApiError> {
             .map(String::from)
     };
     let (sev, kind, key) = (empty(&f.severity), empty(&f.kind), empty(&f.key));
+    let site = empty(&f.site);
     Ok(alerts::current()
         .list(None)
         .into_iter()
@@ -73,6 +76,7 @@ pub fn select(f: &Filter) -> Result<Vec<Alert>, ApiError> {
         .filter(|a| sev.as_ref().is_none_or(|s| &a.severity == s))
         .filter(|a| kind.as_ref().is_none_or(|k| &a.kind == k))
         .filter(|a| key.as_ref().is_none_or(|k| a.key.contains(k.as_str())))
+        .filter(|a| site.as_ref().is_none_or(|s| &a.site == s))
         .take(f.limit.unwrap_or(1000))
         .collect())
 }
@@ -81,7 +85,7 @@ pub fn select(f: &Filter) -> Result<Vec<Alert>, ApiError> {
 #[derive(Debug, serde::Serialize, ToSchema)]
 #[schema(as = AlertInfo)]
 pub struct AlertDoc {
-    /// The alert: id, kind, key, severity, title, state, count, first_ms, last_ms,
+    /// The alert: id, kind, key, site, severity, title, state, count, first_ms, last_ms,
     /// model_version, verify, verify_for_ms, playbook, evidence {columns, rows}, work_order
     /// {assignee, due, instructions}, shelved_until_ms, label, events [{seq, ts_ms, kind,
     /// user, note, state, details}].
