@@ -16,6 +16,8 @@ pub enum Kind {
     Bool,
     /// A duration: `'500ms'`, `'2s'`, `'1m'`, `'1h'`, or a number of ms.
     Duration,
+    /// A SQL condition over the rows, within the nesting limits of [`crate::sql_limits`].
+    Condition,
 }
 
 impl Kind {
@@ -26,6 +28,7 @@ impl Kind {
             Kind::Integer => "integer",
             Kind::Bool => "boolean",
             Kind::Duration => "duration",
+            Kind::Condition => "SQL condition",
         }
     }
 
@@ -33,7 +36,8 @@ impl Kind {
     pub fn check(self, value: &str) -> Result<(), &'static str> {
         let v = value.trim();
         let ok = match self {
-            Kind::Text => true,
+            // A condition's nesting is checked with its position by `ConnectorSpec::check`.
+            Kind::Text | Kind::Condition => true,
             Kind::Integer => v.parse::<u64>().is_ok(),
             Kind::Bool => matches!(v, "true" | "false" | "1" | "0" | "yes" | "no"),
             Kind::Duration => crate::options::parse_duration_ms(v).is_some(),
@@ -227,6 +231,13 @@ impl ConnectorSpec {
                     hint: self.known(k),
                 });
             };
+            if spec.kind == Kind::Condition {
+                crate::sql_limits::check_expr_text(v).map_err(|r| Problem {
+                    option: Some(k.clone()),
+                    message: format!("connector option '{k}': {}", r.message),
+                    hint: r.hint.into(),
+                })?;
+            }
             if let Err(expected) = spec.kind.check(v) {
                 return Err(Problem {
                     option: Some(k.clone()),

@@ -37,6 +37,11 @@ impl Options {
         self.take(key, Kind::Text)
     }
 
+    /// Takes an optional SQL condition option (declared [`Kind::Condition`]).
+    pub fn condition(&mut self, key: &str) -> Option<String> {
+        self.take(key, Kind::Condition)
+    }
+
     /// Takes a required string option.
     pub fn required(&mut self, key: &str) -> Result<String> {
         self.take(key, Kind::Text).ok_or_else(|| Error::Option {

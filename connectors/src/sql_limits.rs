@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{Expr, Spanned, Visit, Visitor};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 /// Why SQL is refused, and where.
@@ -91,41 +91,31 @@ pub fn check_ast<V: Visit>(ast: &V, at: (u64, u64)) -> Result<(), Refusal> {
     }
 }
 
-fn tokens(sql: &str) -> Option<Vec<TokenWithSpan>> {
-    Tokenizer::new(&GenericDialect {}, sql)
-        .tokenize_with_location()
-        .ok()
-}
-
-/// Checks SQL text (statements): its tokens, then each statement's nesting. Text that does
+/// Checks `sql`'s tokens, then the nesting of what `parse` reads from them. Text that does
 /// not tokenize or parse passes: the planner reports that with its own message.
-pub fn check_text(sql: &str) -> Result<(), Refusal> {
-    let Some(toks) = tokens(sql) else {
+fn check_parsed<V: Visit>(
+    sql: &str,
+    parse: impl FnOnce(&mut Parser) -> Result<V, ParserError>,
+) -> Result<(), Refusal> {
+    let Ok(toks) = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location() else {
         return Ok(());
     };
     check_tokens(&toks)?;
-    let parsed = Parser::new(&GenericDialect {})
-        .with_tokens_with_locations(toks)
-        .parse_statements();
-    for s in parsed.unwrap_or_default() {
-        check_ast(&s, (1, 1))?;
+    let mut p = Parser::new(&GenericDialect {}).with_tokens_with_locations(toks);
+    match parse(&mut p) {
+        Ok(ast) => check_ast(&ast, (1, 1)),
+        Err(_) => Ok(()),
     }
-    Ok(())
+}
+
+/// Checks SQL text (statements): its tokens, then each statement's nesting.
+pub fn check_text(sql: &str) -> Result<(), Refusal> {
+    check_parsed(sql, |p| p.parse_statements())
 }
 
 /// Checks one SQL expression's text, as [`check_text`] does statements.
 pub fn check_expr_text(sql: &str) -> Result<(), Refusal> {
-    let Some(toks) = tokens(sql) else {
-        return Ok(());
-    };
-    check_tokens(&toks)?;
-    let parsed = Parser::new(&GenericDialect {})
-        .with_tokens_with_locations(toks)
-        .parse_expr();
-    match parsed {
-        Ok(e) => check_ast(&e, (1, 1)),
-        Err(_) => Ok(()),
-    }
+    check_parsed(sql, |p| p.parse_expr())
 }
 
 /// Refuses a statement of more than [`MAX_OPERATORS`] operator tokens, or with parentheses

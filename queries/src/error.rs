@@ -48,6 +48,13 @@ pub enum Error {
 /// Result with the crate's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A refusal of [`weir_connectors::sql_limits`], at its position.
+impl From<weir_connectors::sql_limits::Refusal> for SqlError {
+    fn from(r: weir_connectors::sql_limits::Refusal) -> Self {
+        SqlError::at(r.line, r.column, r.message).hint(r.hint)
+    }
+}
+
 impl SqlError {
     /// An error at `(line, column)`.
     pub fn at(line: u64, column: u64, message: impl Into<String>) -> Self {

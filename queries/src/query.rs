@@ -19,14 +19,14 @@ pub(crate) fn parse_query(
     toks: Vec<TokenWithSpan>,
 ) -> Result<(Box<datafusion::sql::sqlparser::ast::Query>, Vec<String>), SqlError> {
     let (toks, as_of) = take_system_time(toks)?;
-    weir_connectors::sql_limits::check_tokens(&toks).map_err(refused)?;
+    weir_connectors::sql_limits::check_tokens(&toks)?;
     let end = end_of(&toks);
     let start = toks
         .first()
         .map_or((1, 1), |t| (t.span.start.line, t.span.start.column));
     let mut p = Parser::new(&GenericDialect {}).with_tokens_with_locations(toks);
     let q = p.parse_query().map_err(|e| parser_error(e, end))?;
-    weir_connectors::sql_limits::check_ast(&q, start).map_err(refused)?;
+    weir_connectors::sql_limits::check_ast(&q, start)?;
     if p.peek_token().token != Token::EOF {
         let t = p.peek_token();
         return Err(SqlError::at(
@@ -93,11 +93,6 @@ fn take_system_time(
         i += 1;
     }
     Ok((out, as_of))
-}
-
-/// A refusal of [`weir_connectors::sql_limits`] as an error at its position.
-pub fn refused(r: weir_connectors::sql_limits::Refusal) -> SqlError {
-    SqlError::at(r.line, r.column, r.message).hint(r.hint)
 }
 
 pub(crate) fn parser_error(

@@ -102,11 +102,13 @@ impl Store {
         let (before, after, details) = self.decide(id, action, req)?;
         let kind = self.kind(&before.kind);
         let ts_ms = super::now_ms();
-        let label = json!({
-            "alert": id, "kind": after.kind, "key": after.key,
-            "model_version": after.model_version, "label": after.label,
-            "note": req.note.trim(), "user": user, "ts_ms": ts_ms,
-            "first_ms": after.first_ms, "last_ms": after.last_ms,
+        let label = (action == Action::Label).then(|| {
+            json!({
+                "alert": id, "kind": after.kind, "key": after.key,
+                "model_version": after.model_version, "label": after.label,
+                "note": req.note.trim(), "user": user, "ts_ms": ts_ms,
+                "first_ms": after.first_ms, "last_ms": after.last_ms,
+            })
         });
         let out = match action {
             Action::Dispatch => kind.and_then(|k| k.dispatch).map(|t| {
@@ -118,7 +120,7 @@ impl Store {
                 });
                 (t, order)
             }),
-            Action::Label => kind.and_then(|k| k.labels).map(|t| (t, label.clone())),
+            Action::Label => kind.and_then(|k| k.labels).zip(label.clone()),
             _ => None,
         };
         if let Some((t, message)) = out {
@@ -134,9 +136,9 @@ impl Store {
         }
         let mut event = g.event(&after, action.event(), user, req.note.trim());
         event.details = details.clone();
-        if action == Action::Label {
+        if let Some(label) = &label {
             event.ts_ms = ts_ms;
-            g.append_label(&label)?;
+            g.append_label(label)?;
         }
         let alert = Some(Box::new(strip(after)));
         g.commit(vec![Record::Event { event, alert }])?;

@@ -97,13 +97,13 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
         ),
         opt(
             "raise",
-            Kind::Text,
+            Kind::Condition,
             "",
             "a SQL condition: the rows that raise (default: every row)",
         ),
         opt(
             "verify",
-            Kind::Text,
+            Kind::Condition,
             "",
             "a SQL condition that must hold before a fixed alert is verified",
         ),
@@ -234,10 +234,10 @@ pub fn build(ctx: SinkContext) -> Result<Box<dyn Sink>> {
         .map(|s| column(&ctx, "site", &s))
         .transpose()?;
     let raise = o
-        .string("raise")
+        .condition("raise")
         .map(|c| condition(&c, &ctx.schema, "raise"))
         .transpose()?;
-    let verify_sql = o.string("verify");
+    let verify_sql = o.condition("verify");
     let verify = verify_sql
         .as_deref()
         .map(|c| condition(c, &ctx.schema, "verify"))

@@ -46,8 +46,9 @@ fn raises(plan: &ScriptPlan, kind: &str) -> bool {
         .any(|s| s.connector == "alerts" && s.options.get("kind").map_or(&s.name, |k| k) == kind)
 }
 
-/// The inputs of `a`'s evidence, traced through the plan of the pipeline that raised it.
-pub fn inputs_of(app: &Server, a: &Alert) -> Inputs {
+/// The inputs of `a`'s `newest` evidence rows with a provenance value, traced through the
+/// plan of the pipeline that raised it.
+pub fn inputs_of(app: &Server, a: &Alert, newest: usize) -> Inputs {
     let ev = &a.evidence;
     let Some(col) = ev.columns.iter().position(|c| c == "provenance") else {
         return Inputs {
@@ -56,12 +57,15 @@ pub fn inputs_of(app: &Server, a: &Alert) -> Inputs {
         };
     };
     let served = app.list().into_iter().find(|p| raises(&p.plan, &a.kind));
-    let rows = ev
+    let named: Vec<(&str, i64)> = ev
         .rows
         .iter()
         .zip(&ev.times)
         .filter_map(|(r, t)| r.get(col).and_then(|v| v.as_str()).map(|p| (p, *t)))
-        .map(|(p, ts_ms)| {
+        .collect();
+    let rows = named[named.len().saturating_sub(newest)..]
+        .iter()
+        .map(|&(p, ts_ms)| {
             let traced = match &served {
                 Some(s) => crate::trace::trace(&s.plan, p),
                 None => Err(format!("no pipeline raises '{}' alerts now", a.kind)),
@@ -94,5 +98,5 @@ pub async fn inputs(
     let a = alerts::current()
         .get(id)
         .ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))?;
-    blocking(move || Ok(Json(inputs_of(&app, &a)))).await
+    blocking(move || Ok(Json(inputs_of(&app, &a, usize::MAX)))).await
 }

@@ -124,9 +124,7 @@ async fn plan(
     user: &User,
     sql: &str,
 ) -> Result<datafusion::dataframe::DataFrame, ApiError> {
-    weir_connectors::sql_limits::check_text(sql).map_err(|r| {
-        ApiError::Sql(weir_queries::error::SqlError::at(r.line, r.column, r.message).hint(r.hint))
-    })?;
+    weir_connectors::sql_limits::check_text(sql).map_err(|r| ApiError::Sql(r.into()))?;
     let ctx = session(app, user)?;
     let opts = SQLOptions::new()
         .with_allow_ddl(false)

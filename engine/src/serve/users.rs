@@ -191,7 +191,7 @@ impl Users {
         if users.stored.lock().map_err(internal)?.users.is_empty() {
             let (password, generated) = match admin_password.filter(|p| !p.is_empty()) {
                 Some(p) => (p, false),
-                None => (users.random_token()[5..29].to_string(), true),
+                None => (random_token()[5..29].to_string(), true),
             };
             users.create("admin", &password, &[Role::Admin])?;
             if generated {
@@ -204,10 +204,6 @@ impl Users {
     fn save(&self, s: &Stored) -> Result<(), ApiError> {
         let bytes = serde_json::to_vec_pretty(s).map_err(internal)?;
         write_durably(&self.path, &bytes)
-    }
-
-    fn random_token(&self) -> String {
-        random_token()
     }
 
     /// Creates user `name` with `roles`.
@@ -379,7 +375,7 @@ impl Users {
 
     /// A new token for user `name` (stored hashed; shown once).
     pub fn new_token(&self, name: &str) -> Result<String, ApiError> {
-        let token = self.random_token();
+        let token = random_token();
         let mut s = self.stored.lock().map_err(internal)?;
         s.tokens
             .insert(hex_hash(&[token.as_bytes()]), name.to_string());

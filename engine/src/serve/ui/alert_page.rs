@@ -15,12 +15,10 @@ use weir_connectors::alerts::{self, lifecycle, ActRequest, Action, Alert, Event}
 
 use super::super::alert_inputs::{inputs_of, Traced};
 use super::super::alerts_api::act as do_act;
-use super::super::audit::Entry;
-use super::super::error::ApiError;
-use super::super::pipeline::now_ms;
+use super::super::api::blocking;
 use super::super::server::Server;
 use super::super::users::{Role, User};
-use super::pages::{clock, Chrome};
+use super::pages::{audited, clock, Chrome};
 use super::session::html;
 
 /// An event as shown.
@@ -112,9 +110,8 @@ fn chart(a: &Alert) -> String {
 }
 
 fn page(app: &Server, a: Alert, user: &User, flash: String, ok: bool) -> Page {
-    let mut inputs = inputs_of(app, &a).rows;
+    let mut inputs = inputs_of(app, &a, INPUT_ROWS).rows;
     inputs.reverse();
-    inputs.truncate(INPUT_ROWS);
     let events = a
         .events
         .iter()
@@ -189,26 +186,13 @@ pub async fn act(
 ) -> Response {
     let u = user.clone();
     let what = action.clone();
-    let done = tokio::task::spawn_blocking(move || do_act(&u, id, &what, req))
-        .await
-        .unwrap_or_else(|e| Err(ApiError::Internal(e.to_string())));
-    let status = match &done {
-        Ok(_) => 200,
-        Err(e) => e.status_code(),
-    };
-    app.audit.append(&Entry {
-        ts_ms: now_ms(),
-        user: user.name.clone(),
-        action: format!("POST /ui/alerts/{{id}}/{action}"),
-        target: id.to_string(),
-        status,
-        outcome: super::super::audit::outcome(status).into(),
-    });
+    let done = blocking(move || do_act(&u, id, &what, req)).await;
+    let what = format!("POST /ui/alerts/{{id}}/{action}");
+    let code = audited(&app, &user, &what, id.to_string(), &done);
     let (alert, flash, ok) = match done {
         Ok(a) => (Some(a), format!("{action}: done"), true),
         Err(e) => (alerts::current().get(id), e.to_string(), false),
     };
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let Some(a) = alert else {
         return not_found(&user, id);
     };

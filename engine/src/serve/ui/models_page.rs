@@ -15,13 +15,12 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 use weir_connectors::alerts::{self, Alert};
 
-use super::super::audit::Entry;
+use super::super::api::blocking;
 use super::super::error::ApiError;
 use super::super::models_api::infos;
-use super::super::pipeline::now_ms;
 use super::super::server::Server;
 use super::super::users::{Role, User};
-use super::pages::Chrome;
+use super::pages::{audited, Chrome};
 use super::session::html;
 
 /// One version of a model, as shown.
@@ -177,19 +176,16 @@ pub async fn switch(
     } else {
         let a = app.clone();
         let statement = format!("ALTER MODEL {model} SET VERSION '{}'", f.version);
-        tokio::task::spawn_blocking(move || a.alter_model(&statement))
-            .await
-            .unwrap_or_else(|e| Err(ApiError::Internal(e.to_string())))
+        blocking(move || a.alter_model(&statement)).await
     };
-    let status = done.as_ref().map_or_else(|e| e.status_code(), |_| 200);
-    app.audit.append(&Entry {
-        ts_ms: now_ms(),
-        user: user.name.clone(),
-        action: "POST /ui/models/{model}/version".into(),
-        target: format!("{model} {}", f.version),
-        status,
-        outcome: super::super::audit::outcome(status).into(),
-    });
+    let target = format!("{model} {}", f.version);
+    let code = audited(
+        &app,
+        &user,
+        "POST /ui/models/{model}/version",
+        target,
+        &done,
+    );
     let (flash, ok) = match done {
         Ok(n) => (
             format!("{model}: {} current in {n} pipeline(s)", f.version),
@@ -197,6 +193,5 @@ pub async fn switch(
         ),
         Err(e) => (e.to_string(), false),
     };
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     html(&page(&app, &user, flash, ok), code)
 }

@@ -12,6 +12,9 @@ use axum::Extension;
 use weir_connectors::alerts::{self, Alert, State, SEVERITIES};
 
 use super::super::alerts_api::{select, Filter};
+use super::super::audit::Entry;
+use super::super::error::ApiError;
+use super::super::pipeline::now_ms;
 use super::super::server::Server;
 use super::super::status::status_of;
 use super::super::users::User;
@@ -307,6 +310,27 @@ pub fn problem(
         back: format!("/ui/{}", if tab == "overview" { "" } else { tab }),
     };
     html(&page, status)
+}
+
+/// Records a page's action (`action` on `target`, done or refused) in the audit log, as the
+/// API's middleware does for REST; the status the page answers with.
+pub fn audited<T>(
+    app: &Server,
+    user: &User,
+    action: &str,
+    target: String,
+    done: &Result<T, ApiError>,
+) -> StatusCode {
+    let status = done.as_ref().map_or_else(|e| e.status_code(), |_| 200);
+    app.audit.append(&Entry {
+        ts_ms: now_ms(),
+        user: user.name.clone(),
+        action: action.into(),
+        target,
+        status,
+        outcome: super::super::audit::outcome(status).into(),
+    });
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC).

@@ -13,12 +13,10 @@ use axum::{Extension, Form};
 use weir_connectors::alerts::{self, ActRequest, Alert};
 
 use super::super::alerts_api::act as do_act;
-use super::super::audit::Entry;
-use super::super::error::ApiError;
-use super::super::pipeline::now_ms;
+use super::super::api::blocking;
 use super::super::server::Server;
 use super::super::users::{Role, User};
-use super::pages::Chrome;
+use super::pages::{audited, Chrome};
 use super::session::html;
 
 /// How many alerts the queue and the labelled list show.
@@ -63,18 +61,8 @@ pub async fn label(
     Form(req): Form<ActRequest>,
 ) -> Response {
     let u = user.clone();
-    let done = tokio::task::spawn_blocking(move || do_act(&u, id, "label", req))
-        .await
-        .unwrap_or_else(|e| Err(ApiError::Internal(e.to_string())));
-    let status = done.as_ref().map_or_else(|e| e.status_code(), |_| 200);
-    app.audit.append(&Entry {
-        ts_ms: now_ms(),
-        user: user.name.clone(),
-        action: "POST /ui/review/{id}".into(),
-        target: id.to_string(),
-        status,
-        outcome: super::super::audit::outcome(status).into(),
-    });
+    let done = blocking(move || do_act(&u, id, "label", req)).await;
+    let code = audited(&app, &user, "POST /ui/review/{id}", id.to_string(), &done);
     let (flash, ok) = match done {
         Ok(a) => (
             format!(
@@ -85,6 +73,5 @@ pub async fn label(
         ),
         Err(e) => (e.to_string(), false),
     };
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     html(&page(&user, flash, ok), code)
 }
