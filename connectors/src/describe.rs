@@ -146,6 +146,9 @@ pub struct ConnectorSpec {
     /// Whether a source can continue from a position (`Source::seek`), so a job reading it
     /// can be checkpointed.
     pub resumable: Resumable,
+    /// Whether its rows are stamped as they happen (devices, brokers): an event time more than
+    /// `max_future` ahead of the wall clock is then quarantined as well.
+    pub live: bool,
 }
 
 /// Whether a source can continue from a checkpoint.
@@ -181,6 +184,7 @@ impl ConnectorSpec {
         provenance: Provenance::Untraced,
         dataset: None,
         resumable: Resumable::No,
+        live: false,
     };
 }
 

@@ -160,6 +160,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     provenance: crate::describe::Provenance::Untraced,
     dataset: None,
     resumable: crate::describe::Resumable::No,
+    live: false,
 };
 
 /// `start/end` as ms.

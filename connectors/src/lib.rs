@@ -104,6 +104,13 @@ pub trait Source: Send {
         ))
     }
 
+    /// Where row `row` of the batch the last `poll` returned came from (`path:line`,
+    /// `topic/partition@offset`, `topic#sequence`), for a dead letter the engine makes of a
+    /// decoded row (an event time too far ahead). `None` when the source cannot say.
+    fn row_position(&self, _row: usize) -> Option<String> {
+        None
+    }
+
     /// For partitioned sources: the partitions this instance reads and whether each has
     /// reached its end. The engine keeps a watermark per partition; a partition that has not
     /// delivered data yet holds the watermark back until it ends, or until it is caught up and

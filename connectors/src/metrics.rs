@@ -13,6 +13,8 @@ pub struct ConnectorMetrics {
     pub bytes: AtomicU64,
     /// Records that did not decode.
     pub decode_errors: AtomicU64,
+    /// Blank lines a file source skipped (lines read = rows + decode errors + blank lines).
+    pub blank: AtomicU64,
     /// Reconnects after a lost connection.
     pub reconnects: AtomicU64,
     /// Messages waiting at the broker (Kafka lag), when known.
@@ -45,6 +47,7 @@ impl ConnectorMetrics {
             ("messages", self.messages.load(Ordering::Relaxed)),
             ("bytes", self.bytes.load(Ordering::Relaxed)),
             ("decode_errors", self.decode_errors.load(Ordering::Relaxed)),
+            ("blank", self.blank.load(Ordering::Relaxed)),
             ("reconnects", self.reconnects.load(Ordering::Relaxed)),
             ("lag", self.lag.load(Ordering::Relaxed)),
             ("duplicates", self.duplicates.load(Ordering::Relaxed)),

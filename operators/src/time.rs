@@ -11,6 +11,22 @@ use datafusion::arrow::datatypes::{
 
 use crate::{Error, EventTime, Result};
 
+/// The latest event time weir accepts, epoch ms (about the year 2223). Rows outside
+/// [`MIN_EVENT_TIME`, `MAX_EVENT_TIME`] are dead letters at the source, so that window bounds
+/// (event time plus at most [`MAX_WINDOW`]) stay representable as TIMESTAMP nanoseconds.
+pub const MAX_EVENT_TIME: EventTime = 8_000_000_000_000;
+/// The earliest event time weir accepts, epoch ms (about the year 1717).
+pub const MIN_EVENT_TIME: EventTime = -MAX_EVENT_TIME;
+/// The longest window, slide, gap or join interval, ms (about 31 years).
+pub const MAX_WINDOW: EventTime = 1_000_000_000_000;
+/// The most windows one row may belong to (a hop's size / slide).
+pub const MAX_WINDOWS_PER_ROW: EventTime = 10_000;
+
+/// Whether `t` is an event time weir accepts.
+pub fn in_range(t: EventTime) -> bool {
+    (MIN_EVENT_TIME..=MAX_EVENT_TIME).contains(&t)
+}
+
 /// Whether `dt` can carry event time.
 pub fn is_event_time_type(dt: &DataType) -> bool {
     matches!(
@@ -50,10 +66,16 @@ pub fn to_millis(name: &str, array: &ArrayRef) -> Result<Vec<EventTime>> {
         .as_any()
         .downcast_ref::<Int64Array>()
         .ok_or_else(|| Error::MissingColumn(name.to_string()))?;
+    // A value the cast could not hold (an unsigned one past i64) is out of range, not 0.
+    let lost = |i: usize| ints.is_null(i);
     Ok(ints
         .values()
         .iter()
-        .map(|v| v.div_euclid(divisor) * multiplier)
+        .enumerate()
+        .map(|(i, v)| match lost(i) {
+            true => EventTime::MAX,
+            false => v.div_euclid(divisor).saturating_mul(multiplier),
+        })
         .collect())
 }
 
@@ -76,7 +98,10 @@ pub fn from_millis(data_type: &DataType, values: Vec<EventTime>) -> Result<Array
             ),
             TimeUnit::Microsecond => Arc::new(
                 PrimitiveArray::<TimestampMicrosecondType>::from(
-                    values.into_iter().map(|v| v * 1000).collect::<Vec<_>>(),
+                    values
+                        .into_iter()
+                        .map(|v| v.saturating_mul(1000))
+                        .collect::<Vec<_>>(),
                 )
                 .with_timezone_opt(tz.clone()),
             ),
@@ -84,7 +109,7 @@ pub fn from_millis(data_type: &DataType, values: Vec<EventTime>) -> Result<Array
                 PrimitiveArray::<TimestampNanosecondType>::from(
                     values
                         .into_iter()
-                        .map(|v| v * 1_000_000)
+                        .map(|v| v.saturating_mul(1_000_000))
                         .collect::<Vec<_>>(),
                 )
                 .with_timezone_opt(tz.clone()),

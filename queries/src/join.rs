@@ -98,9 +98,19 @@ impl Bounds {
         }
         match op {
             Operator::GtEq => self.lower = Some(self.lower.map_or(v, |l| l.max(v))),
-            Operator::Gt => self.lower = Some(self.lower.map_or(v + 1, |l| l.max(v + 1))),
+            Operator::Gt => {
+                self.lower = Some(
+                    self.lower
+                        .map_or(v.saturating_add(1), |l| l.max(v.saturating_add(1))),
+                )
+            }
             Operator::LtEq => self.upper = Some(self.upper.map_or(v, |u| u.min(v))),
-            Operator::Lt => self.upper = Some(self.upper.map_or(v - 1, |u| u.min(v - 1))),
+            Operator::Lt => {
+                self.upper = Some(
+                    self.upper
+                        .map_or(v.saturating_sub(1), |u| u.min(v.saturating_sub(1))),
+                )
+            }
             _ => return false,
         }
         true

@@ -58,6 +58,13 @@ pub struct ModelDef {
     pub evaluator: String,
 }
 
+/// `max_future`'s default: one hour.
+pub const DEFAULT_MAX_FUTURE_MS: i64 = 3_600_000;
+
+fn default_max_future() -> Option<i64> {
+    Some(DEFAULT_MAX_FUTURE_MS)
+}
+
 /// `CREATE SOURCE`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceDef {
@@ -77,6 +84,11 @@ pub struct SourceDef {
     pub watermark_delay_ms: i64,
     /// After this long without data the source stops holding the watermark back, ms.
     pub idle_timeout_ms: Option<i64>,
+    /// A row whose event time is more than this far ahead of the highest event time the
+    /// source has accepted (and, for a live source, of the wall clock) is quarantined to the
+    /// dead-letter output instead of moving the watermark, ms (`None`: `max_future = 'off'`).
+    #[serde(default = "default_max_future")]
+    pub max_future_ms: Option<i64>,
     /// File receiving undecodable records.
     pub dead_letter: Option<String>,
     /// Set for `CREATE TABLE`: a keyed collection read through joins.

@@ -303,6 +303,7 @@ fn rewrite_window(c: &Catalog, query: &mut ast::Query) -> Result<Option<FoundWin
         for a in &args[1..] {
             ms.push(interval_ms(c, a)?);
         }
+        check_window(&fname, &args[1..], &ms)?;
         let spec = match fname.as_str() {
             "tumble" => WindowSpec::Tumble { size: ms[0] },
             "hop" => {
@@ -335,6 +336,49 @@ fn rewrite_window(c: &Catalog, query: &mut ast::Query) -> Result<Option<FoundWin
 }
 
 /// Evaluates a constant interval (or ms integer, or duration string) to milliseconds.
+/// Refuses a window longer than [`MAX_WINDOW`](weir_operators::time::MAX_WINDOW), or a hop
+/// whose rows would each belong to more than
+/// [`MAX_WINDOWS_PER_ROW`](weir_operators::time::MAX_WINDOWS_PER_ROW) windows.
+fn check_window(fname: &str, args: &[ast::Expr], ms: &[i64]) -> Result<(), SqlError> {
+    use weir_operators::time::{MAX_WINDOW, MAX_WINDOWS_PER_ROW};
+    let at = |i: usize| {
+        let s = args[i].span();
+        (s.start.line, s.start.column)
+    };
+    if let Some(i) = ms.iter().position(|v| *v > MAX_WINDOW) {
+        let (l, c) = at(i);
+        return Err(SqlError::at(
+            l,
+            c,
+            format!(
+                "{fname}: '{}' is longer than weir's longest window",
+                args[i]
+            ),
+        )
+        .hint(format!(
+            "windows, slides and gaps are at most {} days",
+            MAX_WINDOW / 86_400_000
+        )));
+    }
+    if fname == "hop" && ms.len() == 2 && ms[1] / ms[0] > MAX_WINDOWS_PER_ROW {
+        let (l, c) = at(0);
+        return Err(SqlError::at(
+            l,
+            c,
+            format!(
+                "hop: a slide of {} ms in a window of {} ms puts every row in {} windows",
+                ms[0],
+                ms[1],
+                ms[1] / ms[0]
+            ),
+        )
+        .hint(format!(
+            "at most {MAX_WINDOWS_PER_ROW} windows per row: make the slide longer, or use a tumbling window"
+        )));
+    }
+    Ok(())
+}
+
 fn interval_ms(c: &Catalog, a: &ast::Expr) -> Result<i64, SqlError> {
     let s = a.span();
     let at = (s.start.line, s.start.column);

@@ -267,6 +267,19 @@ impl Compiler {
         };
         let watermark_delay_ms = dur("watermark_delay", &mut map)?.unwrap_or(0);
         let idle_timeout_ms = dur("idle_timeout", &mut map)?;
+        let max_future_ms = match map.get("max_future").map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "off" || v == "none" => {
+                map.remove("max_future");
+                None
+            }
+            _ => match dur("max_future", &mut map)? {
+                Some(ms) if ms <= 0 => {
+                    return Err(SqlError::at(sl, scol, "max_future must be longer than 0")
+                        .hint("write a duration like '1h', or 'off' to accept any event time"))
+                }
+                ms => Some(ms.unwrap_or(crate::plan::DEFAULT_MAX_FUTURE_MS)),
+            },
+        };
         let dead_letter = map.remove("dead_letter");
         crate::connector_check::check(
             crate::connector_check::Role::Source,
@@ -284,6 +297,7 @@ impl Compiler {
             event_time,
             watermark_delay_ms,
             idle_timeout_ms,
+            max_future_ms,
             dead_letter,
             table,
         });

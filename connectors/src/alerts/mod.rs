@@ -165,6 +165,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     provenance: crate::describe::Provenance::Untraced,
     dataset: None,
     resumable: crate::describe::Resumable::No,
+    live: false,
 };
 
 fn column(ctx: &SinkContext, option: &str, name: &str) -> Result<usize> {

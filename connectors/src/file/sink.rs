@@ -27,6 +27,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
     resumable: crate::describe::Resumable::No,
+    live: false,
 };
 
 /// Writes one file.

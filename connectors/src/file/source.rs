@@ -29,6 +29,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     provenance: crate::describe::Provenance::Lines { kind: "file" },
     dataset: Some(super::dataset),
     resumable: crate::describe::Resumable::Yes,
+    live: false,
 };
 
 /// Reads one file.
@@ -47,6 +48,10 @@ pub struct FileSource {
     /// Whether this instance reads the file (worker 0).
     reads: bool,
     buf: Vec<u8>,
+    /// The number of the first line in `buf`, and the lines of it that were bad records: the
+    /// last poll's rows are `buf`'s other non-blank lines, in order.
+    last_first: u64,
+    last_bad: Vec<u64>,
     metrics: std::sync::Arc<crate::ConnectorMetrics>,
     /// `position_column`: the last column of the schema, filled with each row's line number (for
     /// provenance); the other columns are decoded.
@@ -96,40 +101,38 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         format,
         line_no,
         buf: Vec::new(),
+        last_first: 0,
+        last_bad: Vec::new(),
         metrics: ctx.metrics,
         position_column,
     }))
 }
 
 impl FileSource {
-    /// Appends the line number of every decoded row: the chunk's non-blank lines, in order,
-    /// less the ones that became dead letters.
+    /// The line numbers of the last poll's rows, in order.
+    fn row_lines(&self) -> impl Iterator<Item = u64> + '_ {
+        let n = self.buf.iter().filter(|b| **b == b'\n').count();
+        self.buf
+            .split(|b| *b == b'\n')
+            .take(n)
+            .zip(self.last_first..)
+            .filter(|(l, no)| {
+                !l.iter().all(|b| b.is_ascii_whitespace())
+                    && self.last_bad.binary_search(no).is_err()
+            })
+            .map(|(_, no)| no)
+    }
+
+    /// Appends the line number of every decoded row (see [`FileSource::row_lines`]).
     fn with_lines(
         &self,
         batch: datafusion::arrow::record_batch::RecordBatch,
-        first: u64,
-        bad: &[crate::BadRecord],
     ) -> Result<datafusion::arrow::record_batch::RecordBatch> {
-        let bad: std::collections::HashSet<u64> = bad
-            .iter()
-            .filter_map(|b| b.position.rsplit(':').next()?.parse().ok())
-            .collect();
-        let mut numbers = Vec::with_capacity(batch.num_rows());
-        let mut n = first;
-        let end = first + self.buf.iter().filter(|b| **b == b'\n').count() as u64;
-        for line in self.buf.split(|b| *b == b'\n') {
-            if n >= end {
-                break;
-            }
-            if !line.iter().all(|b| b.is_ascii_whitespace()) && !bad.contains(&n) {
-                numbers.push(n as i64);
-            }
-            n += 1;
-        }
+        let numbers: Vec<i64> = self.row_lines().map(|n| n as i64).collect();
         if numbers.len() != batch.num_rows() {
             return Err(Error::Format(format!(
-                "{}: cannot number the rows of lines {first}..{n} for provenance",
-                self.path
+                "{}: cannot number the rows from line {} for provenance",
+                self.path, self.last_first
             )));
         }
         crate::with_positions(&self.schema, batch, numbers)
@@ -165,19 +168,29 @@ impl Source for FileSource {
         let (batch, bad) =
             self.format
                 .decode(&self.strict_schema, &self.buf, lines, &self.path, first)?;
+        self.last_first = first;
+        self.last_bad = bad.iter().filter_map(line_of).collect();
         let relax = |b| crate::format::relax(b, &self.decode_schema);
         let mut batch = batch.map(relax).transpose()?;
         if self.position_column {
-            batch = batch.map(|b| self.with_lines(b, first, &bad)).transpose()?;
+            batch = batch.map(|b| self.with_lines(b)).transpose()?;
         }
         crate::ConnectorMetrics::add(&self.metrics.messages, lines as u64);
         crate::ConnectorMetrics::add(&self.metrics.bytes, self.buf.len() as u64);
         crate::ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
+        let rows = batch.as_ref().map_or(0, |b| b.num_rows());
+        let blank = lines.saturating_sub(rows + bad.len());
+        crate::ConnectorMetrics::add(&self.metrics.blank, blank as u64);
         Ok(Poll::Data {
             batch,
             bad,
             partition: None,
         })
+    }
+
+    fn row_position(&self, row: usize) -> Option<String> {
+        let line = self.row_lines().nth(row)?;
+        Some(format!("{}:{line}", self.path))
     }
 
     /// `file` → `offset line`: the byte offset and number of the next line (worker 0 only;
@@ -217,4 +230,9 @@ impl Source for FileSource {
         self.line_no = line;
         Ok(())
     }
+}
+
+/// The line number of a bad record (`path:LINE`).
+fn line_of(bad: &crate::BadRecord) -> Option<u64> {
+    bad.position.rsplit(':').next()?.parse().ok()
 }

@@ -93,6 +93,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
         ),
     ]],
     resumable: crate::describe::Resumable::Yes,
+    live: false,
     ..ConnectorSpec::BASE
 };
 
@@ -182,8 +183,13 @@ impl Sensor {
         } else {
             0
         };
-        let ts = g.start + tick as i64 * g.interval + jitter;
-        let hours = (tick as i64 * g.interval) as f64 / 3_600_000.0;
+        // Saturating: a start near the end of time gives rows out of range (dead letters at
+        // the source), never an overflow.
+        let ts = g
+            .start
+            .saturating_add((tick as i64).saturating_mul(g.interval))
+            .saturating_add(jitter);
+        let hours = (tick as f64 * g.interval as f64) / 3_600_000.0;
         let daily = (2.0 * std::f64::consts::PI * hours / 24.0).sin();
         let load = 0.5 + 0.5 * (hours * 0.7 + self.base_vib).sin();
         let clean =
@@ -232,7 +238,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let rate = o.u64("rate", 0)?;
     let interval = o.duration_ms("interval", 1000)?.max(1);
     let jitter = o.duration_ms("jitter", 0)?.max(0);
-    let start = o.u64("start", 1_700_000_000_000)? as i64;
+    let start = i64::try_from(o.u64("start", 1_700_000_000_000)?).unwrap_or(i64::MAX);
     let seed = o.u64("seed", 42)?;
     let batch = o.u64("batch", 0)?;
     let panic_at = match o.u64("panic_at", 0)? {

@@ -49,6 +49,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
     resumable: crate::describe::Resumable::No,
+    live: false,
 };
 
 /// Counts records the producer could not deliver.

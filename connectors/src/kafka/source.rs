@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::Message;
@@ -17,7 +18,8 @@ use super::{base_config, kafka_err, tombstone};
 use crate::describe::{opt, required, ConnectorSpec, Kind};
 use crate::format::Format;
 use crate::{
-    ConnectorMetrics, Error, Options, PartitionState, Poll, Result, Source, SourceContext,
+    BadRecord, ConnectorMetrics, Error, Options, PartitionState, Poll, Result, Source,
+    SourceContext,
 };
 
 /// The Kafka source's options.
@@ -60,6 +62,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     },
     dataset: Some(super::dataset),
     resumable: crate::describe::Resumable::Yes,
+    live: true,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,6 +113,8 @@ pub struct KafkaSource {
     /// What a payload decodes to: the schema without the columns weir fills itself (a table's
     /// tombstone marker, the position column).
     decode_schema: SchemaRef,
+    /// The same with the event-time column required (a record without it is a dead letter).
+    strict_schema: SchemaRef,
     format: Format,
     commit: bool,
     /// Bounded reads: the assigned partitions and whether each has reached its end.
@@ -138,6 +143,8 @@ pub struct KafkaSource {
     /// The positions sought to, to commit once their checkpoint is durable (`durable`).
     to_commit: Option<HashMap<i32, i64>>,
     durable: Option<crate::gate::Gate>,
+    /// The partition and offset of each row of the last batch returned.
+    last_rows: Vec<(i32, i64)>,
 }
 
 /// Builds the Kafka source.
@@ -229,6 +236,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         consumer: None,
         topic: topic.clone(),
         schema: ctx.schema,
+        strict_schema: crate::format::requiring(&decode_schema, ctx.internal.event_time.as_deref()),
         decode_schema,
         format,
         commit,
@@ -248,6 +256,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         checkpointed: ctx.internal.checkpointed,
         to_commit: None,
         durable: ctx.internal.durable.clone(),
+        last_rows: Vec::new(),
     };
     if mine.is_empty() {
         return Ok(Box::new(source));
@@ -361,7 +370,69 @@ impl Drop for KafkaSource {
     }
 }
 
+impl KafkaSource {
+    /// Decodes one partition's records: values into rows (a record that does not decode,
+    /// an empty or null one, or one without its event time, is a bad record with its own
+    /// partition, offset and payload), tombstones of a table into delete rows.
+    fn decode(&mut self, mine: &[Record]) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
+        let is_tomb =
+            |r: &Record| r.payload.is_none() && self.tombstones.is_some() && r.key.is_some();
+        let (tombs, values): (Vec<&Record>, Vec<&Record>) = mine.iter().partition(|r| is_tomb(r));
+        let payloads: Vec<&[u8]> = values
+            .iter()
+            .map(|r| r.payload.as_deref().unwrap_or_default())
+            .collect();
+        let (batch, mut bad) = self
+            .format
+            .decode_messages(&self.strict_schema, &payloads)?;
+        let mut batch = batch
+            .map(|b| crate::format::relax(b, &self.decode_schema))
+            .transpose()?;
+        let mut failed = std::collections::HashSet::new();
+        for b in bad.iter_mut() {
+            let idx = crate::format::message_index(b);
+            failed.insert(idx);
+            if let Some(r) = values.get(idx) {
+                b.position = format!("{}/{}@{}", self.topic, r.partition, r.offset);
+                b.payload = r.payload.clone().unwrap_or_default();
+            }
+        }
+        // The rows, in offset order: the records that decoded, and tombstones.
+        let bad_offsets: std::collections::HashSet<i64> = failed
+            .iter()
+            .filter_map(|i| values.get(*i))
+            .map(|r| r.offset)
+            .collect();
+        self.last_rows.clear();
+        self.last_rows.extend(
+            mine.iter()
+                .filter(|r| !bad_offsets.contains(&r.offset))
+                .map(|r| (r.partition, r.offset)),
+        );
+        let good = values
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !failed.contains(i))
+            .map(|(_, r)| *r);
+        if let Some(t) = &self.tombstones {
+            let good: Vec<&Record> = good.collect();
+            batch = tombstone::merge(&self.schema, t, batch, &good, &tombs)?;
+        } else if let Some(encode) = self.positions {
+            let good = good.map(|r| encode(r.partition, r.offset));
+            batch = batch
+                .map(|b| crate::with_positions(&self.schema, b, good.collect()))
+                .transpose()?;
+        }
+        Ok((batch, bad))
+    }
+}
+
 impl Source for KafkaSource {
+    fn row_position(&self, row: usize) -> Option<String> {
+        let (p, o) = self.last_rows.get(row)?;
+        Some(format!("{}/{p}@{o}", self.topic))
+    }
+
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
         if self.consumer.is_none() || self.finished() {
             self.commit(CommitMode::Sync);
@@ -411,10 +482,9 @@ impl Source for KafkaSource {
                     tracing::trace!("kafka source on {}: partition {p} offset {off}", self.topic);
                     self.next.insert(p, off + 1);
                     self.caught_up.insert(p, false);
+                    // A null payload is a tombstone in a table; anywhere else it becomes a
+                    // dead letter when decoded, never a silent drop.
                     let payload = m.payload().map(|b| b.to_vec());
-                    if payload.is_none() && (self.tombstones.is_none() || m.key().is_none()) {
-                        continue;
-                    }
                     ConnectorMetrics::add(&self.metrics.messages, 1);
                     ConnectorMetrics::add(
                         &self.metrics.bytes,
@@ -443,49 +513,7 @@ impl Source for KafkaSource {
         if let Some(last) = mine.iter().map(|r| r.offset).max() {
             self.returned.insert(part, last + 1);
         }
-        let (values, tombs): (Vec<&Record>, Vec<&Record>) =
-            mine.iter().partition(|r| r.payload.is_some());
-        let mut chunk = Vec::new();
-        for r in &values {
-            chunk.extend(r.payload.iter().flatten().map(|b| {
-                if *b == b'\n' || *b == b'\r' {
-                    b' '
-                } else {
-                    *b
-                }
-            }));
-            chunk.push(b'\n');
-        }
-        let (mut batch, mut bad) =
-            self.format
-                .decode(&self.decode_schema, &chunk, values.len(), "", 0)?;
-        let mut failed = std::collections::HashSet::new();
-        for b in bad.iter_mut() {
-            let idx: usize = b.position.trim_start_matches(':').parse().unwrap_or(0);
-            failed.insert(idx);
-            if let Some(r) = values.get(idx) {
-                b.position = format!("{}/{}@{}", self.topic, r.partition, r.offset);
-                b.payload = r.payload.clone().unwrap_or_default();
-            }
-        }
-        if let Some(t) = &self.tombstones {
-            let good: Vec<&Record> = values
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !failed.contains(i))
-                .map(|(_, r)| *r)
-                .collect();
-            batch = tombstone::merge(&self.schema, t, batch, &good, &tombs)?;
-        } else if let Some(encode) = self.positions {
-            let good = values
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !failed.contains(i))
-                .map(|(_, r)| encode(r.partition, r.offset));
-            batch = batch
-                .map(|b| crate::with_positions(&self.schema, b, good.collect()))
-                .transpose()?;
-        }
+        let (batch, bad) = self.decode(&mine)?;
         ConnectorMetrics::add(&self.metrics.decode_errors, bad.len() as u64);
         if self.received % 10_000 < mine.len() as u64 {
             self.commit(CommitMode::Async);

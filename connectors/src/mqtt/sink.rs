@@ -26,6 +26,7 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     provenance: crate::describe::Provenance::Untraced,
     dataset: Some(super::dataset),
     resumable: crate::describe::Resumable::No,
+    live: false,
 };
 
 /// Publishes rows.

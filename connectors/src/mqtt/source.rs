@@ -40,6 +40,7 @@ pub const SPEC: crate::ConnectorSpec = crate::ConnectorSpec {
     },
     dataset: Some(super::dataset),
     resumable: crate::describe::Resumable::When(super::resume::resumable),
+    live: true,
 };
 
 /// The MQTT source on one worker.
@@ -49,6 +50,8 @@ pub struct MqttSource {
     payload_schema: SchemaRef,
     /// The same with the event-time column required: a message without it is a dead letter.
     strict_payload: SchemaRef,
+    /// The topic and sequence of each row of the last batch returned (JSON and CSV payloads).
+    last_rows: Vec<(String, u64)>,
     topics: TopicColumns,
     format: Format,
     extra_column: Option<String>,
@@ -225,6 +228,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         schema: ctx.schema,
         payload_schema,
         strict_payload,
+        last_rows: Vec::new(),
         topics,
         format,
         extra_column,
@@ -260,6 +264,7 @@ impl MqttSource {
         seqs: &[u64],
         from: usize,
     ) -> Result<(Option<RecordBatch>, Vec<BadRecord>)> {
+        self.last_rows.clear();
         if let Some(sp) = self.sparkplug.as_mut() {
             let first = self.received - msgs.len() as u64;
             let items: Vec<(&str, &[u8], String)> = msgs
@@ -275,27 +280,14 @@ impl MqttSource {
                 .collect();
             return sp.decode(&self.schema, &items);
         }
-        let mut chunk = Vec::with_capacity(msgs.iter().map(|m| m.payload.len() + 1).sum());
-        let mut lines = 0;
-        for m in &msgs {
-            chunk.extend(
-                m.payload
-                    .iter()
-                    .map(|b| if *b == b'\n' || *b == b'\r' { b' ' } else { *b }),
-            );
-            if m.payload.iter().all(|b| b.is_ascii_whitespace()) {
-                chunk.extend_from_slice(b"<empty payload>");
-            }
-            chunk.push(b'\n');
-            lines += 1;
-        }
         let first = self.received - msgs.len() as u64;
+        let payloads: Vec<&[u8]> = msgs.iter().map(|m| m.payload.as_slice()).collect();
         let (batch, mut bad) = self
             .format
-            .decode(&self.strict_payload, &chunk, lines, "", 0)?;
+            .decode_messages(&self.strict_payload, &payloads)?;
         let mut good = vec![true; msgs.len()];
         for b in bad.iter_mut() {
-            let idx: usize = b.position.trim_start_matches(':').parse().unwrap_or(0);
+            let idx = crate::format::message_index(b);
             if let Some(m) = msgs.get(idx) {
                 good[idx] = false;
                 b.position = format!("{}#{}", m.topic, first + idx as u64);
@@ -341,7 +333,16 @@ impl MqttSource {
                 cols.push(batch.column(i).clone());
             }
         }
-        Ok((Some(RecordBatch::try_new(self.schema.clone(), cols)?), bad))
+        let batch = RecordBatch::try_new(self.schema.clone(), cols)?;
+        let rows = msgs
+            .into_iter()
+            .zip(good)
+            .enumerate()
+            .filter(|(_, (_, g))| *g);
+        self.last_rows.clear();
+        self.last_rows
+            .extend(rows.map(|(i, (m, _))| (m.topic, first + i as u64)));
+        Ok((Some(batch), bad))
     }
 }
 
@@ -429,6 +430,11 @@ impl MqttSource {
 }
 
 impl Source for MqttSource {
+    fn row_position(&self, row: usize) -> Option<String> {
+        let (topic, seq) = self.last_rows.get(row)?;
+        Some(format!("{topic}#{seq}"))
+    }
+
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
         if let Some(p) = self.poll_replay(max_rows)? {
             return Ok(p);

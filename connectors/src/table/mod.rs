@@ -54,6 +54,7 @@ pub const SPEC: ConnectorSpec = ConnectorSpec {
     provenance: crate::describe::Provenance::Untraced,
     dataset: None,
     resumable: crate::describe::Resumable::No,
+    live: false,
 };
 
 /// How many changes a follower may fall behind before it is let go.

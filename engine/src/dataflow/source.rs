@@ -57,6 +57,10 @@ pub fn build<'s>(
         .and_then(|et| shared.source.schema.index_of(et).ok());
     let delay = shared.source.watermark_delay_ms;
     let idle_timeout = shared.source.idle_timeout_ms;
+    let max_future = shared.source.max_future_ms;
+    let live = weir_connectors::registry()
+        .source_spec(&shared.source.connector)
+        .is_some_and(|s| s.live);
     shared.cut.source_started();
     source::<_, CapacityContainerBuilder<Vec<(u64, BatchMsg)>>, _, _>(
         scope,
@@ -64,7 +68,7 @@ pub fn build<'s>(
         move |cap, info| {
             let activator = scope.activator_for(info.address);
             let mut cap = Some(cap);
-            let mut marks = Watermarks::new(delay, idle_timeout);
+            let mut marks = Watermarks::new(delay, idle_timeout, max_future, live);
             // A restored job's source goes on from the watermark it had.
             let (mut cut, restored) = CutReader::new(&shared);
             let mut wm = restored.unwrap_or(0).max(0);
@@ -148,14 +152,20 @@ pub fn build<'s>(
                                 last_data = Instant::now();
                                 dead_letters(&shared, &bad);
                                 let Some(batch) = batch else { continue };
-                                Metrics::add(&shared.input.rows_in, batch.num_rows());
                                 let on_time = match time_index {
-                                    None => batch,
+                                    None => {
+                                        Metrics::add(&shared.input.rows_in, batch.num_rows());
+                                        batch
+                                    }
                                     Some(ti) => {
                                         match marks.split_late(&batch, ti, partition, &mut wm) {
-                                            Ok((on_time, late)) => {
-                                                late_rows(&shared, late);
-                                                on_time
+                                            Ok(split) => {
+                                                let n = batch.num_rows() - split.future.len();
+                                                Metrics::add(&shared.input.rows_in, n);
+                                                let src = parts.source.as_ref();
+                                                quarantine(&shared, src, &batch, ti, &split.future);
+                                                late_rows(&shared, split.late);
+                                                split.on_time
                                             }
                                             Err(e) => {
                                                 shared.fail(OP, e);
@@ -253,6 +263,74 @@ fn dead_letters(shared: &Shared, bad: &[weir_connectors::BadRecord]) {
     }
 }
 
+/// Rows whose event time is too far ahead (`max_future`): dead letters with the row's position
+/// and the row itself as JSON, instead of rows that would make every later row late.
+fn quarantine(
+    shared: &Shared,
+    source: &dyn Source,
+    batch: &RecordBatch,
+    ti: usize,
+    rows: &[usize],
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let name = batch.schema().field(ti).name().clone();
+    let ts = to_millis(&name, batch.column(ti)).unwrap_or_default();
+    let bad: Vec<weir_connectors::BadRecord> = rows
+        .iter()
+        .map(|&i| {
+            let mut payload = Vec::new();
+            let row = batch.slice(i, 1);
+            let _ = weir_connectors::format::Format::Json.encode(&row, false, &mut payload);
+            while payload.last() == Some(&b'\n') {
+                payload.pop();
+            }
+            let t = ts.get(i).copied().unwrap_or_default();
+            weir_connectors::BadRecord {
+                position: source.row_position(i).unwrap_or_else(|| format!("row {i}")),
+                error: why_quarantined(shared, &name, t),
+                payload,
+            }
+        })
+        .collect();
+    dead_letters(shared, &bad);
+}
+
+/// Why a row with event time `t` (ms, column `name`) was quarantined.
+fn why_quarantined(shared: &Shared, name: &str, t: i64) -> String {
+    if !weir_operators::time::in_range(t) {
+        return format!(
+            "event time {t} ms ({name}) is out of range: weir takes event times within \
+             ±{} ms of the epoch (about the years 1717 to 2223)",
+            weir_operators::time::MAX_EVENT_TIME
+        );
+    }
+    let margin = shared
+        .source
+        .max_future_ms
+        .unwrap_or(0)
+        .max(shared.source.watermark_delay_ms);
+    if live_hint(shared) && t > now_ms().saturating_add(margin) {
+        return format!(
+            "event time {t} ms ({name}) is more than {margin} ms (max_future) ahead of the wall \
+             clock: a device clock is wrong; quarantined so that it cannot make later rows late"
+        );
+    }
+    format!(
+        "event time {t} ms ({name}) is more than {margin} ms (max_future) ahead of the source's \
+         highest accepted event time and of the rows after it: an outlier, quarantined so that \
+         it cannot make later rows late"
+    )
+}
+
+/// Whether the source's connector is live (the wall clock bounds its event times too).
+fn live_hint(shared: &Shared) -> bool {
+    weir_connectors::registry()
+        .source_spec(&shared.source.connector)
+        .is_some_and(|s| s.live)
+}
+
 /// Counts late rows and writes them to the pipeline's late-row sink, if it has one.
 fn late_rows(shared: &Shared, late: Option<RecordBatch>) {
     let Some(late) = late else { return };
@@ -266,12 +344,56 @@ fn late_rows(shared: &Shared, late: Option<RecordBatch>) {
     }
 }
 
+/// A batch split by event time: rows on time, late rows, and the indices of rows quarantined
+/// for an event time too far ahead.
+struct Split {
+    on_time: RecordBatch,
+    late: Option<RecordBatch>,
+    future: Vec<usize>,
+}
+
+/// The least event time after each row of a batch, computed only when a row needs it.
+struct Later<'a> {
+    ts: &'a [i64],
+    suffix: Option<Vec<i64>>,
+}
+
+impl<'a> Later<'a> {
+    fn new(ts: &'a [i64]) -> Self {
+        Later { ts, suffix: None }
+    }
+
+    /// The least event time of the rows after row `i` (`i64::MAX`: none).
+    fn min_after(&mut self, i: usize) -> i64 {
+        let ts = self.ts;
+        let suffix = self.suffix.get_or_insert_with(|| {
+            let mut s = vec![i64::MAX; ts.len() + 1];
+            for j in (0..ts.len()).rev() {
+                s[j] = s[j + 1].min(ts[j]);
+            }
+            s
+        });
+        suffix.get(i + 1).copied().unwrap_or(i64::MAX)
+    }
+}
+
+/// The wall clock, epoch ms.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The watermark of one source instance: the highest event time seen minus the delay, or, for
 /// a partitioned source, the least of the partitions' (leaving out partitions idle for longer
 /// than the idle timeout).
 struct Watermarks {
     delay: i64,
     idle_timeout: Option<i64>,
+    /// How far a row may be ahead of the highest event time accepted (`max_future`).
+    max_future: Option<i64>,
+    /// Whether the wall clock counts as accepted too (a live source).
+    live: bool,
     max_ts: i64,
     partitions: HashMap<u32, Partition>,
 }
@@ -284,34 +406,52 @@ struct Partition {
 }
 
 impl Watermarks {
-    fn new(delay: i64, idle_timeout: Option<i64>) -> Self {
+    fn new(delay: i64, idle_timeout: Option<i64>, max_future: Option<i64>, live: bool) -> Self {
         Watermarks {
             delay,
             idle_timeout,
+            max_future,
+            live,
             max_ts: i64::MIN,
             partitions: HashMap::new(),
         }
     }
 
-    /// Splits `batch` into on-time and late rows. Without partitions the watermark advances row
-    /// by row (a row is late when its event time is below the watermark left by the rows before
-    /// it); with a partition, rows are judged against the watermark at the batch's start and the
-    /// partition's maximum then moves the combined watermark.
+    /// Splits `batch` into on-time and late rows, and the indices of rows too far in the
+    /// future (quarantined: neither on time nor late). Without partitions the watermark
+    /// advances row by row (a row is late when its event time is below the watermark left by
+    /// the rows before it); with a partition, rows are judged against the watermark at the
+    /// batch's start and the partition's maximum then moves the combined watermark.
     fn split_late(
         &mut self,
         batch: &RecordBatch,
         ti: usize,
         partition: Option<u32>,
         wm: &mut i64,
-    ) -> Result<(RecordBatch, Option<RecordBatch>), weir_operators::Error> {
+    ) -> Result<Split, weir_operators::Error> {
         let name = batch.schema().field(ti).name().clone();
         let ts = to_millis(&name, batch.column(ti))?;
         let mut keep = Vec::with_capacity(ts.len());
+        let mut late = Vec::with_capacity(ts.len());
+        let mut future = Vec::new();
         let mut any_late = false;
         let start_wm = *wm;
+        let before = match partition {
+            Some(p) => self.partitions.get(&p).map_or(i64::MIN, |e| e.max),
+            None => self.max_ts,
+        };
         let mut part_max = i64::MIN;
-        for t in ts {
+        let now = self.live.then(now_ms);
+        let mut later = Later::new(&ts);
+        for (i, &t) in ts.iter().enumerate() {
+            if self.too_far(i, t, before.max(part_max), now, &mut later) {
+                keep.push(false);
+                late.push(false);
+                future.push(i);
+                continue;
+            }
             let limit = if partition.is_some() { start_wm } else { *wm };
+            late.push(t < limit);
             if t < limit {
                 keep.push(false);
                 any_late = true;
@@ -334,7 +474,49 @@ impl Watermarks {
             e.last = Instant::now();
             *wm = (*wm).max(self.combined());
         }
-        Self::split(batch, keep, any_late)
+        if !any_late && future.is_empty() {
+            return Ok(Split {
+                on_time: batch.clone(),
+                late: None,
+                future,
+            });
+        }
+        let on_time = filter_record_batch(batch, &BooleanArray::from(keep))?;
+        let late = match any_late {
+            true => Some(filter_record_batch(batch, &BooleanArray::from(late))?),
+            false => None,
+        };
+        Ok(Split {
+            on_time,
+            late,
+            future,
+        })
+    }
+
+    /// Whether row `i`, at event time `t`, is quarantined: out of range; for a live source,
+    /// more than `max_future` ahead of the wall clock `now`; or more than `max_future` ahead
+    /// of `accepted` (the highest event time accepted so far; `i64::MIN`: none yet) while a
+    /// later row of the batch is that far behind it — the stream came back, so the row was an
+    /// outlier, not a gap in sparse data. The margin is at least the watermark delay: disorder
+    /// declared as expected is never quarantined.
+    fn too_far(
+        &self,
+        i: usize,
+        t: i64,
+        accepted: i64,
+        now: Option<i64>,
+        later: &mut Later,
+    ) -> bool {
+        if !weir_operators::time::in_range(t) {
+            return true;
+        }
+        let Some(max) = self.max_future.map(|m| m.max(self.delay)) else {
+            return false;
+        };
+        if now.is_some_and(|n| t > n.saturating_add(max)) {
+            return true;
+        }
+        t > accepted.saturating_add(max) && later.min_after(i) < t.saturating_sub(max)
     }
 
     /// Whether the instance reads partitions.
@@ -393,19 +575,5 @@ impl Watermarks {
         if !self.partitions.is_empty() {
             *wm = (*wm).max(self.combined());
         }
-    }
-
-    fn split(
-        batch: &RecordBatch,
-        keep: Vec<bool>,
-        any_late: bool,
-    ) -> Result<(RecordBatch, Option<RecordBatch>), weir_operators::Error> {
-        if !any_late {
-            return Ok((batch.clone(), None));
-        }
-        let mask = BooleanArray::from(keep);
-        let on_time = filter_record_batch(batch, &mask)?;
-        let late = filter_record_batch(batch, &datafusion::arrow::compute::not(&mask)?)?;
-        Ok((on_time, Some(late)))
     }
 }

@@ -70,7 +70,6 @@ struct Opening<'a> {
     sinks: HashMap<String, SinkSlot>,
     failure: Arc<Mutex<Option<JobError>>>,
     stop: Arc<AtomicBool>,
-    watermark: Arc<AtomicI64>,
     cut: Arc<Cut>,
 }
 
@@ -151,7 +150,9 @@ impl Opening<'_> {
             output: Output::Collect(Arc::new(Mutex::new(Vec::new()))),
             late: None,
             dead,
-            max_watermark: self.watermark.clone(),
+            // Per pipeline: an idle source catches up with its own pipeline's other inputs,
+            // never with an unrelated source of the script.
+            max_watermark: Arc::new(AtomicI64::new(i64::MIN)),
             source_metrics: Arc::new(ConnectorMetrics::default()),
             sink_metrics: None,
             failure: self.failure.clone(),
@@ -197,6 +198,7 @@ impl Opening<'_> {
                     r.metrics = main.metrics.clone();
                     r.output = main.output.clone();
                     r.stop = main.stop.clone();
+                    r.max_watermark = main.max_watermark.clone();
                     main.right_inputs.push(r);
                 }
                 OperatorSpec::LookupJoin { table, .. } => {
@@ -218,11 +220,14 @@ impl Opening<'_> {
 /// its counters and dead-letter output.
 fn read_once(pipelines: &mut [Shared], groups: &[Vec<usize>]) {
     for g in groups {
-        let (input, dead) = (pipelines[g[0]].input.clone(), pipelines[g[0]].dead.clone());
+        let first = &pipelines[g[0]];
+        let (input, dead) = (first.input.clone(), first.dead.clone());
+        let watermark = first.max_watermark.clone();
         for &i in &g[1..] {
             let p = &mut pipelines[i];
             p.input = input.clone();
             p.dead = dead.clone();
+            p.max_watermark = watermark.clone();
         }
     }
 }
@@ -274,7 +279,6 @@ impl JobResources {
             sinks: HashMap::new(),
             failure: Arc::new(Mutex::new(None)),
             stop: Arc::new(AtomicBool::new(false)),
-            watermark: Arc::new(AtomicI64::new(i64::MIN)),
             cut: cut.clone(),
         };
         let mut pipelines = Vec::new();
