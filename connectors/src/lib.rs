@@ -29,6 +29,7 @@ pub mod kpi;
 pub mod metrics;
 pub mod mqtt;
 pub mod options;
+pub mod secret;
 pub mod sql_limits;
 pub mod stdout;
 pub mod table;

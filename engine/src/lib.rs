@@ -20,6 +20,7 @@ pub mod openlineage;
 pub mod run;
 pub mod runtime;
 pub mod serve;
+pub mod shutdown;
 pub mod threads;
 pub mod trace;
 

@@ -66,6 +66,10 @@ enum Command {
         /// Discard the job's checkpoints first.
         #[arg(long)]
         reset: bool,
+        /// At SIGTERM or SIGINT, how long weir may take to stop reading, flush every sink
+        /// and print the summary before it exits anyway (a second signal exits at once).
+        #[arg(long, default_value = "10s")]
+        shutdown_timeout: String,
     },
     /// Runs a server that takes pipelines over REST, keeps them in DIR and runs them with
     /// checkpoints; started again on DIR, it starts them again from their checkpoints.
@@ -261,9 +265,27 @@ fn summary(report: &weir_engine::RunReport, json_summary: bool) {
     }
 }
 
-fn main() -> ExitCode {
-    let filter =
+/// `WEIR_LOG` (default `warn`), with the libraries that echo what they parse or send held at
+/// `info` whatever it asks: sqlparser's debug output holds the script's text (and so its
+/// passwords), an MQTT client's the packets it sends (a CONNECT carries the password).
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let mut filter =
         tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into());
+    for quiet in [
+        "sqlparser=info",
+        "rumqttc=info",
+        "rumqttd=info",
+        "rdkafka=info",
+    ] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
+}
+
+fn main() -> ExitCode {
+    let filter = log_filter();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -345,7 +367,10 @@ fn main() -> ExitCode {
             state_dir,
             checkpoint_every,
             reset,
+            shutdown_timeout,
         } => (|| {
+            let shutdown_timeout = every(&shutdown_timeout)
+                .map_err(|e| e.replace("--checkpoint-every", "--shutdown-timeout"))?;
             let every = every(&checkpoint_every)?;
             let state = state_dir.map(|dir| weir_engine::durable::Durable { dir, every, reset });
             let cluster = cluster(processes, process, hosts)?;
@@ -368,6 +393,7 @@ fn main() -> ExitCode {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "main".into()),
                 state,
+                shutdown_timeout: (process == 0).then_some(shutdown_timeout),
             };
             // Process 0 compiles and submits; the other processes of a cluster run the plan
             // it sends and never read the script.

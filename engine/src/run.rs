@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub job_name: String,
     /// Durable checkpoints in a state directory (`--state-dir`).
     pub state: Option<crate::durable::Durable>,
+    /// Stop gracefully at SIGTERM or SIGINT, within this long ([`crate::shutdown`]); `None`
+    /// leaves signals alone (a library caller's own handling).
+    pub shutdown_timeout: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -43,6 +46,7 @@ impl Default for RunOptions {
             lineage: None,
             job_name: "main".into(),
             state: None,
+            shutdown_timeout: None,
         }
     }
 }
@@ -85,7 +89,13 @@ pub fn follow(opts: &RunOptions) -> Result<RunReport> {
 pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunReport> {
     let values = baselines(rt, plan)?;
     if let Some(d) = &opts.state {
-        let (report, stats) = crate::durable::run(rt, plan, &opts.job_name, values, d)?;
+        let control = std::sync::Arc::new(crate::checkpoint::control::Control::default());
+        if let Some(t) = opts.shutdown_timeout {
+            let c = control.clone();
+            crate::shutdown::on_signal(move || c.stop(true), t);
+        }
+        let (report, stats) =
+            crate::durable::run_controlled(rt, plan, &opts.job_name, values, d, &control)?;
         eprintln!(
             "checkpoints: {} taken{}, the last in {} ms with {} state rows ({} bytes), the job paused {} ms for it",
             stats.taken,
@@ -105,6 +115,10 @@ pub fn run_on(rt: &Runtime, plan: &ScriptPlan, opts: &RunOptions) -> Result<RunR
     }
     let started = Instant::now();
     let job = rt.submit(&JobPlan::new(&opts.job_name, plan.clone()), values)?;
+    if let Some(t) = opts.shutdown_timeout {
+        let j = job.clone();
+        crate::shutdown::on_signal(move || j.stop(crate::runtime::StopMode::Drain), t);
+    }
     let mut threads = Vec::new();
     if let Some(every) = opts.progress {
         let j = job.clone();

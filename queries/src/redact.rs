@@ -1,5 +1,6 @@
 //! Secrets out of SQL text: the value of every `WITH (…)` option whose key names a secret
 //! (`password`, `sasl.password`, `ssl.key.password`, `token`, `secret`, …) becomes `'****'`,
+//! and so does the password of every `scheme://user:password@host` URL in a string,
 //! so a script can be shown back to a person (`weir serve`'s API) without its credentials;
 //! [`redact_json`] does the same for a plan as JSON.
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -43,6 +44,10 @@ pub fn redact(sql: &str) -> String {
             Token::SingleQuotedString(_) if after_eq && key.as_deref().is_some_and(is_secret) => {
                 out.push_str(&format!("'{HIDDEN}'"));
             }
+            Token::SingleQuotedString(v) if v.contains('@') => {
+                let hidden = weir_connectors::secret::hide_userinfo(v);
+                out.push_str(&Token::SingleQuotedString(hidden).to_string());
+            }
             _ => out.push_str(&t.to_string()),
         }
         after_eq = matches!(t, Token::Eq);
@@ -65,6 +70,8 @@ pub fn redact_json(v: &mut serde_json::Value) {
             for (k, x) in m.iter_mut() {
                 if x.is_string() && is_secret(k) {
                     *x = serde_json::Value::String(HIDDEN.into());
+                } else if let Some(t) = x.as_str().filter(|t| t.contains('@')) {
+                    *x = serde_json::Value::String(weir_connectors::secret::hide_userinfo(t));
                 } else {
                     redact_json(x);
                 }

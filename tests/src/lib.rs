@@ -497,12 +497,17 @@ pub struct WeirProcess {
 impl WeirProcess {
     /// Starts `weir run` with `WEIR_LOG=info` (so connection events are logged).
     pub fn start(script: &std::path::Path, args: &[&str]) -> WeirProcess {
+        Self::start_logging(script, args, "info")
+    }
+
+    /// Starts `weir run` with `WEIR_LOG=log`.
+    pub fn start_logging(script: &std::path::Path, args: &[&str], log: &str) -> WeirProcess {
         let mut child = std::process::Command::new(weir_bin())
             .arg("run")
             .arg(script)
             .args(args)
             .args(["--progress", "0"])
-            .env("WEIR_LOG", "info")
+            .env("WEIR_LOG", log)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("starting weir");
@@ -540,6 +545,17 @@ impl WeirProcess {
                 self.log
             );
         }
+    }
+
+    /// Sends the process a signal by name (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{name}");
     }
 
     /// Stops the process; returns the whole stderr.
@@ -605,6 +621,7 @@ impl MqttPublisher {
     pub fn connect_as(id: &str, port: u16, credentials: Option<(&str, &str)>) -> MqttPublisher {
         let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
         o.set_keep_alive(std::time::Duration::from_secs(30));
+        o.set_max_packet_size(16 << 20, 16 << 20);
         if let Some((u, p)) = credentials {
             o.set_credentials(u, p);
         }

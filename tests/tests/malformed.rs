@@ -335,3 +335,58 @@ fn malformed_mqtt_messages_are_dead_letters_in_order() {
             .to_string()
     });
 }
+
+/// A message over `max_message_size` is a dead letter (its first 1 KiB kept) and the
+/// connection stays up: every later message is a row, with no reconnect (a 2 MiB message used
+/// to drop the connection: later messages were lost, or redelivered over and over).
+#[test]
+fn an_oversized_mqtt_message_is_a_dead_letter_and_the_connection_stays() {
+    let broker = Mosquitto::start("oversized");
+    let dir = scratch("oversized-mqtt");
+    let path = script(
+        &dir,
+        &format!(
+            "connector = 'mqtt', url = 'mqtt://127.0.0.1:{}', topic = 'plant/big', qos = '1', max_messages = '41', max_message_size = '1048576', format = 'json'",
+            broker.port
+        ),
+    );
+    let mut weir = WeirProcess::start(&path, &[]);
+    weir.wait_for("subscribed to", 1);
+    let mut publisher = MqttPublisher::connect("oversized", broker.port);
+    let filler = "x".repeat(2 << 20);
+    for i in 0..40u64 {
+        if i == 10 {
+            let big = format!("{{\"id\":999,\"ts\":1,\"machine\":\"{filler}\"}}");
+            publisher.publish("plant/big", big);
+        }
+        publisher.publish("plant/big", format!("{{\"id\":{i},\"ts\":{}}}", 1000 + i));
+    }
+    publisher.wait_acks();
+    let stderr = weir.finish().join("\n");
+    assert!(
+        !stderr.contains("reconnects"),
+        "the connection stayed: {stderr}"
+    );
+    let ids: BTreeSet<u64> = std::fs::read_to_string(dir.join("out.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(ids, (0..40).collect::<BTreeSet<u64>>(), "{stderr}");
+    let dead: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("dead.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["position"], "plant/big#10");
+    assert!(
+        dead[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_message_size"),
+        "{}",
+        dead[0]
+    );
+    assert_eq!(dead[0]["payload"].as_str().unwrap().len(), 1024);
+}

@@ -122,3 +122,70 @@ fn persistent_session_receives_what_was_published_while_weir_was_down() {
     );
     assert_eq!(read_ts(&out2), (50..130).collect::<Vec<_>>());
 }
+
+/// A fixed `client_id`: two pipelines of one source share its one connection (each sees every
+/// message, no disconnect loop); two sources with the same fixed id are refused with an error
+/// naming the id and the other source, instead of knocking each other off the broker.
+#[test]
+fn a_fixed_client_id_is_never_two_connections() {
+    let broker = Mosquitto::start("client-id");
+    let dir = scratch("mqtt-client-id");
+    let source = |name: &str| {
+        format!(
+            "CREATE SOURCE {name} (ts BIGINT, v DOUBLE)
+               WITH (connector = 'mqtt', url = 'mqtt://127.0.0.1:{}', topic = 'plant/id', qos = '1',
+                     client_id = 'plant-reader', max_messages = '100');",
+            broker.port
+        )
+    };
+    let sinks = format!(
+        "CREATE SINK a WITH (connector = 'file', path = '{}', header = 'false');
+         CREATE SINK b WITH (connector = 'file', path = '{}', header = 'false');",
+        dir.join("a.csv").display(),
+        dir.join("b.csv").display()
+    );
+    let script = dir.join("one.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "{}{sinks}
+             CREATE PIPELINE pa AS INSERT INTO a SELECT ts, v FROM r;
+             CREATE PIPELINE pb AS INSERT INTO b SELECT ts, v FROM r WHERE v >= 0;",
+            source("r")
+        ),
+    )
+    .unwrap();
+    let mut weir = WeirProcess::start(&script, &[]);
+    weir.wait_for("subscribed to", 1);
+    let mut p = MqttPublisher::connect("client-id-pub", broker.port);
+    let n = publish_all(&mut p, "plant/id", (0..100).map(|i| (i, i as f64)));
+    let stderr = weir.finish().join("\n");
+    assert!(!stderr.contains("reconnects"), "{stderr}");
+    for f in ["a.csv", "b.csv"] {
+        let rows = std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(rows, n, "{f}: {stderr}");
+    }
+    let script = dir.join("two.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "{}{}{sinks}
+             CREATE PIPELINE pa AS INSERT INTO a SELECT ts, v FROM r;
+             CREATE PIPELINE pb AS INSERT INTO b SELECT ts, v FROM s;",
+            source("r"),
+            source("s")
+        ),
+    )
+    .unwrap();
+    let run = weir_tests::run_weir(&script, &[]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("'plant-reader' is already connected to 127.0.0.1")
+            && stderr.contains("by source '"),
+        "{stderr}"
+    );
+}

@@ -30,6 +30,7 @@
 //! source subscribes again on every reconnect.
 pub mod archive;
 pub mod broker;
+mod claim;
 pub mod dedup;
 mod forward;
 pub mod replay;
@@ -107,6 +108,12 @@ pub const SOURCE: &[OptionSpec] = &[
         "a topic filter, with + and # wildcards",
     ),
     opt("protocol", Kind::Text, "3.1.1", "MQTT version: 3.1.1 or 5"),
+    opt(
+        "max_message_size",
+        Kind::Integer,
+        "4194304",
+        "bytes; a larger message is a dead letter (its first 1 KiB kept) and the connection stays up",
+    ),
     opt(
         "shared_group",
         Kind::Text,
@@ -191,6 +198,8 @@ pub(crate) struct Conn {
     pub host: String,
     pub port: u16,
     pub id: String,
+    /// `id` was given (`client_id`), not derived.
+    pub fixed_id: bool,
     pub keep_alive: Duration,
     pub clean: bool,
     pub credentials: Option<(String, String)>,
@@ -215,13 +224,19 @@ impl Tls {
     }
 }
 
+/// The largest packet MQTT allows (256 MiB).
+const MAX_PACKET: usize = 268_435_455;
+
 impl Conn {
     /// MQTT 3.1.1 client options.
     pub fn v4(&self) -> MqttOptions {
         let mut o = MqttOptions::new(self.id.clone(), self.host.clone(), self.port);
         o.set_keep_alive(self.keep_alive);
         o.set_clean_session(self.clean);
-        o.set_max_packet_size(1 << 20, 1 << 20);
+        // Incoming up to MQTT's own limit: a message too big for the pipeline is the source's
+        // to refuse (a dead letter), never a reason to drop the connection (whose redelivery
+        // would repeat the message forever).
+        o.set_max_packet_size(MAX_PACKET, 1 << 20);
         if let Some((u, p)) = &self.credentials {
             o.set_credentials(u.clone(), p.clone());
         }
@@ -239,7 +254,7 @@ impl Conn {
         if !self.clean {
             o.set_session_expiry_interval(Some(u32::MAX));
         }
-        o.set_max_packet_size(Some(1 << 20));
+        o.set_max_packet_size(Some(MAX_PACKET as u32));
         if let Some((u, p)) = &self.credentials {
             o.set_credentials(u.clone(), p.clone());
         }
@@ -260,12 +275,16 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
     let url = o
         .string("url")
         .unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
+    // Credentials may come in the URL (`mqtt://user:password@host:port`).
+    let (url, in_url) = crate::secret::split_userinfo(&url);
     let tls_scheme = url.starts_with("mqtts://") || url.starts_with("ssl://");
     let (host, port) = parse_url(&url).ok_or_else(|| Error::Option {
         option: "url".into(),
         message: format!("expected mqtt://host:port, got '{url}'"),
     })?;
-    let id = o.string("client_id").unwrap_or(default_id);
+    let fixed = o.string("client_id");
+    let fixed_id = fixed.is_some();
+    let id = fixed.unwrap_or(default_id);
     let keep_alive = Duration::from_millis(o.duration_ms("keep_alive", 30_000)?.max(5000) as u64);
     let clean = o.bool("clean_session", true)?;
     let credentials = match (o.string("username"), o.string("password")) {
@@ -276,7 +295,7 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
                 message: "given without username".into(),
             })
         }
-        (None, None) => None,
+        (None, None) => in_url,
     };
     let qos = match o.u64("qos", 1)? {
         0 => QoS::AtMostOnce,
@@ -314,6 +333,7 @@ pub(crate) fn connection(o: &mut Options, default_id: String) -> Result<Conn> {
         host,
         port,
         id,
+        fixed_id,
         keep_alive,
         clean,
         credentials,
@@ -345,7 +365,7 @@ pub(crate) fn next_backoff(current: Duration) -> Duration {
 /// The OpenLineage dataset of a topic filter: namespace `mqtt://<host:port>`, the filter.
 pub fn dataset(options: &std::collections::BTreeMap<String, String>) -> (String, String) {
     let opt = |k: &str| options.get(k).cloned().unwrap_or_default();
-    let url = opt("url");
+    let (url, _) = crate::secret::split_userinfo(&opt("url"));
     let host = url
         .split("://")
         .nth(1)

@@ -67,6 +67,8 @@ pub struct Session {
     /// Received messages.
     pub rx: Receiver<Message>,
     stop: Arc<AtomicBool>,
+    /// This session's client id on its broker, held while it lives.
+    _claim: super::claim::Claim,
 }
 
 impl Session {
@@ -80,6 +82,8 @@ impl Session {
         filter: String,
         m: Arc<ConnectorMetrics>,
     ) -> crate::Result<Session> {
+        let (conn, claim) = super::claim::claim(conn, &name)?;
+        let conn = &conn;
         let (tx, rx) = mpsc::sync_channel(65_536);
         let stop = Arc::new(AtomicBool::new(false));
         let qos = conn.qos;
@@ -106,7 +110,12 @@ impl Session {
             })?;
             Client::V4(client)
         };
-        Ok(Session { client, rx, stop })
+        Ok(Session {
+            client,
+            rx,
+            stop,
+            _claim: claim,
+        })
     }
 
     /// Acknowledges a message to the broker.

@@ -52,6 +52,8 @@ pub struct MqttSource {
     strict_payload: SchemaRef,
     /// The topic and sequence of each row of the last batch returned (JSON and CSV payloads).
     last_rows: Vec<(String, u64)>,
+    /// A message larger than this many bytes is a dead letter.
+    max_message_size: usize,
     topics: TopicColumns,
     format: Format,
     extra_column: Option<String>,
@@ -99,6 +101,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
     let shared_group = o.string("shared_group");
     let topics = TopicColumns::new(&filter, o.string("topic_columns").as_deref())?;
     let max_messages = o.u64("max_messages", 0)?;
+    let max_message_size = o.u64("max_message_size", 4 << 20)?.max(1) as usize;
     let extra_column = o.string("extra_column").map(|s| s.to_ascii_lowercase());
     if let Some(x) = &extra_column {
         match ctx.schema.field_with_name(x) {
@@ -229,6 +232,7 @@ pub fn build(ctx: SourceContext) -> Result<Box<dyn Source>> {
         payload_schema,
         strict_payload,
         last_rows: Vec::new(),
+        max_message_size,
         topics,
         format,
         extra_column,
@@ -281,7 +285,15 @@ impl MqttSource {
             return sp.decode(&self.schema, &items);
         }
         let first = self.received - msgs.len() as u64;
-        let payloads: Vec<&[u8]> = msgs.iter().map(|m| m.payload.as_slice()).collect();
+        let max = self.max_message_size;
+        // An oversized message is decoded as empty (a bad record) and named as oversized below.
+        let payloads: Vec<&[u8]> = msgs
+            .iter()
+            .map(|m| match m.payload.len() > max {
+                true => &[][..],
+                false => m.payload.as_slice(),
+            })
+            .collect();
         let (batch, mut bad) = self
             .format
             .decode_messages(&self.strict_payload, &payloads)?;
@@ -291,7 +303,15 @@ impl MqttSource {
             if let Some(m) = msgs.get(idx) {
                 good[idx] = false;
                 b.position = format!("{}#{}", m.topic, first + idx as u64);
-                b.payload = m.payload.clone();
+                if m.payload.len() > max {
+                    b.error = format!(
+                        "a message of {} bytes, over max_message_size = {max}: its first 1 KiB is kept here",
+                        m.payload.len()
+                    );
+                    b.payload = m.payload[..m.payload.len().min(1024)].to_vec();
+                } else {
+                    b.payload = m.payload.clone();
+                }
             }
         }
         let Some(batch) = batch else {

@@ -432,7 +432,6 @@ impl Watermarks {
         let name = batch.schema().field(ti).name().clone();
         let ts = to_millis(&name, batch.column(ti))?;
         let mut keep = Vec::with_capacity(ts.len());
-        let mut late = Vec::with_capacity(ts.len());
         let mut future = Vec::new();
         let mut any_late = false;
         let start_wm = *wm;
@@ -446,12 +445,10 @@ impl Watermarks {
         for (i, &t) in ts.iter().enumerate() {
             if self.too_far(i, t, before.max(part_max), now, &mut later) {
                 keep.push(false);
-                late.push(false);
                 future.push(i);
                 continue;
             }
             let limit = if partition.is_some() { start_wm } else { *wm };
-            late.push(t < limit);
             if t < limit {
                 keep.push(false);
                 any_late = true;
@@ -481,9 +478,15 @@ impl Watermarks {
                 future,
             });
         }
-        let on_time = filter_record_batch(batch, &BooleanArray::from(keep))?;
+        let on_time = filter_record_batch(batch, &BooleanArray::from(keep.clone()))?;
         let late = match any_late {
-            true => Some(filter_record_batch(batch, &BooleanArray::from(late))?),
+            true => {
+                // Late: neither kept nor quarantined (`future` is in row order).
+                let mask: BooleanArray = (0..keep.len())
+                    .map(|i| Some(!keep[i] && future.binary_search(&i).is_err()))
+                    .collect();
+                Some(filter_record_batch(batch, &mask)?)
+            }
             false => None,
         };
         Ok(Split {
